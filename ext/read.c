@@ -1,0 +1,230 @@
+/*
+** The read functions, and the cache that makes rpc_max_send() cheap enough
+** to call before every RPC.
+**
+**   rpc_max_send(METHOD [, SENDER_HI [, SENDER_LO]]) -> version text or NULL
+**   rpc_can_send(METHOD, VERSION)                     -> 1 or 0
+**   rpc_check(METHOD, HI [, LO])                      -> NULL or refusal text
+**
+** All are SQLITE_INNOCUOUS: they read and never write.
+**
+** The cache.  A cached answer is only as good as the proof that the data
+** under it has not changed.  SQLITE_FCNTL_DATA_VERSION changes with every
+** commit, but it shows another connection's commit only once this
+** connection has started a new read transaction, and a table-less
+** "SELECT rpc_max_send(?)" in autocommit mode starts none.  So the cache is
+** used only where the counter is current:
+**   - inside a read transaction (the snapshot is fixed: the counter tells
+**     whether the snapshot moved since the entry was filled);
+**   - on a private database (":memory:", temporary), which no other
+**     connection can change.
+** Outside a transaction on a file the lookup statement runs, which opens a
+** read transaction and so sees every commit, from any process.  Inside a
+** write transaction the cache is bypassed: this connection's own uncommitted
+** writes do not move the counter.
+*/
+#include "rpcver_int.h"
+#include <string.h>
+
+static unsigned int hash_name(const char *z, int n){
+  unsigned int h = 2166136261u;             /* FNV-1a */
+  int i;
+  for(i=0; i<n; i++){ h ^= (unsigned char)z[i]; h *= 16777619u; }
+  return h;
+}
+
+/* When the cache may be used now, set *pDataVersion and return 1. */
+static int cache_usable(RpcConn *p, unsigned int *pDataVersion){
+  int state = sqlite3_txn_state(p->db, "main");
+  if( state==SQLITE_TXN_WRITE ) return 0;
+  if( state==SQLITE_TXN_NONE ){
+    const char *zFile = sqlite3_db_filename(p->db, "main");
+    if( zFile && zFile[0] ) return 0;
+  }
+  return sqlite3_file_control(p->db, "main", SQLITE_FCNTL_DATA_VERSION,
+                              pDataVersion)==SQLITE_OK;
+}
+
+int rpc_lookup(RpcConn *p, const char *zMethod, int nMethod, RpcLookup *pOut){
+  unsigned int dataVersion = 0;
+  int useCache = nMethod<=RPC_NAME_MAX && cache_usable(p, &dataVersion);
+  RpcCacheEntry *pEntry = &p->aCache[hash_name(zMethod, nMethod)
+                                     % RPC_CACHE_SLOTS];
+  sqlite3_stmt *pStmt;
+  int rc;
+
+  if( useCache && pEntry->valid && pEntry->dataVersion==dataVersion
+   && pEntry->nMethod==nMethod && memcmp(pEntry->zMethod, zMethod, nMethod)==0
+  ){
+    pOut->hasRow = pEntry->hasRow;
+    pOut->negotiated = pEntry->negotiated;
+    pOut->maxLo = pEntry->maxLo;
+    return SQLITE_OK;
+  }
+
+  memset(pOut, 0, sizeof(*pOut));
+  pOut->negotiated = pOut->maxLo = -1;
+  rc = rpc_conn_stmt(p, RPC_STMT_LOOKUP,
+      "SELECT negotiated, max_lo FROM main.rpc_methods WHERE method = ?1",
+      &pStmt);
+  if( rc!=SQLITE_OK ){
+    /* No schema yet: every method is unknown. */
+    return rpc_schema_present(p->db) ? rc : SQLITE_OK;
+  }
+  sqlite3_bind_text(pStmt, 1, zMethod, nMethod, SQLITE_STATIC);
+  if( sqlite3_step(pStmt)==SQLITE_ROW ){
+    pOut->hasRow = 1;
+    if( sqlite3_column_type(pStmt, 0)==SQLITE_INTEGER ){
+      pOut->negotiated = sqlite3_column_int64(pStmt, 0);
+    }
+    if( sqlite3_column_type(pStmt, 1)==SQLITE_INTEGER ){
+      pOut->maxLo = sqlite3_column_int64(pStmt, 1);
+    }
+  }
+  rc = sqlite3_reset(pStmt);
+  if( rc==SQLITE_OK && useCache ){
+    pEntry->valid = 1;
+    pEntry->dataVersion = dataVersion;
+    pEntry->nMethod = nMethod;
+    memcpy(pEntry->zMethod, zMethod, nMethod);
+    pEntry->zMethod[nMethod] = 0;
+    pEntry->hasRow = pOut->hasRow;
+    pEntry->negotiated = pOut->negotiated;
+    pEntry->maxLo = pOut->maxLo;
+  }
+  return rc;
+}
+
+/* Read the METHOD argument of a read function.  Returns 0 with *pz set, or
+** 1 when the function's result is already decided (NULL, or an error). */
+static int arg_method(sqlite3_context *ctx, const char *zFunc,
+                      sqlite3_value *pVal, const char **pz, int *pn){
+  if( sqlite3_value_type(pVal)==SQLITE_NULL ) return 1;
+  if( sqlite3_value_type(pVal)!=SQLITE_TEXT ){
+    char *zVal = rpc_describe(pVal);
+    rpc_errorf(ctx, "rpcver: %s: method must be text, not %s", zFunc, zVal);
+    sqlite3_free(zVal);
+    return 1;
+  }
+  *pz = (const char*)sqlite3_value_text(pVal);
+  *pn = sqlite3_value_bytes(pVal);
+  if( *pz==0 ){ sqlite3_result_error_nomem(ctx); return 1; }
+  return 0;
+}
+
+static void lookup_failed(sqlite3_context *ctx, RpcConn *p, const char *zFunc,
+                          int rc){
+  rpc_errorf(ctx, "rpcver: %s: %s", zFunc, sqlite3_errmsg(p->db));
+  sqlite3_result_error_code(ctx, rc);
+}
+
+static void max_send_func(sqlite3_context *ctx, int argc,
+                          sqlite3_value **argv){
+  static const char zFunc[] = "rpc_max_send";
+  RpcConn *p = (RpcConn*)sqlite3_user_data(ctx);
+  const char *zMethod;
+  int nMethod, rc;
+  RpcKey cap = -1, senderLo = 0, v;
+  RpcLookup look;
+
+  if( arg_method(ctx, zFunc, argv[0], &zMethod, &nMethod) ) return;
+  if( argc>1 && sqlite3_value_type(argv[1])!=SQLITE_NULL ){
+    if( rpc_arg_version(ctx, zFunc, "sender_hi", argv[1], &cap) ) return;
+    senderLo = RPC_KEY_MAJOR_BASE(cap);
+  }
+  if( argc>2 && sqlite3_value_type(argv[2])!=SQLITE_NULL ){
+    if( rpc_arg_version(ctx, zFunc, "sender_lo", argv[2], &senderLo) ) return;
+    if( cap>=0 && senderLo>cap ){
+      char zLo[RPC_KEY_TEXT_MAX], zHi[RPC_KEY_TEXT_MAX];
+      rpc_version_format(senderLo, zLo);
+      rpc_version_format(cap, zHi);
+      rpc_errorf(ctx, "rpcver: rpc_max_send: sender_lo %s is above "
+                 "sender_hi %s", zLo, zHi);
+      return;
+    }
+  }
+  rc = rpc_lookup(p, zMethod, nMethod, &look);
+  if( rc!=SQLITE_OK ){ lookup_failed(ctx, p, zFunc, rc); return; }
+  if( !look.hasRow || look.negotiated<0 ) return;
+  v = look.negotiated;
+  if( cap>=0 && cap<v ) v = cap;
+  if( v<look.maxLo || v<senderLo ) return;   /* no version fits both sides */
+  rpc_result_version(ctx, v);
+}
+
+static void can_send_func(sqlite3_context *ctx, int argc,
+                          sqlite3_value **argv){
+  static const char zFunc[] = "rpc_can_send";
+  RpcConn *p = (RpcConn*)sqlite3_user_data(ctx);
+  const char *zMethod;
+  int nMethod, rc;
+  RpcKey v;
+  RpcLookup look;
+  (void)argc;
+  if( arg_method(ctx, zFunc, argv[0], &zMethod, &nMethod) ) return;
+  if( rpc_arg_version(ctx, zFunc, "version", argv[1], &v) ) return;
+  rc = rpc_lookup(p, zMethod, nMethod, &look);
+  if( rc!=SQLITE_OK ){ lookup_failed(ctx, p, zFunc, rc); return; }
+  sqlite3_result_int(ctx, look.hasRow && look.negotiated>=0
+                          && look.maxLo<=v && v<=look.negotiated);
+}
+
+static void check_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  static const char zFunc[] = "rpc_check";
+  RpcConn *p = (RpcConn*)sqlite3_user_data(ctx);
+  sqlite3_stmt *pStmt;
+  RpcKey hi, lo;
+  int rc;
+  if( rpc_arg_name(ctx, zFunc, "method", argv[0]) ) return;
+  if( rpc_arg_version(ctx, zFunc, "hi", argv[1], &hi) ) return;
+  if( argc<3 || sqlite3_value_type(argv[2])==SQLITE_NULL ){
+    lo = RPC_KEY_MAJOR_BASE(hi);
+  }else if( rpc_arg_version(ctx, zFunc, "lo", argv[2], &lo) ){
+    return;
+  }
+  if( lo>hi ){
+    char zLo[RPC_KEY_TEXT_MAX], zHi[RPC_KEY_TEXT_MAX];
+    rpc_version_format(lo, zLo);
+    rpc_version_format(hi, zHi);
+    rpc_errorf(ctx, "rpcver: rpc_check: lo %s is above hi %s", zLo, zHi);
+    return;
+  }
+  rc = rpc_conn_stmt(p, RPC_STMT_CHECK,
+      "SELECT rpcver_refusal(NULL, method, ?2, ?3, floor)"
+      "  FROM main.rpc_methods"
+      " WHERE method = ?1 AND NOT (?2 <= floor AND floor <= ?3)", &pStmt);
+  if( rc!=SQLITE_OK ){
+    if( rpc_schema_present(p->db) ) lookup_failed(ctx, p, zFunc, rc);
+    return;                                  /* no schema: admitted */
+  }
+  sqlite3_bind_value(pStmt, 1, argv[0]);
+  sqlite3_bind_int64(pStmt, 2, lo);
+  sqlite3_bind_int64(pStmt, 3, hi);
+  if( sqlite3_step(pStmt)==SQLITE_ROW ){
+    sqlite3_result_value(ctx, sqlite3_column_value(pStmt, 0));
+  }
+  rc = sqlite3_reset(pStmt);
+  if( rc!=SQLITE_OK ) lookup_failed(ctx, p, zFunc, rc);
+}
+
+int rpc_register_read_functions(sqlite3 *db, RpcConn *p){
+  static const struct {
+    const char *zName;
+    int nArg;
+    void (*xFunc)(sqlite3_context*, int, sqlite3_value**);
+  } aFunc[] = {
+    { "rpc_max_send", 1, max_send_func },
+    { "rpc_max_send", 2, max_send_func },
+    { "rpc_max_send", 3, max_send_func },
+    { "rpc_can_send", 2, can_send_func },
+    { "rpc_check",    2, check_func },
+    { "rpc_check",    3, check_func },
+  };
+  int rc = SQLITE_OK;
+  unsigned int i;
+  for(i=0; rc==SQLITE_OK && i<sizeof(aFunc)/sizeof(aFunc[0]); i++){
+    rc = rpc_create_function(db, p, aFunc[i].zName, aFunc[i].nArg, RPC_READ,
+                             aFunc[i].xFunc);
+  }
+  return rc;
+}

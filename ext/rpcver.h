@@ -1,0 +1,25 @@
+/*
+** rpcver: RPC version negotiation for rolling upgrades, as a SQLite extension.
+**
+** Loadable use:   .load ./rpcver        (entry point sqlite3_rpcver_init)
+** Static use:     compile the ext/ sources with -DSQLITE_CORE, link librpcver.a, then
+**                 sqlite3_auto_extension((void(*)(void))sqlite3_rpcver_init);
+**                 before opening connections.
+*/
+#ifndef RPCVER_H
+#define RPCVER_H
+
+#include <sqlite3.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+int sqlite3_rpcver_init(sqlite3 *db, char **pzErrMsg,
+                        const sqlite3_api_routines *pApi);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RPCVER_H */

@@ -1,0 +1,133 @@
+/*
+** Internal interfaces shared by the files of the rpcver extension.
+**
+** Every SQL function gets the connection's RpcConn as its user data.  It
+** holds the prepared statements the extension keeps (see conn.c for why
+** they can never make sqlite3_close() fail) and the rpc_max_send() cache.
+*/
+#ifndef RPCVER_INT_H
+#define RPCVER_INT_H
+
+#include "sqlite3ext.h"
+SQLITE_EXTENSION_INIT3
+
+#include <stdarg.h>
+
+/*
+** Versions.  A version MAJOR.MINOR.PATCH is stored as the integer key
+** MAJOR<<40 | MINOR<<20 | PATCH, so integer order is version order and every
+** key fits in 60 bits.  The schema's views render keys back to text in plain
+** SQL with the same layout; the two must agree.
+*/
+typedef sqlite3_int64 RpcKey;
+#define RPC_COMPONENT_MAX 1048575          /* 2^20 - 1 */
+#define RPC_KEY(maj, min, pat) \
+  (((RpcKey)(maj) << 40) | ((RpcKey)(min) << 20) | (RpcKey)(pat))
+#define RPC_KEY_MAJOR(k)  ((k) >> 40)
+#define RPC_KEY_MAJOR_BASE(k) (RPC_KEY_MAJOR(k) << 40)   /* MAJOR.0 */
+#define RPC_KEY_TEXT_MAX 24                /* "1048575.1048575.1048575" + NUL */
+#define RPC_NAME_MAX 256                   /* bytes in a manager or method */
+
+int rpc_version_from_value(sqlite3_value *pVal, RpcKey *pKey);
+int rpc_version_format(RpcKey key, char *zBuf);
+void rpc_result_version(sqlite3_context *ctx, RpcKey key);
+void rpc_result_bad_version(sqlite3_context *ctx, const char *zWhere,
+                            sqlite3_value *pVal);
+int rpc_version_register(sqlite3 *db);
+
+/* Names (managers and methods): non-empty UTF-8 text without control
+** characters, at most RPC_NAME_MAX bytes.  Returns NULL when pVal is a valid
+** name, else a sqlite3_malloc'd reason. */
+char *rpc_name_problem(sqlite3_value *pVal);
+/* Printable, quoted, length-capped rendering of any value for messages. */
+char *rpc_describe(sqlite3_value *pVal);
+char *rpc_quote(const char *z, int n);
+void rpc_errorf(sqlite3_context *ctx, const char *zFormat, ...);
+
+/*
+** Per-connection state.
+*/
+typedef enum RpcStmtId {
+  RPC_STMT_LOOKUP,          /* hot path: negotiated, max_lo of a method */
+  RPC_STMT_SCHEMA_VERSION,
+  RPC_STMT_REGISTER,
+  RPC_STMT_UNREGISTER_COUNT,
+  RPC_STMT_UNREGISTER,
+  RPC_STMT_PIN,
+  RPC_STMT_UNPIN,
+  RPC_STMT_FORGET,
+  RPC_STMT_HEARTBEAT,
+  RPC_STMT_EXPIRE_COUNT,
+  RPC_STMT_EXPIRE,
+  RPC_STMT_CHECK,
+  RPC_STMT_COUNT
+} RpcStmtId;
+
+#define RPC_CACHE_SLOTS 64       /* the bound on rpc_max_send's cache */
+
+typedef struct RpcCacheEntry {
+  unsigned int dataVersion;      /* SQLITE_FCNTL_DATA_VERSION when filled */
+  int valid;
+  int nMethod;
+  char zMethod[RPC_NAME_MAX + 1];
+  int hasRow;                    /* 0: method unknown when filled */
+  RpcKey negotiated;             /* -1 when NULL */
+  RpcKey maxLo;                  /* -1 when NULL */
+} RpcCacheEntry;
+
+typedef struct RpcConn {
+  sqlite3 *db;
+  int nRef;                      /* one per registered function/module */
+  int hookConnected;             /* rpcver_cache vtab connected (conn.c) */
+  sqlite3_stmt *aStmt[RPC_STMT_COUNT];
+  RpcCacheEntry aCache[RPC_CACHE_SLOTS];
+} RpcConn;
+
+RpcConn *rpc_conn_new(sqlite3 *db);
+void rpc_conn_ref(RpcConn *p);
+void rpc_conn_unref(void *p);
+int rpc_conn_stmt(RpcConn *p, RpcStmtId id, const char *zSql,
+                  sqlite3_stmt **ppStmt);
+int rpc_conn_register_hook(sqlite3 *db, RpcConn *p);
+
+/* A savepoint around one write function (schema.c). */
+int rpc_savepoint_begin(sqlite3 *db);
+int rpc_savepoint_end(sqlite3 *db, int rc);
+/* Create or migrate the schema inside the current savepoint. */
+int rpc_schema_ensure(RpcConn *p, char **pzErr);
+/* 1 when the rpcver tables exist (read functions return "unknown" otherwise). */
+int rpc_schema_present(sqlite3 *db);
+
+int rpc_register_schema_functions(sqlite3 *db, RpcConn *p);
+int rpc_register_write_functions(sqlite3 *db, RpcConn *p);
+int rpc_register_read_functions(sqlite3 *db, RpcConn *p);
+int rpc_register_report_functions(sqlite3 *db, RpcConn *p);
+int rpc_register_helper_functions(sqlite3 *db, RpcConn *p);
+
+/* Registration with a shared, reference-counted user data pointer. */
+int rpc_create_function(sqlite3 *db, RpcConn *p, const char *zName, int nArg,
+                        int flags,
+                        void (*xFunc)(sqlite3_context*, int, sqlite3_value**));
+
+#define RPC_PURE      (SQLITE_UTF8|SQLITE_DETERMINISTIC|SQLITE_INNOCUOUS)
+#define RPC_READ      (SQLITE_UTF8|SQLITE_INNOCUOUS)
+#define RPC_WRITE     (SQLITE_UTF8|SQLITE_DIRECTONLY)
+
+
+
+/* Argument checks shared by the SQL functions: each returns 0 when the
+** argument is good, else sets an "rpcver: FUNC: ARG ..." error on ctx. */
+int rpc_arg_name(sqlite3_context *ctx, const char *zFunc, const char *zArg,
+                 sqlite3_value *pVal);
+int rpc_arg_version(sqlite3_context *ctx, const char *zFunc,
+                    const char *zArg, sqlite3_value *pVal, RpcKey *pKey);
+
+/* One method's negotiated version and max_lo (-1 for NULL), through the
+** per-connection cache when it is safe (read.c). */
+typedef struct RpcLookup {
+  int hasRow;
+  RpcKey negotiated;
+  RpcKey maxLo;
+} RpcLookup;
+int rpc_lookup(RpcConn *p, const char *zMethod, int nMethod, RpcLookup *pOut);
+#endif /* RPCVER_INT_H */

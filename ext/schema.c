@@ -1,0 +1,133 @@
+/*
+** The schema: creation on first write or rpc_init(), migration of older
+** schemas, refusal of newer ones, and the savepoint every write runs in.
+**
+**   rpc_init()  -> the schema version, after creating or migrating it
+**
+** The SQL lives in schema/rpcver.sql (and schema/upgrade-from-*.sql for
+** older layouts); the build turns those files into build/schema_sql.h, so
+** the schema has one source.  rpcver's own version lives in rpc_meta, never
+** in PRAGMA user_version, which belongs to the application.
+*/
+#include "rpcver_int.h"
+#include "schema_sql.h"
+#include <string.h>
+
+#define RPC_SCHEMA_VERSION 2
+
+static int table_exists(sqlite3 *db, const char *zTable){
+  sqlite3_stmt *pStmt = 0;
+  int found = 0;
+  if( sqlite3_prepare_v2(db, "SELECT 1 FROM main.sqlite_schema"
+                             " WHERE type='table' AND name=?1", -1,
+                             &pStmt, 0)==SQLITE_OK ){
+    sqlite3_bind_text(pStmt, 1, zTable, -1, SQLITE_STATIC);
+    found = sqlite3_step(pStmt)==SQLITE_ROW;
+  }
+  sqlite3_finalize(pStmt);
+  return found;
+}
+
+int rpc_schema_present(sqlite3 *db){
+  return table_exists(db, "rpc_methods");
+}
+
+int rpc_savepoint_begin(sqlite3 *db){
+  return sqlite3_exec(db, "SAVEPOINT rpcver", 0, 0, 0);
+}
+
+/* Release the savepoint when rc is SQLITE_OK, else undo everything the
+** function did and release it, leaving the caller's transaction as it was. */
+int rpc_savepoint_end(sqlite3 *db, int rc){
+  if( rc==SQLITE_OK ){
+    rc = sqlite3_exec(db, "RELEASE rpcver", 0, 0, 0);
+    if( rc==SQLITE_OK ) return SQLITE_OK;
+  }
+  sqlite3_exec(db, "ROLLBACK TO rpcver; RELEASE rpcver", 0, 0, 0);
+  return rc;
+}
+
+/* The stored schema version: 0 when there is no schema, -1 on error. */
+static sqlite3_int64 stored_version(RpcConn *p, char **pzErr){
+  sqlite3_stmt *pStmt;
+  sqlite3_int64 v = 0;
+  int rc = rpc_conn_stmt(p, RPC_STMT_SCHEMA_VERSION,
+      "SELECT value FROM main.rpc_meta WHERE key='schema_version'", &pStmt);
+  if( rc!=SQLITE_OK ){
+    if( !table_exists(p->db, "rpc_meta") ) return 0;
+    *pzErr = sqlite3_mprintf("%s", sqlite3_errmsg(p->db));
+    return -1;
+  }
+  rc = sqlite3_step(pStmt);
+  if( rc==SQLITE_ROW ){
+    if( sqlite3_column_type(pStmt, 0)==SQLITE_INTEGER ){
+      v = sqlite3_column_int64(pStmt, 0);
+    }else{
+      *pzErr = sqlite3_mprintf("rpc_meta.schema_version is not an integer");
+      v = -1;
+    }
+  }else if( rc!=SQLITE_DONE ){
+    *pzErr = sqlite3_mprintf("%s", sqlite3_errmsg(p->db));
+    v = -1;
+  }
+  sqlite3_reset(pStmt);
+  return v;
+}
+
+/*
+** Make the schema current.  Runs inside the caller's savepoint.  On error
+** returns an SQLite code and sets *pzErr to a message without the
+** "rpcver:" prefix.
+*/
+int rpc_schema_ensure(RpcConn *p, char **pzErr){
+  char *zErr = 0;
+  sqlite3_int64 v = stored_version(p, pzErr);
+  int rc;
+  if( v==RPC_SCHEMA_VERSION ) return SQLITE_OK;
+  if( v<0 ) return SQLITE_ERROR;
+  if( v>RPC_SCHEMA_VERSION ){
+    *pzErr = sqlite3_mprintf("this database has rpcver schema version %lld, "
+        "newer than the %d this extension (rpcver %s) knows; load a newer "
+        "rpcver", v, RPC_SCHEMA_VERSION, RPCVER_VERSION);
+    return SQLITE_ERROR;
+  }
+  if( v==1 ){
+    rc = sqlite3_exec(p->db, rpc_upgrade_from_1_sql, 0, 0, &zErr);
+    if( rc!=SQLITE_OK ) goto failed;
+  }
+  rc = sqlite3_exec(p->db, rpc_schema_sql, 0, 0, &zErr);
+  if( rc==SQLITE_OK ) return SQLITE_OK;
+failed:
+  *pzErr = sqlite3_mprintf("cannot create the schema: %s",
+                           zErr ? zErr : sqlite3_errstr(rc));
+  sqlite3_free(zErr);
+  return rc;
+}
+
+static void init_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  RpcConn *p = (RpcConn*)sqlite3_user_data(ctx);
+  char *zErr = 0;
+  int rc;
+  (void)argc; (void)argv;
+  rc = rpc_savepoint_begin(p->db);
+  if( rc!=SQLITE_OK ){
+    zErr = sqlite3_mprintf("%s", sqlite3_errmsg(p->db));
+  }else{
+    rc = rpc_schema_ensure(p, &zErr);
+    rc = rpc_savepoint_end(p->db, rc);
+    if( rc!=SQLITE_OK && zErr==0 ){
+      zErr = sqlite3_mprintf("%s", sqlite3_errmsg(p->db));
+    }
+  }
+  if( rc!=SQLITE_OK ){
+    rpc_errorf(ctx, "rpcver: rpc_init: %s", zErr);
+    sqlite3_result_error_code(ctx, rc);
+  }else{
+    sqlite3_result_int(ctx, RPC_SCHEMA_VERSION);
+  }
+  sqlite3_free(zErr);
+}
+
+int rpc_register_schema_functions(sqlite3 *db, RpcConn *p){
+  return rpc_create_function(db, p, "rpc_init", 0, RPC_WRITE, init_func);
+}

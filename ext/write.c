@@ -1,0 +1,303 @@
+/*
+** The write functions.  Each is thin sugar over one documented DML
+** statement (the schema's triggers enforce every rule), run inside a
+** SAVEPOINT of its own within the caller's transaction:
+**
+**   rpc_register(M, METHOD, HI [, LO])  INSERT INTO rpc_registrations
+**   rpc_unregister(M [, METHOD])        DELETE FROM rpc_registrations
+**   rpc_pin(METHOD, V)                  INSERT INTO rpc_pins
+**   rpc_pin(METHOD, NULL)               DELETE FROM rpc_pins
+**   rpc_forget(METHOD)                  DELETE FROM rpc_methods
+**   rpc_heartbeat(M)                    UPDATE rpc_managers SET last_seen
+**   rpc_expire(SECONDS)                 DELETE FROM rpc_registrations
+**
+** Because they open a savepoint they cannot run inside another INSERT,
+** UPDATE or DELETE; SQLite refuses, and so do they, with a message that
+** names the DML to use instead.  They are SQLITE_DIRECTONLY: a database
+** file's own triggers or views cannot call them.
+*/
+#include "rpcver_int.h"
+#include <string.h>
+
+/* Set the function's error from an SQLite failure, keeping its code. */
+static void report(sqlite3_context *ctx, const char *zFunc, int rc,
+                   const char *zMsg){
+  if( zMsg==0 ) zMsg = sqlite3_errstr(rc);
+  if( strncmp(zMsg, "rpcver:", 7)==0 ){
+    sqlite3_result_error(ctx, zMsg, -1);
+  }else if( strstr(zMsg, "statements in progress") ){
+    rpc_errorf(ctx, "rpcver: %s cannot run inside another INSERT, UPDATE or "
+               "DELETE (%s); call it in a SELECT of its own, or write the "
+               "rpc_registrations / rpc_pins views directly", zFunc, zMsg);
+  }else if( (rc & 0xff)==SQLITE_READONLY ){
+    rpc_errorf(ctx, "rpcver: %s: %s; write functions need a writable "
+               "database (the read functions work without one)", zFunc, zMsg);
+  }else{
+    rpc_errorf(ctx, "rpcver: %s: %s", zFunc, zMsg);
+  }
+  sqlite3_result_error_code(ctx, rc);
+}
+
+/* Open the function's savepoint and make the schema current. */
+static int begin_write(sqlite3_context *ctx, RpcConn *p, const char *zFunc){
+  char *zErr = 0;
+  int rc = rpc_savepoint_begin(p->db);
+  if( rc!=SQLITE_OK ){
+    report(ctx, zFunc, rc, sqlite3_errmsg(p->db));
+    return rc;
+  }
+  rc = rpc_schema_ensure(p, &zErr);
+  if( rc!=SQLITE_OK ){
+    rpc_savepoint_end(p->db, rc);
+    if( zErr ){
+      char *zFull = sqlite3_mprintf("rpcver: %s: %s", zFunc, zErr);
+      report(ctx, zFunc, rc, zFull);
+      sqlite3_free(zFull);
+    }else{
+      report(ctx, zFunc, rc, 0);
+    }
+    sqlite3_free(zErr);
+  }
+  return rc;
+}
+
+/* Release the savepoint, or roll back to it and report why. */
+static int end_write(sqlite3_context *ctx, RpcConn *p, const char *zFunc,
+                     int rc){
+  char *zErr = 0;
+  if( rc!=SQLITE_OK ) zErr = sqlite3_mprintf("%s", sqlite3_errmsg(p->db));
+  rc = rpc_savepoint_end(p->db, rc);
+  if( rc!=SQLITE_OK ){
+    report(ctx, zFunc, rc, zErr ? zErr : sqlite3_errmsg(p->db));
+  }
+  sqlite3_free(zErr);
+  return rc;
+}
+
+/* Step a kept statement to its end; returns the statement's result code. */
+static int run(sqlite3_stmt *pStmt){
+  while( sqlite3_step(pStmt)==SQLITE_ROW ){}
+  return sqlite3_reset(pStmt);
+}
+
+static int bind_version(sqlite3_stmt *pStmt, int i, RpcKey key){
+  char zBuf[RPC_KEY_TEXT_MAX];
+  int n = rpc_version_format(key, zBuf);
+  return sqlite3_bind_text(pStmt, i, zBuf, n, SQLITE_TRANSIENT);
+}
+
+/* The method's negotiated version as the function's result (NULL if none). */
+static int result_negotiated(sqlite3_context *ctx, RpcConn *p,
+                             sqlite3_value *pMethod){
+  RpcLookup look;
+  int rc = rpc_lookup(p, (const char*)sqlite3_value_text(pMethod),
+                      sqlite3_value_bytes(pMethod), &look);
+  if( rc==SQLITE_OK && look.hasRow && look.negotiated>=0 ){
+    rpc_result_version(ctx, look.negotiated);
+  }
+  return rc;
+}
+
+static void register_func(sqlite3_context *ctx, int argc,
+                          sqlite3_value **argv){
+  static const char zFunc[] = "rpc_register";
+  RpcConn *p = (RpcConn*)sqlite3_user_data(ctx);
+  sqlite3_stmt *pStmt;
+  RpcKey hi, lo;
+  int rc;
+  if( rpc_arg_name(ctx, zFunc, "manager", argv[0]) ) return;
+  if( rpc_arg_name(ctx, zFunc, "method", argv[1]) ) return;
+  if( rpc_arg_version(ctx, zFunc, "hi", argv[2], &hi) ) return;
+  if( argc<4 || sqlite3_value_type(argv[3])==SQLITE_NULL ){
+    lo = RPC_KEY_MAJOR_BASE(hi);             /* oslo.messaging's rule */
+  }else if( rpc_arg_version(ctx, zFunc, "lo", argv[3], &lo) ){
+    return;
+  }
+  if( lo>hi ){
+    char zLo[RPC_KEY_TEXT_MAX], zHi[RPC_KEY_TEXT_MAX];
+    rpc_version_format(lo, zLo);
+    rpc_version_format(hi, zHi);
+    rpc_errorf(ctx, "rpcver: rpc_register: lo %s is above hi %s; a manager "
+               "accepts the versions from lo up to hi", zLo, zHi);
+    return;
+  }
+  if( begin_write(ctx, p, zFunc) ) return;
+  rc = rpc_conn_stmt(p, RPC_STMT_REGISTER,
+      "INSERT INTO main.rpc_registrations(manager, method, hi, lo)"
+      " VALUES (?1, ?2, ?3, ?4)", &pStmt);
+  if( rc==SQLITE_OK ){
+    sqlite3_bind_value(pStmt, 1, argv[0]);
+    sqlite3_bind_value(pStmt, 2, argv[1]);
+    bind_version(pStmt, 3, hi);
+    bind_version(pStmt, 4, lo);
+    rc = run(pStmt);
+  }
+  if( rc==SQLITE_OK ) rc = result_negotiated(ctx, p, argv[1]);
+  end_write(ctx, p, zFunc, rc);
+}
+
+static void unregister_func(sqlite3_context *ctx, int argc,
+                            sqlite3_value **argv){
+  static const char zFunc[] = "rpc_unregister";
+  RpcConn *p = (RpcConn*)sqlite3_user_data(ctx);
+  sqlite3_stmt *pStmt;
+  sqlite3_int64 n = 0;
+  int rc;
+  if( rpc_arg_name(ctx, zFunc, "manager", argv[0]) ) return;
+  if( argc==2 && sqlite3_value_type(argv[1])==SQLITE_NULL ){
+    rpc_errorf(ctx, "rpcver: rpc_unregister: method is NULL; to remove all "
+               "of a manager's registrations call rpc_unregister(manager)");
+    return;
+  }
+  if( argc==2 && rpc_arg_name(ctx, zFunc, "method", argv[1]) ) return;
+  if( begin_write(ctx, p, zFunc) ) return;
+  rc = rpc_conn_stmt(p, RPC_STMT_UNREGISTER_COUNT,
+      "SELECT count(*) FROM main.rpc_ranges"
+      " WHERE manager = ?1 AND (?2 IS NULL OR method = ?2)", &pStmt);
+  if( rc==SQLITE_OK ){
+    sqlite3_bind_value(pStmt, 1, argv[0]);
+    if( argc==2 ) sqlite3_bind_value(pStmt, 2, argv[1]);
+    if( sqlite3_step(pStmt)==SQLITE_ROW ) n = sqlite3_column_int64(pStmt, 0);
+    rc = sqlite3_reset(pStmt);
+  }
+  if( rc==SQLITE_OK && n>0 ){
+    rc = rpc_conn_stmt(p, RPC_STMT_UNREGISTER,
+        "DELETE FROM main.rpc_registrations"
+        " WHERE manager = ?1 AND (?2 IS NULL OR method = ?2)", &pStmt);
+    if( rc==SQLITE_OK ){
+      sqlite3_bind_value(pStmt, 1, argv[0]);
+      if( argc==2 ) sqlite3_bind_value(pStmt, 2, argv[1]);
+      rc = run(pStmt);
+    }
+  }
+  if( end_write(ctx, p, zFunc, rc)==SQLITE_OK ) sqlite3_result_int64(ctx, n);
+}
+
+static void pin_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  static const char zFunc[] = "rpc_pin";
+  RpcConn *p = (RpcConn*)sqlite3_user_data(ctx);
+  sqlite3_stmt *pStmt;
+  int unpin = sqlite3_value_type(argv[1])==SQLITE_NULL;
+  RpcKey pin = 0;
+  int rc;
+  (void)argc;
+  if( rpc_arg_name(ctx, zFunc, "method", argv[0]) ) return;
+  if( !unpin && rpc_arg_version(ctx, zFunc, "version", argv[1], &pin) ) return;
+  if( begin_write(ctx, p, zFunc) ) return;
+  if( unpin ){
+    rc = rpc_conn_stmt(p, RPC_STMT_UNPIN,
+        "DELETE FROM main.rpc_pins WHERE method = ?1", &pStmt);
+  }else{
+    rc = rpc_conn_stmt(p, RPC_STMT_PIN,
+        "INSERT INTO main.rpc_pins(method, version) VALUES (?1, ?2)", &pStmt);
+    if( rc==SQLITE_OK ) bind_version(pStmt, 2, pin);
+  }
+  if( rc==SQLITE_OK ){
+    sqlite3_bind_value(pStmt, 1, argv[0]);
+    rc = run(pStmt);
+  }
+  if( rc==SQLITE_OK ) rc = result_negotiated(ctx, p, argv[0]);
+  end_write(ctx, p, zFunc, rc);
+}
+
+/* Run a one-parameter statement on a name; the result is its change count. */
+static void name_write(sqlite3_context *ctx, sqlite3_value *pName,
+                       const char *zFunc, const char *zArg, RpcStmtId id,
+                       const char *zSql){
+  RpcConn *p = (RpcConn*)sqlite3_user_data(ctx);
+  sqlite3_stmt *pStmt;
+  int n = 0;
+  int rc;
+  if( rpc_arg_name(ctx, zFunc, zArg, pName) ) return;
+  if( begin_write(ctx, p, zFunc) ) return;
+  rc = rpc_conn_stmt(p, id, zSql, &pStmt);
+  if( rc==SQLITE_OK ){
+    sqlite3_bind_value(pStmt, 1, pName);
+    rc = run(pStmt);
+    n = sqlite3_changes(p->db);
+  }
+  if( end_write(ctx, p, zFunc, rc)==SQLITE_OK ) sqlite3_result_int(ctx, n);
+}
+
+static void forget_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  (void)argc;
+  name_write(ctx, argv[0], "rpc_forget", "method", RPC_STMT_FORGET,
+             "DELETE FROM main.rpc_methods WHERE method = ?1");
+}
+
+static void heartbeat_func(sqlite3_context *ctx, int argc,
+                           sqlite3_value **argv){
+  (void)argc;
+  name_write(ctx, argv[0], "rpc_heartbeat", "manager", RPC_STMT_HEARTBEAT,
+             "UPDATE main.rpc_managers SET last_seen = unixepoch()"
+             " WHERE manager = ?1");
+}
+
+static void expire_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  static const char zFunc[] = "rpc_expire";
+  RpcConn *p = (RpcConn*)sqlite3_user_data(ctx);
+  sqlite3_stmt *pStmt;
+  int type = sqlite3_value_numeric_type(argv[0]);
+  sqlite3_int64 n = 0;
+  int rc;
+  (void)argc;
+  if( (type!=SQLITE_INTEGER && type!=SQLITE_FLOAT)
+   || sqlite3_value_type(argv[0])==SQLITE_BLOB
+   || sqlite3_value_double(argv[0])<0.0 ){
+    char *zVal = rpc_describe(argv[0]);
+    rpc_errorf(ctx, "rpcver: rpc_expire: seconds must be a number >= 0, "
+               "not %s", zVal);
+    sqlite3_free(zVal);
+    return;
+  }
+  if( begin_write(ctx, p, zFunc) ) return;
+  /* One statement fixes the cutoff and counts, so both see the same now. */
+  rc = rpc_conn_stmt(p, RPC_STMT_EXPIRE_COUNT,
+      "SELECT unixepoch() - ?1, count(*) FROM main.rpc_managers"
+      " WHERE last_seen < unixepoch() - ?1", &pStmt);
+  if( rc==SQLITE_OK ){
+    sqlite3_value *pCutoff = 0;
+    sqlite3_bind_value(pStmt, 1, argv[0]);
+    if( sqlite3_step(pStmt)==SQLITE_ROW ){
+      pCutoff = sqlite3_value_dup(sqlite3_column_value(pStmt, 0));
+      n = sqlite3_column_int64(pStmt, 1);
+    }
+    rc = sqlite3_reset(pStmt);
+    if( rc==SQLITE_OK && n>0 ){
+      rc = rpc_conn_stmt(p, RPC_STMT_EXPIRE,
+          "DELETE FROM main.rpc_registrations WHERE manager IN"
+          " (SELECT manager FROM main.rpc_managers WHERE last_seen < ?1)",
+          &pStmt);
+      if( rc==SQLITE_OK ){
+        sqlite3_bind_value(pStmt, 1, pCutoff);
+        rc = run(pStmt);
+      }
+    }
+    sqlite3_value_free(pCutoff);
+  }
+  if( end_write(ctx, p, zFunc, rc)==SQLITE_OK ) sqlite3_result_int64(ctx, n);
+}
+
+int rpc_register_write_functions(sqlite3 *db, RpcConn *p){
+  static const struct {
+    const char *zName;
+    int nArg;
+    void (*xFunc)(sqlite3_context*, int, sqlite3_value**);
+  } aFunc[] = {
+    { "rpc_register",   3, register_func },
+    { "rpc_register",   4, register_func },
+    { "rpc_unregister", 1, unregister_func },
+    { "rpc_unregister", 2, unregister_func },
+    { "rpc_pin",        2, pin_func },
+    { "rpc_forget",     1, forget_func },
+    { "rpc_heartbeat",  1, heartbeat_func },
+    { "rpc_expire",     1, expire_func },
+  };
+  int rc = SQLITE_OK;
+  unsigned int i;
+  for(i=0; rc==SQLITE_OK && i<sizeof(aFunc)/sizeof(aFunc[0]); i++){
+    rc = rpc_create_function(db, p, aFunc[i].zName, aFunc[i].nArg, RPC_WRITE,
+                             aFunc[i].xFunc);
+  }
+  return rc;
+}

@@ -1,0 +1,283 @@
+-- rpcver schema, version 2.
+--
+-- The one source of the schema: the build embeds this file into the
+-- extension, which runs it inside the caller's transaction on the first
+-- write or on SELECT rpc_init().  It is idempotent: tables and indexes are
+-- created if missing, triggers and views are dropped and re-created, so the
+-- same script also refreshes the code of a migrated database.
+--
+-- Versions are stored as integer keys MAJOR<<40 | MINOR<<20 | PATCH (see
+-- ext/version.c); views render them back to text in plain SQL, so rpc_status
+-- and rpc_laggards work from a stock sqlite3 shell without the extension.
+-- Writes need the extension: the triggers call its rpcver_* helpers, and a
+-- connection without it gets "no such function" instead of a silent
+-- inconsistency.
+
+CREATE TABLE IF NOT EXISTS rpc_meta(
+  key TEXT PRIMARY KEY,
+  value
+) WITHOUT ROWID;
+
+-- One row per manager that has at least one registration.
+CREATE TABLE IF NOT EXISTS rpc_managers(
+  manager TEXT PRIMARY KEY,
+  last_seen INTEGER NOT NULL            -- unix time, seconds
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS rpc_managers_by_last_seen
+  ON rpc_managers(last_seen);
+
+-- The registrations: manager accepts method at every version in [lo, hi].
+-- Write them through the rpc_registrations view; direct writes here are
+-- checked and maintained by the same triggers.
+CREATE TABLE IF NOT EXISTS rpc_ranges(
+  manager TEXT NOT NULL,
+  method TEXT NOT NULL,
+  lo INTEGER NOT NULL,
+  hi INTEGER NOT NULL,
+  PRIMARY KEY(manager, method)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS rpc_ranges_by_hi ON rpc_ranges(method, hi);
+CREATE INDEX IF NOT EXISTS rpc_ranges_by_lo ON rpc_ranges(method, lo);
+
+-- The materialized per-method state, written only by the triggers below.
+-- seq counts the changes of a row; a write that does not bump it by one did
+-- not come from these triggers and is refused.
+CREATE TABLE IF NOT EXISTS rpc_methods(
+  method TEXT PRIMARY KEY,
+  receivers INTEGER NOT NULL DEFAULT 0,
+  max_lo INTEGER,
+  min_hi INTEGER,
+  newest INTEGER,
+  pin INTEGER,
+  floor INTEGER,
+  seq INTEGER NOT NULL DEFAULT 0,
+  negotiated INTEGER GENERATED ALWAYS AS (
+    CASE WHEN receivers > 0 AND min(min_hi, coalesce(pin, min_hi)) >= max_lo
+         THEN min(min_hi, coalesce(pin, min_hi)) END) VIRTUAL
+) WITHOUT ROWID;
+
+---------------------------------------------------------------- rpc_ranges
+
+DROP TRIGGER IF EXISTS rpc_ranges_check_insert;
+CREATE TRIGGER rpc_ranges_check_insert BEFORE INSERT ON rpc_ranges BEGIN
+  SELECT rpcver_check_range(NEW.manager, NEW.method, NEW.lo, NEW.hi);
+  -- Admission: the range must contain the floor, the highest version
+  -- senders may already be using.
+  SELECT rpcver_raise(rpcver_refusal(NEW.manager, NEW.method, NEW.lo, NEW.hi,
+                                     floor))
+    FROM rpc_methods
+   WHERE method = NEW.method AND NOT (NEW.lo <= floor AND floor <= NEW.hi);
+END;
+
+DROP TRIGGER IF EXISTS rpc_ranges_check_update;
+CREATE TRIGGER rpc_ranges_check_update BEFORE UPDATE ON rpc_ranges BEGIN
+  SELECT rpcver_raise(printf('rpcver: cannot move the registration of '
+           || 'manager %Q for method %Q to manager %Q, method %Q; delete it '
+           || 'and register the new one', OLD.manager, OLD.method,
+           NEW.manager, NEW.method))
+   WHERE NEW.manager IS NOT OLD.manager OR NEW.method IS NOT OLD.method;
+  SELECT rpcver_check_range(NEW.manager, NEW.method, NEW.lo, NEW.hi);
+  SELECT rpcver_raise(rpcver_refusal(NEW.manager, NEW.method, NEW.lo, NEW.hi,
+                                     floor))
+    FROM rpc_methods
+   WHERE method = NEW.method AND NOT (NEW.lo <= floor AND floor <= NEW.hi);
+END;
+
+-- An insert folds the new range into the aggregates: no seek needed.
+DROP TRIGGER IF EXISTS rpc_ranges_inserted;
+CREATE TRIGGER rpc_ranges_inserted AFTER INSERT ON rpc_ranges BEGIN
+  INSERT INTO rpc_managers(manager, last_seen) VALUES (NEW.manager, unixepoch())
+    ON CONFLICT(manager) DO UPDATE SET last_seen = excluded.last_seen;
+  INSERT OR IGNORE INTO rpc_methods(method) VALUES (NEW.method);
+  UPDATE rpc_methods
+     SET receivers = receivers + 1,
+         max_lo = max(coalesce(max_lo, NEW.lo), NEW.lo),
+         min_hi = min(coalesce(min_hi, NEW.hi), NEW.hi),
+         newest = max(coalesce(newest, NEW.hi), NEW.hi),
+         seq = seq + 1
+   WHERE method = NEW.method;
+END;
+
+-- A changed or removed range may have been an extreme: re-seek the method's
+-- extremes through the (method, lo) and (method, hi) indexes.
+DROP TRIGGER IF EXISTS rpc_ranges_updated;
+CREATE TRIGGER rpc_ranges_updated AFTER UPDATE OF lo, hi ON rpc_ranges BEGIN
+  UPDATE rpc_managers SET last_seen = unixepoch() WHERE manager = NEW.manager;
+  UPDATE rpc_methods
+     SET max_lo = (SELECT max(lo) FROM rpc_ranges WHERE method = NEW.method),
+         min_hi = (SELECT min(hi) FROM rpc_ranges WHERE method = NEW.method),
+         newest = (SELECT max(hi) FROM rpc_ranges WHERE method = NEW.method),
+         seq = seq + 1
+   WHERE method = NEW.method;
+END;
+
+DROP TRIGGER IF EXISTS rpc_ranges_deleted;
+CREATE TRIGGER rpc_ranges_deleted AFTER DELETE ON rpc_ranges BEGIN
+  UPDATE rpc_methods
+     SET receivers = receivers - 1,
+         max_lo = (SELECT max(lo) FROM rpc_ranges WHERE method = OLD.method),
+         min_hi = (SELECT min(hi) FROM rpc_ranges WHERE method = OLD.method),
+         newest = (SELECT max(hi) FROM rpc_ranges WHERE method = OLD.method),
+         seq = seq + 1
+   WHERE method = OLD.method;
+  DELETE FROM rpc_managers
+   WHERE manager = OLD.manager
+     AND NOT EXISTS (SELECT 1 FROM rpc_ranges WHERE manager = OLD.manager);
+END;
+
+--------------------------------------------------------------- rpc_methods
+
+-- The floor rises with negotiated and never falls here; only a pin lowers
+-- it (rpc_pins_insert).  Written once, for every change of the inputs.
+DROP TRIGGER IF EXISTS rpc_methods_floor;
+CREATE TRIGGER rpc_methods_floor
+  AFTER UPDATE OF receivers, max_lo, min_hi, pin ON rpc_methods
+  WHEN NEW.negotiated > coalesce(NEW.floor, -1)
+BEGIN
+  UPDATE rpc_methods SET floor = NEW.negotiated, seq = seq + 1
+   WHERE method = NEW.method;
+END;
+
+DROP TRIGGER IF EXISTS rpc_methods_guard_insert;
+CREATE TRIGGER rpc_methods_guard_insert BEFORE INSERT ON rpc_methods
+  WHEN NEW.receivers IS NOT 0 OR NEW.max_lo IS NOT NULL
+    OR NEW.min_hi IS NOT NULL OR NEW.newest IS NOT NULL
+    OR NEW.pin IS NOT NULL OR NEW.floor IS NOT NULL OR NEW.seq IS NOT 0
+BEGIN
+  SELECT rpcver_raise(printf('rpcver: rpc_methods is maintained by rpcver''s '
+           || 'triggers (refused a direct insert for method %Q); write '
+           || 'rpc_registrations or rpc_pins instead', NEW.method));
+END;
+
+DROP TRIGGER IF EXISTS rpc_methods_guard_update;
+CREATE TRIGGER rpc_methods_guard_update BEFORE UPDATE ON rpc_methods
+  WHEN NEW.seq IS NOT OLD.seq + 1 OR NEW.method IS NOT OLD.method
+BEGIN
+  SELECT rpcver_raise(printf('rpcver: rpc_methods is maintained by rpcver''s '
+           || 'triggers (refused a direct update of method %Q); write '
+           || 'rpc_registrations or rpc_pins instead', OLD.method));
+END;
+
+-- Deleting a row is rpc_forget(): allowed once the method has no receivers.
+DROP TRIGGER IF EXISTS rpc_methods_guard_delete;
+CREATE TRIGGER rpc_methods_guard_delete BEFORE DELETE ON rpc_methods
+  WHEN OLD.receivers > 0
+BEGIN
+  SELECT rpcver_raise(printf('rpcver: cannot forget method %Q: it still has '
+           || '%d receiver(s); unregister them first (rpc_unregister or '
+           || 'rpc_expire)', OLD.method, OLD.receivers));
+END;
+
+---------------------------------------------------------- rpc_registrations
+
+-- The write interface for registrations, with versions as text:
+--   INSERT INTO rpc_registrations(manager, method, hi [, lo]) registers or
+--   replaces; lo defaults to MAJOR(hi).0.
+DROP VIEW IF EXISTS rpc_registrations;
+CREATE VIEW rpc_registrations(manager, method, lo, hi, last_seen) AS
+  SELECT r.manager, r.method,
+         (r.lo >> 40) || '.' || ((r.lo >> 20) & 1048575)
+           || iif(r.lo & 1048575, '.' || (r.lo & 1048575), ''),
+         (r.hi >> 40) || '.' || ((r.hi >> 20) & 1048575)
+           || iif(r.hi & 1048575, '.' || (r.hi & 1048575), ''),
+         m.last_seen
+    FROM rpc_ranges AS r JOIN rpc_managers AS m USING (manager);
+
+CREATE TRIGGER rpc_registrations_insert INSTEAD OF INSERT ON rpc_registrations
+BEGIN
+  INSERT INTO rpc_ranges(manager, method, lo, hi)
+  SELECT NEW.manager, NEW.method,
+         CASE WHEN NEW.lo IS NULL THEN (hi >> 40) << 40
+              ELSE rpcver_key('rpc_registrations.lo', NEW.lo) END,
+         hi
+    FROM (SELECT rpcver_key('rpc_registrations.hi', NEW.hi) AS hi) WHERE 1
+  ON CONFLICT(manager, method) DO UPDATE SET lo = excluded.lo, hi = excluded.hi;
+END;
+
+CREATE TRIGGER rpc_registrations_update INSTEAD OF UPDATE ON rpc_registrations
+BEGIN
+  UPDATE rpc_ranges
+     SET manager = NEW.manager, method = NEW.method,
+         lo = rpcver_key('rpc_registrations.lo', NEW.lo),
+         hi = rpcver_key('rpc_registrations.hi', NEW.hi)
+   WHERE manager = OLD.manager AND method = OLD.method;
+END;
+
+CREATE TRIGGER rpc_registrations_delete INSTEAD OF DELETE ON rpc_registrations
+BEGIN
+  DELETE FROM rpc_ranges WHERE manager = OLD.manager AND method = OLD.method;
+END;
+
+------------------------------------------------------------------- rpc_pins
+
+-- The write interface for pins: INSERT [OR REPLACE] pins, DELETE unpins.
+DROP VIEW IF EXISTS rpc_pins;
+CREATE VIEW rpc_pins(method, version) AS
+  SELECT method,
+         (pin >> 40) || '.' || ((pin >> 20) & 1048575)
+           || iif(pin & 1048575, '.' || (pin & 1048575), '')
+    FROM rpc_methods WHERE pin IS NOT NULL;
+
+CREATE TRIGGER rpc_pins_insert INSTEAD OF INSERT ON rpc_pins BEGIN
+  -- Nothing could be sent below a receiver's lo: name the receiver.
+  SELECT rpcver_raise(rpcver_pin_refusal(r.method, p.pin, r.manager, r.lo,
+                                         r.hi))
+    FROM (SELECT rpcver_key('rpc_pins.version', NEW.version) AS pin) AS p
+    JOIN rpc_ranges AS r ON r.method = NEW.method AND r.lo > p.pin
+   ORDER BY r.lo DESC LIMIT 1;
+  INSERT OR IGNORE INTO rpc_methods(method)
+    VALUES (rpcver_name('rpc_pins.method', NEW.method));
+  UPDATE rpc_methods
+     SET pin = p.pin, floor = min(coalesce(floor, p.pin), p.pin), seq = seq + 1
+    FROM (SELECT rpcver_key('rpc_pins.version', NEW.version) AS pin) AS p
+   WHERE method = NEW.method;
+END;
+
+CREATE TRIGGER rpc_pins_update INSTEAD OF UPDATE ON rpc_pins BEGIN
+  SELECT rpcver_raise(printf('rpcver: cannot move the pin of method %Q to '
+           || 'method %Q; delete it and pin the other method', OLD.method,
+           NEW.method))
+   WHERE NEW.method IS NOT OLD.method;
+  INSERT INTO rpc_pins(method, version) VALUES (NEW.method, NEW.version);
+END;
+
+CREATE TRIGGER rpc_pins_delete INSTEAD OF DELETE ON rpc_pins BEGIN
+  UPDATE rpc_methods SET pin = NULL, seq = seq + 1 WHERE method = OLD.method;
+END;
+
+-------------------------------------------------------------- status views
+
+-- One row per method; state is empty / blocked / pinned / upgrading / steady.
+DROP VIEW IF EXISTS rpc_status;
+CREATE VIEW rpc_status(method, receivers, negotiated, newest, pin, floor,
+                       state) AS
+  SELECT method, receivers,
+         (negotiated >> 40) || '.' || ((negotiated >> 20) & 1048575)
+           || iif(negotiated & 1048575, '.' || (negotiated & 1048575), ''),
+         (newest >> 40) || '.' || ((newest >> 20) & 1048575)
+           || iif(newest & 1048575, '.' || (newest & 1048575), ''),
+         (pin >> 40) || '.' || ((pin >> 20) & 1048575)
+           || iif(pin & 1048575, '.' || (pin & 1048575), ''),
+         (floor >> 40) || '.' || ((floor >> 20) & 1048575)
+           || iif(floor & 1048575, '.' || (floor & 1048575), ''),
+         CASE WHEN receivers = 0 THEN 'empty'
+              WHEN negotiated IS NULL THEN 'blocked'
+              WHEN pin IS NOT NULL THEN 'pinned'
+              WHEN min_hi < newest THEN 'upgrading'
+              ELSE 'steady' END
+    FROM rpc_methods ORDER BY method;
+
+-- Who holds an upgrade back: receivers below the newest version registered
+-- for their method.  One index range per method, not a scan.
+DROP VIEW IF EXISTS rpc_laggards;
+CREATE VIEW rpc_laggards(manager, method, hi, newest) AS
+  SELECT r.manager, r.method,
+         (r.hi >> 40) || '.' || ((r.hi >> 20) & 1048575)
+           || iif(r.hi & 1048575, '.' || (r.hi & 1048575), ''),
+         (m.newest >> 40) || '.' || ((m.newest >> 20) & 1048575)
+           || iif(m.newest & 1048575, '.' || (m.newest & 1048575), '')
+    FROM rpc_methods AS m
+    JOIN rpc_ranges AS r ON r.method = m.method AND r.hi < m.newest
+   ORDER BY r.method, r.hi, r.manager;
+
+INSERT OR REPLACE INTO rpc_meta(key, value) VALUES ('schema_version', 2);
