@@ -1,0 +1,96 @@
+# tester.tcl: a small look-alike of SQLite's test/tester.tcl for Debian's
+# tclsh + libsqlite3-tcl (the real one needs SQLite's testfixture binary).
+#
+#   do_test NAME SCRIPT EXPECTED          result of SCRIPT eq EXPECTED
+#   do_execsql_test NAME SQL EXPECTED     rows of SQL (as a flat list)
+#   do_catchsql_test NAME SQL EXPECTED    {0 rows} or {1 message}
+#   finish_test                           "N passed, N failed"; exit 1 on failure
+#
+# Case names are "$testprefix-NAME", so a failure names one case.
+
+package require sqlite3
+
+set ::testdir [file dirname [file normalize [info script]]]
+set ::rootdir [file dirname $::testdir]
+set ::extension [file join $::rootdir rpcver]
+set ::tmpdir [file join $::testdir tmp]
+file mkdir $::tmpdir
+set ::nPass 0
+set ::nFail 0
+set ::failed {}
+if {![info exists ::testprefix]} { set ::testprefix [file rootname [file tail [info script]]] }
+
+# Open connection CMD on FILE with rpcver loaded.
+proc open_db {cmd file args} {
+  sqlite3 $cmd $file {*}$args
+  $cmd enable_load_extension 1
+  $cmd eval {SELECT load_extension($::extension)}
+  $cmd enable_load_extension 0
+  $cmd timeout 10000
+  return $cmd
+}
+
+# A test database path in tests/tmp, removed first with its WAL files.
+proc testfile {name} {
+  set path [file join $::tmpdir "$::testprefix-$name"]
+  foreach suffix {"" -wal -shm -journal} { file delete -force $path$suffix }
+  return $path
+}
+
+# Close `db` if open and open a fresh, empty database as `db`.
+proc reset_db {{name test.db}} {
+  catch {db close}
+  open_db db [testfile $name]
+}
+
+proc execsql {sql {cmd db}} { uplevel [list $cmd eval $sql] }
+
+proc catchsql {sql {cmd db}} {
+  set rc [catch {uplevel [list $cmd eval $sql]} msg]
+  list $rc $msg
+}
+
+proc do_test {name script expected} {
+  set full "$::testprefix-$name"
+  set rc [catch {uplevel 1 $script} result]
+  if {$rc == 1} { set result "TCL ERROR: $result" }
+  # Compare as lists, like SQLite's harness; a result that is not a list
+  # (an error message with stray quotes) is compared as a string.
+  if {[catch {list {*}$result} r]} { set r $result }
+  if {[catch {list {*}$expected} e]} { set e $expected }
+  if {$r eq $e} {
+    incr ::nPass
+  } else {
+    incr ::nFail
+    lappend ::failed $full
+    puts "! $full failed"
+    puts "!   expected: \[$e\]"
+    puts "!   got:      \[$r\]"
+  }
+}
+
+proc do_execsql_test {name sql expected} {
+  uplevel 1 [list do_test $name [list execsql $sql] $expected]
+}
+
+proc do_catchsql_test {name sql expected} {
+  uplevel 1 [list do_test $name [list catchsql $sql] $expected]
+}
+
+# Run SCRIPT as a separate tclsh process (for tests across processes).
+proc run_tclsh {script} {
+  set f [file join $::tmpdir "$::testprefix-child.tcl"]
+  set fd [open $f w]
+  puts $fd "package require sqlite3"
+  puts $fd "set ::extension [list $::extension]"
+  puts $fd $script
+  close $fd
+  exec tclsh $f
+}
+
+proc finish_test {} {
+  catch {db close}
+  puts "$::testprefix: $::nPass passed, $::nFail failed"
+  if {$::nFail} { puts "failed: $::failed" }
+  exit [expr {$::nFail ? 1 : 0}]
+}
