@@ -29,11 +29,15 @@ CREATE INDEX IF NOT EXISTS rpc_managers_by_last_seen
 -- The registrations: manager accepts method at every version in [lo, hi].
 -- Write them through the rpc_registrations view; direct writes here are
 -- checked and maintained by the same triggers.
+-- lo and hi are version keys.  They have no declared type on purpose: with
+-- INTEGER affinity a text version written here by mistake ('3.0') would be
+-- silently coerced to the key 3 (version 0.0.3); without it, the triggers
+-- see the text and refuse it.
 CREATE TABLE IF NOT EXISTS rpc_ranges(
   manager TEXT NOT NULL,
   method TEXT NOT NULL,
-  lo INTEGER NOT NULL,
-  hi INTEGER NOT NULL,
+  lo NOT NULL,
+  hi NOT NULL,
   PRIMARY KEY(manager, method)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS rpc_ranges_by_hi ON rpc_ranges(method, hi);
@@ -58,8 +62,17 @@ CREATE TABLE IF NOT EXISTS rpc_methods(
 
 ---------------------------------------------------------------- rpc_ranges
 
+-- No statement in these triggers carries a conflict clause (OR IGNORE,
+-- ON CONFLICT): the conflict clause of the statement that fires a trigger
+-- overrides those inside it, and REPLACE deletes rows without firing delete
+-- triggers.  For the same reason an INSERT that would replace an existing
+-- registration is refused here; rpc_registrations replaces by UPDATE.
 DROP TRIGGER IF EXISTS rpc_ranges_check_insert;
 CREATE TRIGGER rpc_ranges_check_insert BEFORE INSERT ON rpc_ranges BEGIN
+  SELECT rpcver_raise(printf('rpcver: manager %Q already has a registration '
+           || 'for method %Q; replace it through rpc_registrations or '
+           || 'rpc_register()', NEW.manager, NEW.method))
+    FROM rpc_ranges WHERE manager = NEW.manager AND method = NEW.method;
   SELECT rpcver_check_range(NEW.manager, NEW.method, NEW.lo, NEW.hi);
   -- Admission: the range must contain the floor, the highest version
   -- senders may already be using.
@@ -86,9 +99,13 @@ END;
 -- An insert folds the new range into the aggregates: no seek needed.
 DROP TRIGGER IF EXISTS rpc_ranges_inserted;
 CREATE TRIGGER rpc_ranges_inserted AFTER INSERT ON rpc_ranges BEGIN
-  INSERT INTO rpc_managers(manager, last_seen) VALUES (NEW.manager, unixepoch())
-    ON CONFLICT(manager) DO UPDATE SET last_seen = excluded.last_seen;
-  INSERT OR IGNORE INTO rpc_methods(method) VALUES (NEW.method);
+  UPDATE rpc_managers SET last_seen = unixepoch() WHERE manager = NEW.manager;
+  INSERT INTO rpc_managers(manager, last_seen)
+    SELECT NEW.manager, unixepoch()
+     WHERE NOT EXISTS (SELECT 1 FROM rpc_managers WHERE manager = NEW.manager);
+  INSERT INTO rpc_methods(method)
+    SELECT NEW.method
+     WHERE NOT EXISTS (SELECT 1 FROM rpc_methods WHERE method = NEW.method);
   UPDATE rpc_methods
      SET receivers = receivers + 1,
          max_lo = max(coalesce(max_lo, NEW.lo), NEW.lo),
@@ -143,6 +160,7 @@ CREATE TRIGGER rpc_methods_guard_insert BEFORE INSERT ON rpc_methods
   WHEN NEW.receivers IS NOT 0 OR NEW.max_lo IS NOT NULL
     OR NEW.min_hi IS NOT NULL OR NEW.newest IS NOT NULL
     OR NEW.pin IS NOT NULL OR NEW.floor IS NOT NULL OR NEW.seq IS NOT 0
+    OR EXISTS (SELECT 1 FROM rpc_methods WHERE method = NEW.method)
 BEGIN
   SELECT rpcver_raise(printf('rpcver: rpc_methods is maintained by rpcver''s '
            || 'triggers (refused a direct insert for method %Q); write '
@@ -168,6 +186,39 @@ BEGIN
            || 'rpc_expire)', OLD.method, OLD.receivers));
 END;
 
+-------------------------------------------------------------- rpc_managers
+
+-- A manager row exists exactly while the manager has registrations.  Direct
+-- writes may change last_seen (that is what rpc_heartbeat() does), nothing
+-- else.
+DROP TRIGGER IF EXISTS rpc_managers_guard_insert;
+CREATE TRIGGER rpc_managers_guard_insert BEFORE INSERT ON rpc_managers
+  WHEN NOT EXISTS (SELECT 1 FROM rpc_ranges WHERE manager = NEW.manager)
+    OR EXISTS (SELECT 1 FROM rpc_managers WHERE manager = NEW.manager)
+BEGIN
+  SELECT rpcver_raise(printf('rpcver: rpc_managers is maintained by rpcver''s '
+           || 'triggers (refused a direct insert for manager %Q); register '
+           || 'through rpc_registrations or rpc_register()', NEW.manager));
+END;
+
+DROP TRIGGER IF EXISTS rpc_managers_guard_update;
+CREATE TRIGGER rpc_managers_guard_update BEFORE UPDATE OF manager ON rpc_managers
+  WHEN NEW.manager IS NOT OLD.manager
+BEGIN
+  SELECT rpcver_raise(printf('rpcver: cannot rename manager %Q to %Q; '
+           || 'unregister it and register the new name', OLD.manager,
+           NEW.manager));
+END;
+
+DROP TRIGGER IF EXISTS rpc_managers_guard_delete;
+CREATE TRIGGER rpc_managers_guard_delete BEFORE DELETE ON rpc_managers
+  WHEN EXISTS (SELECT 1 FROM rpc_ranges WHERE manager = OLD.manager)
+BEGIN
+  SELECT rpcver_raise(printf('rpcver: manager %Q still has registrations; '
+           || 'remove them with rpc_unregister() or DELETE FROM '
+           || 'rpc_registrations', OLD.manager));
+END;
+
 ---------------------------------------------------------- rpc_registrations
 
 -- The write interface for registrations, with versions as text:
@@ -185,13 +236,24 @@ CREATE VIEW rpc_registrations(manager, method, lo, hi, last_seen) AS
 
 CREATE TRIGGER rpc_registrations_insert INSTEAD OF INSERT ON rpc_registrations
 BEGIN
+  -- Names are checked here, before rpc_ranges' TEXT affinity would turn
+  -- an INTEGER method 7 into '7'.
+  -- A re-registration updates the existing row, a new one inserts.
+  UPDATE rpc_ranges SET lo = r.lo, hi = r.hi
+    FROM (SELECT CASE WHEN NEW.lo IS NULL THEN (hi >> 40) << 40
+                      ELSE rpcver_key('rpc_registrations.lo', NEW.lo) END AS lo,
+                 hi
+            FROM (SELECT rpcver_key('rpc_registrations.hi', NEW.hi) AS hi)) AS r
+   WHERE manager = NEW.manager AND method = NEW.method;
   INSERT INTO rpc_ranges(manager, method, lo, hi)
-  SELECT NEW.manager, NEW.method,
+  SELECT rpcver_name('rpc_registrations.manager', NEW.manager),
+         rpcver_name('rpc_registrations.method', NEW.method),
          CASE WHEN NEW.lo IS NULL THEN (hi >> 40) << 40
               ELSE rpcver_key('rpc_registrations.lo', NEW.lo) END,
          hi
-    FROM (SELECT rpcver_key('rpc_registrations.hi', NEW.hi) AS hi) WHERE 1
-  ON CONFLICT(manager, method) DO UPDATE SET lo = excluded.lo, hi = excluded.hi;
+    FROM (SELECT rpcver_key('rpc_registrations.hi', NEW.hi) AS hi)
+   WHERE NOT EXISTS (SELECT 1 FROM rpc_ranges
+                      WHERE manager = NEW.manager AND method = NEW.method);
 END;
 
 CREATE TRIGGER rpc_registrations_update INSTEAD OF UPDATE ON rpc_registrations
@@ -225,8 +287,9 @@ CREATE TRIGGER rpc_pins_insert INSTEAD OF INSERT ON rpc_pins BEGIN
     FROM (SELECT rpcver_key('rpc_pins.version', NEW.version) AS pin) AS p
     JOIN rpc_ranges AS r ON r.method = NEW.method AND r.lo > p.pin
    ORDER BY r.lo DESC LIMIT 1;
-  INSERT OR IGNORE INTO rpc_methods(method)
-    VALUES (rpcver_name('rpc_pins.method', NEW.method));
+  INSERT INTO rpc_methods(method)
+    SELECT rpcver_name('rpc_pins.method', NEW.method)
+     WHERE NOT EXISTS (SELECT 1 FROM rpc_methods WHERE method = NEW.method);
   UPDATE rpc_methods
      SET pin = p.pin, floor = min(coalesce(floor, p.pin), p.pin), seq = seq + 1
     FROM (SELECT rpcver_key('rpc_pins.version', NEW.version) AS pin) AS p

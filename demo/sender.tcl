@@ -1,0 +1,64 @@
+# sender.tcl: the sender process of the rolling-upgrade demo.
+#
+#   tclsh sender.tcl DB EXTENSION STATEFILE STOPFILE MAXSECONDS
+#
+# Every 50 ms it asks, as a sender would before each RPC, which version of
+# each API it may send: SELECT rpc_max_send('volume'), rpc_max_send('backup').
+# It prints one line at start and one line each time an answer changes:
+#
+#   +   1.234s  volume: sends 3.17 (was 3.16)
+#
+# and after every poll replaces STATEFILE with "POLLS VOLUME BACKUP" ("-"
+# for no version), so the demo can read what it sends right now.  It stops
+# when STOPFILE appears (exit 0), or by itself after MAXSECONDS (exit 4).
+
+package require sqlite3
+
+lassign $argv dbfile extension statefile stopfile maxseconds
+set started [clock milliseconds]
+set deadline [expr {$started + int($maxseconds * 1000)}]
+
+sqlite3 db $dbfile
+db timeout 5000
+db enable_load_extension 1
+db eval {SELECT load_extension($extension)}
+db enable_load_extension 0
+
+proc show {v} { expr {$v eq "" ? "-" : $v} }
+
+array set last {volume {} backup {}}
+set polls 0
+while {![file exists $stopfile]} {
+  set now [clock milliseconds]
+  if {$now > $deadline} {
+    puts "sender: lifetime of $maxseconds s exceeded, exiting"
+    exit 4
+  }
+  if {[catch {
+    db eval {SELECT rpc_max_send('volume') AS v, rpc_max_send('backup') AS b} {
+      set cur(volume) $v
+      set cur(backup) $b
+    }
+  } err]} {
+    puts "sender: unexpected error: $err"
+    exit 6
+  }
+  incr polls
+  set t [format "+%7.3fs" [expr {($now - $started) / 1000.0}]]
+  foreach api {volume backup} {
+    if {$polls == 1} {
+      puts "$t  $api: sends [show $cur($api)]"
+    } elseif {$cur($api) ne $last($api)} {
+      puts "$t  $api: sends [show $cur($api)] (was [show $last($api)])"
+    }
+    set last($api) $cur($api)
+  }
+  flush stdout
+  set f [open $statefile.tmp w]
+  puts $f "$polls [show $cur(volume)] [show $cur(backup)]"
+  close $f
+  file rename -force $statefile.tmp $statefile
+  after 50
+}
+db close
+exit 0
