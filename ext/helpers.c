@@ -173,21 +173,23 @@ int rpc_register_helper_functions(sqlite3 *db, RpcConn *p){
   static const struct {
     const char *zName;
     int nArg;
+    int flags;
     void (*xFunc)(sqlite3_context*, int, sqlite3_value**);
   } aFunc[] = {
-    { "rpcver_key",         2, key_func },
-    { "rpcver_name",        2, name_func },
-    { "rpcver_check_range", 4, check_range_func },
-    { "rpcver_refusal",     5, refusal_func },
-    { "rpcver_pin_refusal", 5, pin_refusal_func },
-    { "rpcver_raise",       1, raise_func },
-    { "rpcver_text",        1, text_func },
+    { "rpcver_key",         2, RPC_PURE, key_func },
+    { "rpcver_name",        2, RPC_PURE, name_func },
+    { "rpcver_check_range", 4, RPC_PURE, check_range_func },
+    { "rpcver_refusal",     5, RPC_PURE, refusal_func },
+    { "rpcver_pin_refusal", 5, RPC_PURE, pin_refusal_func },
+    { "rpcver_text",        1, RPC_PURE, text_func },
+    /* not deterministic: it must run each time, never be factored out */
+    { "rpcver_raise",       1, RPC_READ, raise_func },
   };
   int rc = SQLITE_OK;
   unsigned int i;
   for(i=0; rc==SQLITE_OK && i<sizeof(aFunc)/sizeof(aFunc[0]); i++){
-    rc = rpc_create_function(db, p, aFunc[i].zName, aFunc[i].nArg, RPC_READ,
-                             aFunc[i].xFunc);
+    rc = rpc_create_function(db, p, aFunc[i].zName, aFunc[i].nArg,
+                             aFunc[i].flags, aFunc[i].xFunc);
   }
   return rc;
 }
