@@ -331,7 +331,8 @@ CREATE VIEW rpc_status(method, receivers, negotiated, newest, pin, floor,
     FROM rpc_methods ORDER BY method;
 
 -- Who holds an upgrade back: receivers below the newest version registered
--- for their method.  One index range per method, not a scan.
+-- for their method.  One index range per method, not a scan: CROSS JOIN
+-- makes SQLite keep that join order (it would otherwise scan rpc_ranges).
 DROP VIEW IF EXISTS rpc_laggards;
 CREATE VIEW rpc_laggards(manager, method, hi, newest) AS
   SELECT r.manager, r.method,
@@ -340,7 +341,7 @@ CREATE VIEW rpc_laggards(manager, method, hi, newest) AS
          (m.newest >> 40) || '.' || ((m.newest >> 20) & 1048575)
            || iif(m.newest & 1048575, '.' || (m.newest & 1048575), '')
     FROM rpc_methods AS m
-    JOIN rpc_ranges AS r ON r.method = m.method AND r.hi < m.newest
+    CROSS JOIN rpc_ranges AS r ON r.method = m.method AND r.hi < m.newest
    ORDER BY r.method, r.hi, r.manager;
 
 INSERT OR REPLACE INTO rpc_meta(key, value) VALUES ('schema_version', 2);
