@@ -11,6 +11,9 @@
 # shutdown: the next version of the manager re-registers under the same
 # name, which replaces the range.  It gives up by itself after MAXSECONDS.
 #
+# Its lines start with the time in seconds since DEMO_T0_MS (unix time in
+# milliseconds, from the environment) so they line up with the sender's log.
+#
 # Exit codes: 0 stopped, 3 refused, 4 lifetime exceeded, 5 registration
 # gone (heartbeat returned 0), 6 unexpected SQL error.
 
@@ -20,8 +23,11 @@ lassign $argv dbfile extension name stopfile volume backup maxseconds
 set started [clock milliseconds]
 set deadline [expr {$started + int($maxseconds * 1000)}]
 
+set t0 [expr {[info exists env(DEMO_T0_MS)] ? $env(DEMO_T0_MS) : $started}]
+
 proc say {msg} {
-  puts "$::name: $msg"
+  puts [format {[%6.3fs] %s: %s} \
+          [expr {([clock milliseconds] - $::t0) / 1000.0}] $::name $msg]
   flush stdout
 }
 

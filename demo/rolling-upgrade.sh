@@ -148,10 +148,10 @@ has_lines() { [ "$(wc -l <"$1")" -ge "$2" ] || ! kill -0 "$3" 2>/dev/null; }
 await_up() {
   _pid=$(cat "$TMP/$1.pid") _log=$(cat "$TMP/$1.logname")
   wait_until 10 "$1 to register" has_output "$_log" "$_pid"
-  grep -q "^$1: up " "$_log" ||
+  grep -q "] $1: up " "$_log" ||
     { sed 's/^/    /' "$_log" >&2; fail "$1 did not start"; }
   sed 's/^/    /' "$_log"
-  grep -q "^$1: up .*volume [0-9.]* -> negotiated $2," "$_log" ||
+  grep -q "] $1: up .*volume [0-9.]* -> negotiated $2," "$_log" ||
     fail "$1 was told another negotiated volume version than $2"
 }
 
@@ -159,12 +159,18 @@ await_up() {
 await_refused() {
   _pid=$(cat "$TMP/$1.pid") _log=$(cat "$TMP/$1.logname")
   wait_until 10 "$1 to register or be refused" has_output "$_log" "$_pid"
+  if grep -q "] $1: up " "$_log"; then
+    sed 's/^/    /' "$_log" >&2
+    fail "$1 was admitted; it should have been refused"
+  fi
   wait "$_pid"
   _st=$?
   rm -f "$TMP/$1.pid"
   sed 's/^/    /' "$_log"
-  [ "$_st" = 3 ] && grep -q "^$1: REFUSED at start-up: rpcver: " "$_log" ||
-    fail "$1 should have been refused (exit 3), but exited $_st"
+  if [ "$_st" != 3 ] ||
+     ! grep -q "] $1: REFUSED at start-up: rpcver: " "$_log"; then
+    fail "$1 should have been refused (exit 3, rpcver: message), but exited $_st"
+  fi
 }
 
 # stop_manager NAME: ask the process to stop and check it stopped cleanly.
@@ -226,9 +232,16 @@ expect_switches() {
 
 # --------------------------------------------------------------------- demo
 
-[ -f "$EXT" ] || fail "$EXT is missing: run 'make loadable' first"
+if [ ! -f "$EXT" ]; then
+  echo "demo: FAILED: $EXT is missing: run 'make loadable' first" >&2
+  exit 1
+fi
 rm -rf "$TMP"
 mkdir -p "$TMP" || fail "cannot create $TMP"
+# The processes' log lines show the seconds since now.
+DEMO_T0_MS=$(echo 'puts [clock milliseconds]' | "$TCLSH") ||
+  fail "cannot run $TCLSH"
+export DEMO_T0_MS
 
 step "A fresh database in WAL mode: $DB"
 operator "PRAGMA journal_mode = WAL; SELECT rpc_init();"
@@ -246,7 +259,7 @@ step "The sender starts"
 start_sender
 expect_send "$OLD_VOLUME" "$OLD_BACKUP"
 
-left=4
+left=$(echo "$MANAGERS" | wc -w)
 for m in $MANAGERS; do
   left=$((left - 1))
   step "Upgrade $m to volume $NEW_VOLUME, backup $NEW_BACKUP ($left old manager(s) left)"
@@ -265,7 +278,7 @@ for m in $MANAGERS; do
     expect_send "$NEW_VOLUME" "$NEW_BACKUP"
     expect_switches 2
     echo "  -> the sender switched to $NEW_VOLUME with the last old manager's upgrade:"
-    tail -n 2 "$TMP/sender.log" | sed 's/^/     sender /'
+    tail -n 2 "$TMP/sender.log" | sed 's/^/    sender /'
   fi
 done
 
@@ -278,6 +291,7 @@ echo "  m4's registration still says volume $NEW_VOLUME: nothing was admitted"
 expect_send "$NEW_VOLUME" "$NEW_BACKUP"
 
 step "Rollback path: the operator pins both APIs to the old release"
+echo "  (the old m4 also receives backup only up to $OLD_BACKUP: pin that too)"
 operator "BEGIN IMMEDIATE; SELECT rpc_pin('volume', '$OLD_VOLUME'), rpc_pin('backup', '$OLD_BACKUP'); COMMIT;"
 expect_send "$OLD_VOLUME" "$OLD_BACKUP"
 expect_switches 3
@@ -306,11 +320,12 @@ step "Shutdown: stop the managers and the sender"
 for m in $MANAGERS; do stop_manager "$m"; done
 : >"$TMP/sender.stop"
 _pid=$(cat "$TMP/sender.pid")
+wait_until 5 "the sender to stop" grep -q '] sender: stopped' "$TMP/sender.log"
 wait "$_pid"
 _st=$?
 rm -f "$TMP/sender.pid"
 [ "$_st" = 0 ] || { cat "$TMP/sender.log" >&2; fail "the sender exited $_st"; }
-echo "  the sender's log, one line per change of what it sends:"
+echo "  the sender's log: a line per change of what it sends:"
 sed 's/^/    /' "$TMP/sender.log"
 _seq=$(sed -n 's/.* volume: sends \([^ ]*\).*/\1/p' "$TMP/sender.log" | tr '\n' ' ')
 _want="$OLD_VOLUME $NEW_VOLUME $OLD_VOLUME $NEW_VOLUME "

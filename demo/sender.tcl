@@ -4,19 +4,23 @@
 #
 # Every 50 ms it asks, as a sender would before each RPC, which version of
 # each API it may send: SELECT rpc_max_send('volume'), rpc_max_send('backup').
-# It prints one line at start and one line each time an answer changes:
+# It prints a line per API at start and a line each time an answer changes,
+# with the seconds since DEMO_T0_MS (unix milliseconds, from the environment,
+# as the managers do):
 #
-#   +   1.234s  volume: sends 3.17 (was 3.16)
+#   [ 1.234s] volume: sends 3.17 (was 3.16)
 #
-# and after every poll replaces STATEFILE with "POLLS VOLUME BACKUP" ("-"
-# for no version), so the demo can read what it sends right now.  It stops
-# when STOPFILE appears (exit 0), or by itself after MAXSECONDS (exit 4).
+# After every poll it replaces STATEFILE with "POLLS VOLUME BACKUP" ("-" for
+# no version), so the demo can read what it sends right now.  It stops when
+# STOPFILE appears (exit 0, last line "sender: stopped ..."), or by itself
+# after MAXSECONDS (exit 4).
 
 package require sqlite3
 
 lassign $argv dbfile extension statefile stopfile maxseconds
 set started [clock milliseconds]
 set deadline [expr {$started + int($maxseconds * 1000)}]
+set t0 [expr {[info exists env(DEMO_T0_MS)] ? $env(DEMO_T0_MS) : $started}]
 
 sqlite3 db $dbfile
 db timeout 5000
@@ -44,12 +48,12 @@ while {![file exists $stopfile]} {
     exit 6
   }
   incr polls
-  set t [format "+%7.3fs" [expr {($now - $started) / 1000.0}]]
+  set t [format {[%6.3fs]} [expr {($now - $t0) / 1000.0}]]
   foreach api {volume backup} {
     if {$polls == 1} {
-      puts "$t  $api: sends [show $cur($api)]"
+      puts "$t $api: sends [show $cur($api)]"
     } elseif {$cur($api) ne $last($api)} {
-      puts "$t  $api: sends [show $cur($api)] (was [show $last($api)])"
+      puts "$t $api: sends [show $cur($api)] (was [show $last($api)])"
     }
     set last($api) $cur($api)
   }
@@ -61,4 +65,6 @@ while {![file exists $stopfile]} {
   after 50
 }
 db close
+puts [format {[%6.3fs] sender: stopped after %d polls} \
+        [expr {([clock milliseconds] - $t0) / 1000.0}] $polls]
 exit 0

@@ -12,7 +12,9 @@ package require sqlite3
 
 set ::testdir [file dirname [file normalize [info script]]]
 set ::rootdir [file dirname $::testdir]
+# RPCVER_EXTENSION selects another build (the sanitizer build, say).
 set ::extension [file join $::rootdir rpcver]
+if {[info exists ::env(RPCVER_EXTENSION)]} { set ::extension $::env(RPCVER_EXTENSION) }
 set ::tmpdir [file join $::testdir tmp]
 file mkdir $::tmpdir
 set ::nPass 0
