@@ -48,12 +48,14 @@ static int cache_usable(RpcConn *p, unsigned int *pDataVersion){
 int rpc_lookup(RpcConn *p, const char *zMethod, int nMethod, RpcLookup *pOut){
   unsigned int dataVersion = 0;
   int useCache = nMethod<=RPC_NAME_MAX && cache_usable(p, &dataVersion);
-  RpcCacheEntry *pEntry = &p->aCache[hash_name(zMethod, nMethod)
-                                     % RPC_CACHE_SLOTS];
+  RpcCacheEntry *pEntry = 0;
   sqlite3_stmt *pStmt;
   int rc;
 
-  if( useCache && pEntry->valid && pEntry->dataVersion==dataVersion
+  if( useCache ){
+    pEntry = &p->aCache[hash_name(zMethod, nMethod) % RPC_CACHE_SLOTS];
+  }
+  if( pEntry && pEntry->valid && pEntry->dataVersion==dataVersion
    && pEntry->nMethod==nMethod && memcmp(pEntry->zMethod, zMethod, nMethod)==0
   ){
     pOut->hasRow = pEntry->hasRow;
@@ -82,7 +84,7 @@ int rpc_lookup(RpcConn *p, const char *zMethod, int nMethod, RpcLookup *pOut){
     }
   }
   rc = sqlite3_reset(pStmt);
-  if( rc==SQLITE_OK && useCache ){
+  if( rc==SQLITE_OK && pEntry ){
     pEntry->valid = 1;
     pEntry->dataVersion = dataVersion;
     pEntry->nMethod = nMethod;

@@ -111,11 +111,14 @@ static int explain_receivers(sqlite3 *db, sqlite3_value *pMethod,
   if( nTotal>nShown ){
     sqlite3_str_appendf(pStr, "  ... and %lld more\n", nTotal - nShown);
   }
-  if( nBehind ){
+  if( nTotal==0 ){
+    sqlite3_str_appendall(pStr, "no receivers; a new receiver must accept the "
+                          "floor, or rpc_forget(method) restarts the method\n");
+  }else if( nBehind ){
     sqlite3_str_appendf(pStr, "held back by %d receiver(s) below the newest "
                         "version; upgrade them, or remove stale ones with "
                         "rpc_unregister / rpc_expire\n", nBehind);
-  }else if( nTotal ){
+  }else{
     sqlite3_str_appendall(pStr, "no receiver holds it back\n");
   }
   return SQLITE_OK;
