@@ -1,0 +1,53 @@
+# invariant.tcl: the safety invariant, checked against what one read
+# transaction sees.  For every method m:
+#   - rpc_max_send(m), when not NULL, lies inside the range of every
+#     registered receiver of m, and equals the stored negotiated version;
+#   - the floor never decreases, except through a pin: a lower floor than
+#     last observed needs a pin recorded since then (in PINLOG, a table of
+#     (seq, method, version) written in the pin's own transaction), at or
+#     below the new floor;
+#   - rpc_verify() is 'ok'.
+#
+#   check_invariant DB STATEVAR ?PINLOG?  -> list of violations ({} when all hold)
+# STATEVAR names an array the caller keeps between calls (the floors seen).
+proc check_invariant {db stateVar {pinlog ""}} {
+  upvar $stateVar seen
+  set problems {}
+  $db transaction {
+    $db eval {SELECT method, floor, rpc_max_send(method) AS v, negotiated
+                FROM rpc_methods} row {
+      set m $row(method)
+      if {$row(v) ne ""} {
+        set row(k) [$db onecolumn {SELECT rpc_version_key($row(v))}]
+        set outside [$db onecolumn {
+          SELECT group_concat(manager) FROM rpc_ranges
+           WHERE method = $m AND NOT (lo <= $row(k) AND $row(k) <= hi)}]
+        if {$outside ne ""} {
+          lappend problems "method $m: rpc_max_send = $row(v) is outside the range of $outside"
+        }
+        if {$row(k) != $row(negotiated)} {
+          lappend problems "method $m: rpc_max_send = $row(v) but negotiated is $row(negotiated)"
+        }
+      }
+      if {[info exists seen(floor,$m)] && $row(floor) ne "" && $seen(floor,$m) ne ""
+          && $row(floor) < $seen(floor,$m)} {
+        set pinned 0
+        if {$pinlog ne ""} {
+          set since [expr {[info exists seen(pinseq)] ? $seen(pinseq) : 0}]
+          set pinned [$db onecolumn "SELECT count(*) FROM $pinlog
+              WHERE seq > \$since AND method = \$m AND version <= \$row(floor)"]
+        }
+        if {!$pinned} {
+          lappend problems "method $m: floor fell from $seen(floor,$m) to $row(floor) without a pin"
+        }
+      }
+      set seen(floor,$m) $row(floor)
+    }
+    if {$pinlog ne ""} {
+      set seen(pinseq) [$db onecolumn "SELECT coalesce(max(seq), 0) FROM $pinlog"]
+    }
+    set v [$db onecolumn {SELECT rpc_verify()}]
+    if {$v ne "ok"} { lappend problems "rpc_verify: $v" }
+  }
+  return $problems
+}

@@ -1,0 +1,117 @@
+# writer.tcl: one writer process of concurrency.test and crash.test.
+#
+#   tclsh writer.tcl EXTENSION DBFILE ID NOPS SEED ACKFILE
+#
+# Performs NOPS random operations, each in its own transaction, with the
+# write pattern the README documents: WAL, a busy timeout, BEGIN IMMEDIATE.
+# Each transaction also records itself in test_ops(seq, writer, op, outcome)
+# (and a successful pin in test_pins), so the database holds its committed
+# history.  After COMMIT returns, the writer appends "seq outcome" to
+# ACKFILE: what it saw acknowledged.  It owns the managers w<ID>-*, so no
+# other writer changes them; methods and pins are shared by all.
+package require sqlite3
+lassign $argv extension dbfile id nOps seed ackfile
+source [file join [file dirname [info script]] model.tcl]
+expr {srand($seed)}
+
+sqlite3 db $dbfile
+db enable_load_extension 1
+db eval {SELECT load_extension($extension)}
+db timeout 60000
+set ack [open $ackfile a]
+fconfigure $ack -buffering line
+
+set methods {volume backup obj:Volume}
+set managers [list w$id-a w$id-b w$id-c]
+proc pick {l} { lindex $l [expr {int(rand() * [llength $l])}] }
+
+# A random operation, as {kind args}: versions mostly near the floor, so
+# that upgrades, downgrades within the rules and refusals all happen.
+proc next_op {} {
+  global methods managers id
+  set m [pick $methods]
+  set g [pick $managers]
+  set f [db onecolumn {SELECT floor FROM rpc_methods WHERE method = $m}]
+  if {$f eq ""} { set f [model::key 3 0] }
+  set hi [expr {max(0, $f + ((int(rand() * 5) - 1) << 20))}]
+  set r [expr {rand()}]
+  if {$r < 0.45} { return [list register $g $m $hi [expr {($hi >> 40) << 40}]] }
+  if {$r < 0.55} { return [list register $g $m [expr {$hi + (1 << 40)}] [expr {($hi >> 40) << 40}]] }
+  if {$r < 0.65} { return [list unregister $g $m] }
+  if {$r < 0.70} { return [list unregister $g *] }
+  if {$r < 0.80} { return [list heartbeat $g] }
+  if {$r < 0.84} { return [list pin $m [expr {max(0, $f - (int(rand() * 2) << 20))}]] }
+  # below every receiver's lo: refused while the method has receivers
+  if {$r < 0.86} { return [list pin $m [expr {max(0, (($f >> 40) - 1) << 40)}]] }
+  if {$r < 0.92} { return [list pin $m ""] }
+  return [list expire w$id-stale $m]
+}
+
+proc run_op {op} {
+  lassign $op kind a b c d
+  switch $kind {
+    register {
+      db eval {SELECT rpc_register($a, $b, rpcver_text($c), rpcver_text($d))}
+    }
+    unregister {
+      if {$b eq "*"} { db eval {SELECT rpc_unregister($a)} } else { db eval {SELECT rpc_unregister($a, $b)} }
+    }
+    heartbeat { db eval {SELECT rpc_heartbeat($a)} }
+    pin {
+      if {$b eq ""} { db eval {SELECT rpc_pin($a, NULL)} } else { db eval {SELECT rpc_pin($a, rpcver_text($b))} }
+    }
+    expire {
+      # Register the writer's stale manager, age it, expire it: all inside
+      # this transaction, so no other writer ever sees it aged.
+      catch {db eval {SELECT rpc_register($a, $b, rpcver_text((SELECT floor FROM rpc_methods WHERE method = $b)))}}
+      db eval {UPDATE rpc_managers SET last_seen = 0 WHERE manager = $a}
+      db eval {SELECT rpc_expire(1000000)}
+    }
+  }
+}
+
+set busy 0
+for {set i 0} {$i < $nOps} {incr i} {
+  set op [next_op]
+  if {[catch {db eval {BEGIN IMMEDIATE}} err]} {
+    puts "writer $id: BEGIN IMMEDIATE failed: $err"
+    incr busy
+    continue
+  }
+  db eval {UPDATE test_seq SET n = n + 1}
+  set seq [db onecolumn {SELECT n FROM test_seq}]
+  set before [db eval {SELECT * FROM rpc_ranges; SELECT * FROM rpc_methods}]
+  if {[catch {run_op $op} err]} {
+    if {![string match rpcver:* $err]} {
+      puts "writer $id: $op: unexpected error: $err"
+      db eval ROLLBACK
+      exit 1
+    }
+    set outcome refused
+    if {[db eval {SELECT * FROM rpc_ranges; SELECT * FROM rpc_methods}] ne $before} {
+      puts "writer $id: $op: refused but changed the database"
+      exit 1
+    }
+  } else {
+    set outcome ok
+    lassign $op kind pm pv
+    if {$kind eq "pin" && $pv ne ""} {
+      db eval {INSERT INTO test_pins VALUES ($seq, $pm, $pv)}
+    }
+  }
+  db eval {INSERT INTO test_ops VALUES ($seq, $id, $op, $outcome)}
+  # Crash tests kill writers at random moments; hold some transactions open
+  # for a moment after the write so that kills land inside them too.
+  if {rand() < 0.2} { after 2 }
+  if {[catch {db eval COMMIT} err]} {
+    puts "writer $id: COMMIT failed: $err"
+    incr busy
+    catch {db eval ROLLBACK}
+    continue
+  }
+  puts $ack "$seq $outcome"
+}
+close $ack
+db close
+puts "writer $id: $nOps operations, $busy busy"
+exit [expr {$busy ? 2 : 0}]
