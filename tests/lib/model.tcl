@@ -37,8 +37,9 @@ namespace eval model {
   proc receivers {method} {
     variable reg
     set out {}
-    foreach k [array names reg] {
-      if {[lindex [split $k ,] end] eq $method} { lappend out $reg($k) }
+    foreach {k v} [array get reg "*,$method"] {
+      # (a manager name may itself contain a comma: match the method exactly)
+      if {[string range $k end-[string length $method] end] eq ",$method"} { lappend out $v }
     }
     return $out
   }

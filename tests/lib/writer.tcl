@@ -7,7 +7,8 @@
 # Each transaction also records itself in test_ops(seq, writer, op, outcome)
 # (and a successful pin in test_pins), so the database holds its committed
 # history.  After COMMIT returns, the writer appends "seq outcome" to
-# ACKFILE: what it saw acknowledged.  It owns the managers w<ID>-*, so no
+# ACKFILE: what it saw acknowledged (before it, "in KIND": the transaction's
+# work is done and the commit has not returned yet).  It owns the managers w<ID>-*, so no
 # other writer changes them; methods and pins are shared by all.
 package require sqlite3
 lassign $argv extension dbfile id nOps seed ackfile
@@ -100,6 +101,10 @@ for {set i 0} {$i < $nOps} {incr i} {
     }
   }
   db eval {INSERT INTO test_ops VALUES ($seq, $id, $op, $outcome)}
+  # Progress: "in" marks a transaction that has done its work and is not
+  # committed yet, so a crash test can tell where a kill landed.
+  puts $ack "in [lindex $op 0]"
+
   # Crash tests kill writers at random moments; hold some transactions open
   # for a moment after the write so that kills land inside them too.
   if {rand() < 0.2} { after 2 }
