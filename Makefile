@@ -9,7 +9,7 @@ HDR      = $(wildcard ext/*.h) build/schema_sql.h
 SCHEMA   = schema/rpcver.sql schema/upgrade-from-1.sql
 DEFS     = -DRPCVER_VERSION='"$(VERSION)"' -Iext -Ibuild
 
-.PHONY: all loadable static test test-asan demo deps clean help
+.PHONY: all loadable static test test-asan test-valgrind demo deps clean help
 
 all: loadable static
 
@@ -19,6 +19,8 @@ static: build/librpcver.a
 help:
 	@echo "make            build rpcver.so (loadable) and build/librpcver.a (static)"
 	@echo "make test       run the Tcl test suite (installs what is missing)"
+	@echo "make test-asan  the suite against an ASan+UBSan build of the extension"
+	@echo "make test-valgrind  the suite under valgrind memcheck (smaller sizes)"
 	@echo "make demo       a rolling upgrade of manager processes on a local DB file"
 	@echo "make clean      remove build output"
 
@@ -44,6 +46,33 @@ deps:
 	@sh tools/deps.sh
 
 test: deps loadable static
+	tclsh tests/all.tcl
+
+# The suite against an AddressSanitizer + UndefinedBehaviorSanitizer build.
+# Only processes that load rpcver get the sanitizer runtime (tests/tester.tcl).
+ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+             -fno-sanitize-recover=all
+build/asan/rpcver.so: $(SRC) $(HDR) VERSION
+	@mkdir -p build/asan
+	$(CC) $(WARN) $(ASAN_FLAGS) $(DEFS) -fPIC -shared -o $@ $(SRC)
+
+test-asan: deps build/asan/rpcver.so static
+	RPCVER_EXTENSION=$(CURDIR)/build/asan/rpcver \
+	RPCVER_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	tclsh tests/all.tcl
+
+# The suite under valgrind memcheck: any memory error, or memory lost for
+# good, fails the process that loaded rpcver.  The randomized, concurrent
+# and crash tests run at reduced sizes here (valgrind is ~30x slower).
+VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full \
+           --show-leak-kinds=definite,indirect \
+           --errors-for-leak-kinds=definite,indirect
+test-valgrind: deps loadable static
+	RPCVER_VALGRIND="$(VALGRIND)" RPCVER_OPS=150 RPCVER_WRITERS=3 \
+	RPCVER_WRITER_OPS=60 RPCVER_CRASH_ROUNDS=4 \
 	tclsh tests/all.tcl
 
 demo: deps loadable

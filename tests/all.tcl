@@ -5,7 +5,15 @@ set pass 0
 set fail 0
 set broken {}
 foreach f [lsort [glob [file join $testdir *.test]]] {
-  set rc [catch {exec tclsh $f 2>@1} out]
+  # make test-asan / test-valgrind: the test process itself loads rpcver
+  set cmd [list tclsh $f]
+  if {[info exists env(RPCVER_VALGRIND)] && $env(RPCVER_VALGRIND) ne ""} {
+    set cmd [list {*}$env(RPCVER_VALGRIND) {*}$cmd]
+  }
+  if {[info exists env(RPCVER_PRELOAD)] && $env(RPCVER_PRELOAD) ne ""} {
+    set cmd [list env LD_PRELOAD=$env(RPCVER_PRELOAD) {*}$cmd]
+  }
+  set rc [catch {exec {*}$cmd 2>@1} out]
   puts $out
   if {[regexp {(\d+) passed, (\d+) failed\s*$} $out -> p n]} {
     incr pass $p

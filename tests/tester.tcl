@@ -16,6 +16,22 @@ set ::rootdir [file dirname $::testdir]
 set ::extension [file join $::rootdir rpcver]
 if {[info exists ::env(RPCVER_EXTENSION)]} { set ::extension $::env(RPCVER_EXTENSION) }
 set ::tmpdir [file join $::testdir tmp]
+
+# Sanitizer and valgrind runs (make test-asan, make test-valgrind).  Only
+# processes that load rpcver get the ASan runtime (RPCVER_PRELOAD) or run
+# under valgrind (RPCVER_VALGRIND); other tools the tests run (cc, ...) do
+# not, so their own leaks cannot make noise.  ext_cmd prefixes a command
+# that loads the extension accordingly.
+set ::preload [expr {[info exists ::env(RPCVER_PRELOAD)] ? $::env(RPCVER_PRELOAD) : ""}]
+set ::valgrind [expr {[info exists ::env(RPCVER_VALGRIND)] ? $::env(RPCVER_VALGRIND) : ""}]
+catch {unset ::env(LD_PRELOAD)}
+proc ext_cmd {args} {
+  set novalgrind [expr {[lindex $args 0] eq "-novalgrind"}]
+  if {$novalgrind} { set args [lrange $args 1 end] }
+  if {$::valgrind ne "" && !$novalgrind} { set args [list {*}$::valgrind {*}$args] }
+  if {$::preload ne ""} { set args [list env LD_PRELOAD=$::preload {*}$args] }
+  return $args
+}
 file mkdir $::tmpdir
 set ::nPass 0
 set ::nFail 0
@@ -87,12 +103,12 @@ proc run_tclsh {script} {
   puts $fd "set ::extension [list $::extension]"
   puts $fd $script
   close $fd
-  exec tclsh $f
+  exec {*}[ext_cmd tclsh $f]
 }
 
 proc finish_test {} {
   catch {db close}
-  puts "$::testprefix: $::nPass passed, $::nFail failed"
   if {$::nFail} { puts "failed: $::failed" }
+  puts "$::testprefix: $::nPass passed, $::nFail failed"
   exit [expr {$::nFail ? 1 : 0}]
 }
