@@ -9,7 +9,8 @@ HDR      = $(wildcard ext/*.h) build/schema_sql.h
 SCHEMA   = schema/rpcver.sql schema/upgrade-from-1.sql
 DEFS     = -DRPCVER_VERSION='"$(VERSION)"' -Iext -Ibuild
 
-.PHONY: all loadable static test test-asan test-valgrind demo deps clean help
+.PHONY: all loadable static test test-asan test-valgrind fuzz fuzz-smoke demo deps \
+        deps-valgrind deps-fuzz clean help
 
 all: loadable static
 
@@ -21,6 +22,8 @@ help:
 	@echo "make test       run the Tcl test suite (installs what is missing)"
 	@echo "make test-asan  the suite against an ASan+UBSan build of the extension"
 	@echo "make test-valgrind  the suite under valgrind memcheck (smaller sizes)"
+	@echo "make fuzz       run the libFuzzer targets, FUZZ_SECONDS each (default 300)"
+	@echo "make fuzz-smoke the same for 30 seconds each (CI)"
 	@echo "make demo       a rolling upgrade of manager processes on a local DB file"
 	@echo "make clean      remove build output"
 
@@ -44,6 +47,10 @@ build/librpcver.a: $(SRC) $(HDR) VERSION
 
 deps:
 	@sh tools/deps.sh
+deps-valgrind:
+	@sh tools/deps.sh valgrind
+deps-fuzz:
+	@sh tools/deps.sh fuzz
 
 test: deps loadable static
 	tclsh tests/all.tcl
@@ -70,10 +77,39 @@ test-asan: deps build/asan/rpcver.so static
 VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full \
            --show-leak-kinds=definite,indirect \
            --errors-for-leak-kinds=definite,indirect
-test-valgrind: deps loadable static
+test-valgrind: deps-valgrind loadable static
 	RPCVER_VALGRIND="$(VALGRIND)" RPCVER_OPS=150 RPCVER_WRITERS=3 \
 	RPCVER_WRITER_OPS=60 RPCVER_CRASH_ROUNDS=4 \
 	tclsh tests/all.tcl
+
+# libFuzzer targets (clang), each seeded from fuzz/corpus/<name> into a
+# working corpus under build/fuzz, run for FUZZ_SECONDS.  A crash leaves its
+# input as build/fuzz/crash-* and fails the target.
+FUZZ_SECONDS ?= 300
+FUZZ_FLAGS = -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
+             -fno-sanitize-recover=all -DSQLITE_CORE
+FUZZERS = build/fuzz/fuzz_version build/fuzz/fuzz_ops
+build/fuzz/%: fuzz/%.c $(SRC) $(HDR) VERSION
+	@mkdir -p build/fuzz
+	clang $(FUZZ_FLAGS) -DRPCVER_VERSION='"$(VERSION)"' -Iext -Ibuild -o $@ $< $(SRC) -lsqlite3
+
+fuzz: deps-fuzz $(FUZZERS)
+	@for f in $(FUZZERS); do \
+	  name=$${f#build/fuzz/fuzz_}; \
+	  mkdir -p build/fuzz/corpus-$$name; \
+	  cp fuzz/corpus/$$name/* build/fuzz/corpus-$$name/; \
+	  echo "== $$f for $(FUZZ_SECONDS) s"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=build/fuzz/ \
+	      -print_final_stats=1 build/fuzz/corpus-$$name > build/fuzz/$$name.log 2>&1; \
+	  rc=$$?; \
+	  grep -E '^(stat::number_of_executed_units|Done|==[0-9]+==ERROR|SUMMARY|fuzz_)' build/fuzz/$$name.log; \
+	  if [ $$rc -ne 0 ]; then \
+	    echo "$$f: FAILED, exit $$rc (log: build/fuzz/$$name.log)"; exit 1; fi; \
+	  echo "$$f: ok"; \
+	done
+
+fuzz-smoke:
+	$(MAKE) fuzz FUZZ_SECONDS=30
 
 demo: deps loadable
 	sh demo/rolling-upgrade.sh

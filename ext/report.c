@@ -7,8 +7,9 @@
 **   rpc_verify()         -> 'ok', or one line per difference (like
 **                           PRAGMA integrity_check)
 **
-** Both are read-only (SQLITE_INNOCUOUS).  They prepare their statements on
-** each call: they are not on any hot path.
+** Both are read-only (SQLITE_INNOCUOUS).  rpc_explain prepares its
+** statements on each call (an operator's tool); rpc_verify keeps its one
+** statement, since invariant checkers call it after every operation.
 */
 #include "rpcver_int.h"
 #include <string.h>
@@ -242,7 +243,7 @@ static const char zVerifySql[] =
 
 static void verify_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   RpcConn *p = (RpcConn*)sqlite3_user_data(ctx);
-  sqlite3_stmt *pStmt = 0;
+  sqlite3_stmt *pStmt;
   sqlite3_str *pStr;
   int nLine = 0, rc;
   (void)argc; (void)argv;
@@ -250,7 +251,7 @@ static void verify_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     sqlite3_result_text(ctx, "ok", 2, SQLITE_STATIC);
     return;
   }
-  rc = sqlite3_prepare_v2(p->db, zVerifySql, -1, &pStmt, 0);
+  rc = rpc_conn_stmt(p, RPC_STMT_VERIFY, zVerifySql, &pStmt);
   if( rc!=SQLITE_OK ){
     rpc_errorf(ctx, "rpcver: rpc_verify: %s", sqlite3_errmsg(p->db));
     return;
@@ -265,7 +266,11 @@ static void verify_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     if( nLine++ ) sqlite3_str_appendchar(pStr, 1, '\n');
     sqlite3_str_appendall(pStr, (const char*)sqlite3_column_text(pStmt, 0));
   }
-  sqlite3_finalize(pStmt);
+  if( rc==SQLITE_DONE ){
+    rc = sqlite3_reset(pStmt)==SQLITE_OK ? SQLITE_DONE : SQLITE_ERROR;
+  }else{
+    sqlite3_reset(pStmt);
+  }
   if( rc!=SQLITE_DONE ){
     sqlite3_free(sqlite3_str_finish(pStr));
     rpc_errorf(ctx, "rpcver: rpc_verify: %s", sqlite3_errmsg(p->db));

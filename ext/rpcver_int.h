@@ -60,6 +60,7 @@ typedef enum RpcStmtId {
   RPC_STMT_EXPIRE_COUNT,
   RPC_STMT_EXPIRE,
   RPC_STMT_CHECK,
+  RPC_STMT_VERIFY,
   RPC_STMT_COUNT
 } RpcStmtId;
 

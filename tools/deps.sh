@@ -1,7 +1,9 @@
 #!/bin/sh
-# deps.sh: make sure this machine has what rpcver's build, tests and demo
-# need (Debian/Ubuntu).  As root it installs what is missing with apt-get;
-# otherwise it prints the exact command to run and fails.
+# deps.sh [valgrind] [fuzz]: make sure this machine has what rpcver's build,
+# tests and demo need (Debian/Ubuntu), plus valgrind for make test-valgrind
+# and clang with its libFuzzer runtime for make fuzz.  As root it installs
+# what is missing with apt-get; otherwise it prints the exact command to run
+# and fails.
 missing=""
 need() {  # need PACKAGE CHECK-COMMAND...
   pkg=$1; shift
@@ -18,6 +20,18 @@ if command -v tclsh >/dev/null 2>&1; then
 else
   missing="$missing libsqlite3-tcl"
 fi
+for extra in "$@"; do
+  case $extra in
+    valgrind) need valgrind command -v valgrind ;;
+    fuzz)
+      need clang command -v clang
+      # the libFuzzer runtime: can clang link a fuzzer?
+      if command -v clang >/dev/null 2>&1; then
+        need libclang-rt-dev sh -c 'echo "int LLVMFuzzerTestOneInput(const char *d, unsigned long n){ (void)d; (void)n; return 0; }" | clang -x c -fsanitize=fuzzer -o /dev/null - '
+      fi ;;
+    *) echo "deps: unknown extra '$extra'" >&2; exit 2 ;;
+  esac
+done
 [ -z "$missing" ] && exit 0
 
 cmd="apt-get update && apt-get install -y$missing"
