@@ -9,16 +9,18 @@ HDR      = $(wildcard ext/*.h) build/schema_sql.h
 SCHEMA   = schema/rpcver.sql schema/upgrade-from-1.sql
 DEFS     = -DRPCVER_VERSION='"$(VERSION)"' -Iext -Ibuild
 
-.PHONY: all loadable static test test-asan test-valgrind fuzz fuzz-smoke demo deps \
-        deps-valgrind deps-fuzz clean help
+.PHONY: all loadable static cli test test-asan test-valgrind fuzz fuzz-smoke demo deps \
+        deps-valgrind deps-fuzz install uninstall clean help
 
-all: loadable static
+all: loadable static cli
 
 loadable: rpcver.so
 static: build/librpcver.a
 
 help:
-	@echo "make            build rpcver.so (loadable) and build/librpcver.a (static)"
+	@echo "make            build rpcver.so (loadable), build/librpcver.a (static) and build/rpcver (CLI)"
+	@echo "make install    install them, the header, schema, pkg-config file and bindings"
+	@echo "                (PREFIX=/usr/local, DESTDIR=); make uninstall removes them"
 	@echo "make test       run the Tcl test suite (installs what is missing)"
 	@echo "make test-asan  the suite against an ASan+UBSan build of the extension"
 	@echo "make test-valgrind  the suite under valgrind memcheck (smaller sizes)"
@@ -45,6 +47,43 @@ build/librpcver.a: $(SRC) $(HDR) VERSION
 	    -DRPCVER_VERSION='"$(VERSION)"' -I../../ext -I.. -c $(addprefix ../../,$(SRC))
 	ar rcs $@ build/static/*.o
 
+# The operator CLI links rpcver statically: it needs no extension path.
+cli: build/rpcver
+build/rpcver: $(wildcard cli/*.c cli/*.h) build/librpcver.a ext/rpcver.h
+	$(CC) $(WARN) $(CFLAGS) -Iext -o $@ $(filter %.c,$^) build/librpcver.a -lsqlite3
+
+# Install.  The loadable module goes to $(PREFIX)/lib/rpcver/rpcver.so, so
+# `.load /usr/local/lib/rpcver/rpcver` works and the bindings find it.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+LIBDIR   = $(DESTDIR)$(PREFIX)/lib
+PYTHON_VERSION := $(shell /usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+PYTHONDIR ?= $(if $(filter /usr,$(PREFIX)),$(PREFIX)/lib/python3/dist-packages,$(PREFIX)/lib/python$(PYTHON_VERSION)/dist-packages)
+NODEDIR   ?= $(PREFIX)/lib/node_modules/rpcver
+INSTALLED = $(PREFIX)/lib/rpcver/rpcver.so $(PREFIX)/lib/librpcver.a \
+            $(PREFIX)/include/rpcver.h $(PREFIX)/lib/pkgconfig/rpcver.pc \
+            $(PREFIX)/share/rpcver/rpcver.sql $(PREFIX)/share/rpcver/upgrade-from-1.sql \
+            $(PREFIX)/bin/rpcver $(PYTHONDIR)/rpcver.py \
+            $(NODEDIR)/rpcver.js $(NODEDIR)/package.json
+
+install: all
+	install -d $(LIBDIR)/rpcver $(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/include \
+	    $(DESTDIR)$(PREFIX)/share/rpcver $(DESTDIR)$(PREFIX)/bin \
+	    $(DESTDIR)$(PYTHONDIR) $(DESTDIR)$(NODEDIR)
+	install -m 755 rpcver.so $(LIBDIR)/rpcver/rpcver.so
+	install -m 644 build/librpcver.a $(LIBDIR)/librpcver.a
+	install -m 644 ext/rpcver.h $(DESTDIR)$(PREFIX)/include/rpcver.h
+	install -m 644 schema/rpcver.sql schema/upgrade-from-1.sql $(DESTDIR)$(PREFIX)/share/rpcver/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' tools/rpcver.pc.in \
+	    > $(LIBDIR)/pkgconfig/rpcver.pc
+	install -m 755 build/rpcver $(DESTDIR)$(PREFIX)/bin/rpcver
+	install -m 644 bindings/python/rpcver.py $(DESTDIR)$(PYTHONDIR)/rpcver.py
+	install -m 644 bindings/node/rpcver.js bindings/node/package.json $(DESTDIR)$(NODEDIR)/
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	-rmdir $(LIBDIR)/rpcver $(DESTDIR)$(PREFIX)/share/rpcver $(DESTDIR)$(NODEDIR) 2>/dev/null
+
 deps:
 	@sh tools/deps.sh
 deps-valgrind:
@@ -52,7 +91,7 @@ deps-valgrind:
 deps-fuzz:
 	@sh tools/deps.sh fuzz
 
-test: deps loadable static
+test: deps loadable static cli
 	tclsh tests/all.tcl
 
 # The suite against an AddressSanitizer + UndefinedBehaviorSanitizer build.
@@ -63,7 +102,7 @@ build/asan/rpcver.so: $(SRC) $(HDR) VERSION
 	@mkdir -p build/asan
 	$(CC) $(WARN) $(ASAN_FLAGS) $(DEFS) -fPIC -shared -o $@ $(SRC)
 
-test-asan: deps build/asan/rpcver.so static
+test-asan: deps build/asan/rpcver.so static cli
 	RPCVER_EXTENSION=$(CURDIR)/build/asan/rpcver \
 	RPCVER_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
@@ -77,7 +116,7 @@ test-asan: deps build/asan/rpcver.so static
 VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full \
            --show-leak-kinds=definite,indirect \
            --errors-for-leak-kinds=definite,indirect
-test-valgrind: deps-valgrind loadable static
+test-valgrind: deps-valgrind loadable static cli
 	RPCVER_VALGRIND="$(VALGRIND)" RPCVER_OPS=150 RPCVER_WRITERS=3 \
 	RPCVER_WRITER_OPS=60 RPCVER_CRASH_ROUNDS=4 \
 	tclsh tests/all.tcl
@@ -116,3 +155,15 @@ demo: deps loadable
 
 clean:
 	rm -rf build rpcver.so tests/tmp
+
+# Benchmarks (bench/README.md): build the harness against the static library
+# and run it.  BENCH_QUICK=1 shrinks every size ~100x (a smoke run).
+.PHONY: bench
+BENCH_CACHE_SLOTS := $(shell sed -n 's/^\#define RPC_CACHE_SLOTS  *\([0-9][0-9]*\).*/\1/p' ext/rpcver_int.h)
+build/bench/bench: bench/bench.c ext/rpcver.h build/librpcver.a
+	@mkdir -p build/bench
+	$(CC) $(WARN) -O2 -g -Iext -DRPC_CACHE_SLOTS_EXPECTED=$(BENCH_CACHE_SLOTS) \
+	    -o $@ bench/bench.c build/librpcver.a -lsqlite3
+
+bench: build/bench/bench
+	./build/bench/bench

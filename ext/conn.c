@@ -44,15 +44,28 @@ void rpc_conn_unref(void *pArg){
   }
 }
 
-/* Connect rpcver_cache, so that closing the connection disconnects it. */
+/* Connect rpcver_cache, so that closing the connection disconnects it.
+** The name is qualified with main: a table or view of that name in temp or
+** in an attached (perhaps hostile) database cannot shadow it.  One in main
+** itself can, and then rpcver refuses to keep statements, with a message. */
 static int connect_hook(RpcConn *p){
   sqlite3_stmt *pStmt = 0;
   int rc;
   if( p->hookConnected ) return SQLITE_OK;
-  rc = sqlite3_prepare_v2(p->db, "SELECT 1 FROM rpcver_cache", -1, &pStmt, 0);
+  rc = sqlite3_prepare_v2(p->db, "SELECT 1 FROM main.rpcver_cache", -1,
+                          &pStmt, 0);
   sqlite3_finalize(pStmt);
-  if( rc==SQLITE_OK && !p->hookConnected ) rc = SQLITE_INTERNAL;
+  p->hookShadowed = rc==SQLITE_OK && !p->hookConnected;
+  if( p->hookShadowed ) rc = SQLITE_ERROR;
   return rc;
+}
+
+const char *rpc_conn_errmsg(RpcConn *p){
+  if( p->hookShadowed ){
+    return "rpcver: a table or view named rpcver_cache in the main database "
+           "hides rpcver's own rpcver_cache; rename it";
+  }
+  return sqlite3_errmsg(p->db);
 }
 
 /*
@@ -74,6 +87,14 @@ int rpc_conn_stmt(RpcConn *p, RpcStmtId id, const char *zSql,
   }
   *ppStmt = p->aStmt[id];
   return rc;
+}
+
+/* Forget a kept statement after it failed at step: a statement SQLite can
+** no longer re-prepare (the schema was dropped under it) would fail for
+** good; the next rpc_conn_stmt() prepares it afresh. */
+void rpc_conn_stmt_drop(RpcConn *p, RpcStmtId id){
+  sqlite3_finalize(p->aStmt[id]);
+  p->aStmt[id] = 0;
 }
 
 /*************************************************** the rpcver_cache vtab */
@@ -102,6 +123,10 @@ static int hook_connect(sqlite3 *db, void *pAux, int argc,
   if( pTab==0 ) return SQLITE_NOMEM;
   memset(pTab, 0, sizeof(*pTab));
   pTab->pConn = p;
+  /* The table holds its own reference: when a second load of rpcver
+  ** replaces the module, SQLite drops the module's reference before it
+  ** disconnects this table. */
+  rpc_conn_ref(p);
   p->hookConnected = 1;
   sqlite3_vtab_config(db, SQLITE_VTAB_INNOCUOUS);
   *ppVtab = &pTab->base;
@@ -113,6 +138,7 @@ static int hook_disconnect(sqlite3_vtab *pVtab){
   HookVtab *pTab = (HookVtab*)pVtab;
   finalize_all(pTab->pConn);
   pTab->pConn->hookConnected = 0;
+  rpc_conn_unref(pTab->pConn);
   sqlite3_free(pTab);
   return SQLITE_OK;
 }

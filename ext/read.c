@@ -33,16 +33,36 @@ static unsigned int hash_name(const char *z, int n){
   return h;
 }
 
-/* When the cache may be used now, set *pDataVersion and return 1. */
+/*
+** When the cache may be used now, set *pDataVersion and return 1.
+**
+** The counter belongs to the main database's pager.  If the database is
+** replaced under the connection (sqlite3_deserialize()), the new pager's
+** counter starts again from a low value, so a cached entry could match it:
+** a different file handle, or a counter lower than one seen before, empties
+** the cache.
+*/
 static int cache_usable(RpcConn *p, unsigned int *pDataVersion){
   int state = sqlite3_txn_state(p->db, "main");
+  sqlite3_file *pFile = 0;
   if( state==SQLITE_TXN_WRITE ) return 0;
   if( state==SQLITE_TXN_NONE ){
     const char *zFile = sqlite3_db_filename(p->db, "main");
     if( zFile && zFile[0] ) return 0;
   }
-  return sqlite3_file_control(p->db, "main", SQLITE_FCNTL_DATA_VERSION,
-                              pDataVersion)==SQLITE_OK;
+  if( sqlite3_file_control(p->db, "main", SQLITE_FCNTL_DATA_VERSION,
+                           pDataVersion)!=SQLITE_OK
+   || sqlite3_file_control(p->db, "main", SQLITE_FCNTL_FILE_POINTER,
+                           &pFile)!=SQLITE_OK ){
+    return 0;
+  }
+  if( pFile!=p->pCacheFile || *pDataVersion<p->cacheDataVersion ){
+    int i;
+    for(i=0; i<RPC_CACHE_SLOTS; i++) p->aCache[i].valid = 0;
+    p->pCacheFile = pFile;
+  }
+  p->cacheDataVersion = *pDataVersion;
+  return 1;
 }
 
 int rpc_lookup(RpcConn *p, const char *zMethod, int nMethod, RpcLookup *pOut){
@@ -73,6 +93,7 @@ int rpc_lookup(RpcConn *p, const char *zMethod, int nMethod, RpcLookup *pOut){
     /* No schema yet: every method is unknown. */
     return rpc_schema_present(p->db) ? rc : SQLITE_OK;
   }
+  /* STATIC: zMethod outlives the step; the binding is cleared below */
   sqlite3_bind_text(pStmt, 1, zMethod, nMethod, SQLITE_STATIC);
   if( sqlite3_step(pStmt)==SQLITE_ROW ){
     pOut->hasRow = 1;
@@ -84,7 +105,19 @@ int rpc_lookup(RpcConn *p, const char *zMethod, int nMethod, RpcLookup *pOut){
     }
   }
   rc = sqlite3_reset(pStmt);
-  if( rc==SQLITE_OK && pEntry ){
+  sqlite3_clear_bindings(pStmt);
+  if( rc!=SQLITE_OK ){
+    rpc_conn_stmt_drop(p, RPC_STMT_LOOKUP);
+    /* The schema was dropped under a kept statement: unknown, as before
+    ** it was created. */
+    if( !rpc_schema_present(p->db) ){
+      memset(pOut, 0, sizeof(*pOut));
+      pOut->negotiated = pOut->maxLo = -1;
+      return SQLITE_OK;
+    }
+    return rc;
+  }
+  if( pEntry ){
     pEntry->valid = 1;
     pEntry->dataVersion = dataVersion;
     pEntry->nMethod = nMethod;
@@ -116,7 +149,12 @@ static int arg_method(sqlite3_context *ctx, const char *zFunc,
 
 static void lookup_failed(sqlite3_context *ctx, RpcConn *p, const char *zFunc,
                           int rc){
-  rpc_errorf(ctx, "rpcver: %s: %s", zFunc, sqlite3_errmsg(p->db));
+  const char *zMsg = rpc_conn_errmsg(p);
+  if( strncmp(zMsg, "rpcver:", 7)==0 ){
+    sqlite3_result_error(ctx, zMsg, -1);
+  }else{
+    rpc_errorf(ctx, "rpcver: %s: %s", zFunc, zMsg);
+  }
   sqlite3_result_error_code(ctx, rc);
 }
 
@@ -206,7 +244,10 @@ static void check_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     sqlite3_result_value(ctx, sqlite3_column_value(pStmt, 0));
   }
   rc = sqlite3_reset(pStmt);
-  if( rc!=SQLITE_OK ) lookup_failed(ctx, p, zFunc, rc);
+  if( rc!=SQLITE_OK ){
+    rpc_conn_stmt_drop(p, RPC_STMT_CHECK);
+    if( rpc_schema_present(p->db) ) lookup_failed(ctx, p, zFunc, rc);
+  }
 }
 
 int rpc_register_read_functions(sqlite3 *db, RpcConn *p){

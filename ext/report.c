@@ -153,7 +153,7 @@ static void explain_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   }
   if( rc!=SQLITE_OK ){
     sqlite3_free(sqlite3_str_finish(pStr));
-    rpc_errorf(ctx, "rpcver: rpc_explain: %s", sqlite3_errmsg(p->db));
+    rpc_errorf(ctx, "rpcver: rpc_explain: %s", rpc_conn_errmsg(p));
     sqlite3_result_error_code(ctx, rc);
     return;
   }
@@ -253,7 +253,7 @@ static void verify_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   }
   rc = rpc_conn_stmt(p, RPC_STMT_VERIFY, zVerifySql, &pStmt);
   if( rc!=SQLITE_OK ){
-    rpc_errorf(ctx, "rpcver: rpc_verify: %s", sqlite3_errmsg(p->db));
+    rpc_errorf(ctx, "rpcver: rpc_verify: %s", rpc_conn_errmsg(p));
     return;
   }
   pStr = sqlite3_str_new(p->db);
@@ -273,7 +273,7 @@ static void verify_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   }
   if( rc!=SQLITE_DONE ){
     sqlite3_free(sqlite3_str_finish(pStr));
-    rpc_errorf(ctx, "rpcver: rpc_verify: %s", sqlite3_errmsg(p->db));
+    rpc_errorf(ctx, "rpcver: rpc_verify: %s", rpc_conn_errmsg(p));
     return;
   }
   if( nLine==0 ){

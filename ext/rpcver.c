@@ -46,6 +46,10 @@
 ** Errors are SQL errors whose message starts with "rpcver:", names the
 ** function and the offending value, and says what to do.
 */
+#if !defined(SQLITE_CORE) && !defined(_WIN32)
+# define _GNU_SOURCE            /* dladdr() */
+# include <dlfcn.h>
+#endif
 #include "sqlite3ext.h"
 SQLITE_EXTENSION_INIT1
 #include "rpcver_int.h"
@@ -88,6 +92,22 @@ static int rpcver_register(sqlite3 *db){
   return rc;
 }
 
+/*
+** When the init fails, SQLite unloads the library, but the functions
+** registered before the failure stay registered (removing them can fail
+** too, with the same active statements that made a registration fail), and
+** would point into unmapped code.  So a failed load keeps the library
+** mapped: one more reference to it, never released.
+*/
+static void keep_library_loaded(void){
+#if !defined(SQLITE_CORE) && !defined(_WIN32)
+  Dl_info info;
+  if( dladdr((void*)keep_library_loaded, &info) && info.dli_fname ){
+    dlopen(info.dli_fname, RTLD_NOW | RTLD_NODELETE);
+  }
+#endif
+}
+
 #ifdef _WIN32
 __declspec(dllexport)
 #endif
@@ -96,9 +116,12 @@ int sqlite3_rpcver_init(sqlite3 *db, char **pzErrMsg,
   int rc;
   SQLITE_EXTENSION_INIT2(pApi);
   rc = rpcver_register(db);
-  if( rc!=SQLITE_OK && pzErrMsg ){
-    *pzErrMsg = sqlite3_mprintf("rpcver: cannot register its functions: %s",
-                                sqlite3_errstr(rc));
+  if( rc!=SQLITE_OK ){
+    keep_library_loaded();
+    if( pzErrMsg ){
+      *pzErrMsg = sqlite3_mprintf("rpcver: cannot register its functions: "
+                                  "%s", sqlite3_errmsg(db));
+    }
   }
   return rc;
 }

@@ -78,9 +78,14 @@ typedef struct RpcCacheEntry {
 
 typedef struct RpcConn {
   sqlite3 *db;
-  int nRef;                      /* one per registered function/module */
+  int nRef;                      /* functions, the module, a connected vtab */
   int hookConnected;             /* rpcver_cache vtab connected (conn.c) */
+  int hookShadowed;              /* a table in main hides rpcver_cache */
   sqlite3_stmt *aStmt[RPC_STMT_COUNT];
+  /* What the cache entries were filled against (read.c): the main
+  ** database's file handle and the highest data version seen on it. */
+  sqlite3_file *pCacheFile;
+  unsigned int cacheDataVersion;
   RpcCacheEntry aCache[RPC_CACHE_SLOTS];
 } RpcConn;
 
@@ -89,6 +94,10 @@ void rpc_conn_ref(RpcConn *p);
 void rpc_conn_unref(void *p);
 int rpc_conn_stmt(RpcConn *p, RpcStmtId id, const char *zSql,
                   sqlite3_stmt **ppStmt);
+void rpc_conn_stmt_drop(RpcConn *p, RpcStmtId id);
+/* The message for the last failure: sqlite3_errmsg(), or why rpcver could
+** not keep statements at all. */
+const char *rpc_conn_errmsg(RpcConn *p);
 int rpc_conn_register_hook(sqlite3 *db, RpcConn *p);
 
 /* A savepoint around one write function (schema.c). */

@@ -55,7 +55,7 @@ static sqlite3_int64 stored_version(RpcConn *p, char **pzErr){
       "SELECT value FROM main.rpc_meta WHERE key='schema_version'", &pStmt);
   if( rc!=SQLITE_OK ){
     if( !table_exists(p->db, "rpc_meta") ) return 0;
-    *pzErr = sqlite3_mprintf("%s", sqlite3_errmsg(p->db));
+    *pzErr = sqlite3_mprintf("%s", rpc_conn_errmsg(p));
     return -1;
   }
   rc = sqlite3_step(pStmt);
@@ -67,8 +67,16 @@ static sqlite3_int64 stored_version(RpcConn *p, char **pzErr){
       v = -1;
     }
   }else if( rc!=SQLITE_DONE ){
-    *pzErr = sqlite3_mprintf("%s", sqlite3_errmsg(p->db));
-    v = -1;
+    /* A kept statement whose table was dropped under it: start afresh. */
+    char *zErr = sqlite3_mprintf("%s", rpc_conn_errmsg(p));
+    sqlite3_reset(pStmt);
+    rpc_conn_stmt_drop(p, RPC_STMT_SCHEMA_VERSION);
+    if( !table_exists(p->db, "rpc_meta") ){
+      sqlite3_free(zErr);
+      return 0;
+    }
+    *pzErr = zErr;
+    return -1;
   }
   sqlite3_reset(pStmt);
   return v;
@@ -111,12 +119,12 @@ static void init_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   (void)argc; (void)argv;
   rc = rpc_savepoint_begin(p->db);
   if( rc!=SQLITE_OK ){
-    zErr = sqlite3_mprintf("%s", sqlite3_errmsg(p->db));
+    zErr = sqlite3_mprintf("%s", rpc_conn_errmsg(p));
   }else{
     rc = rpc_schema_ensure(p, &zErr);
     rc = rpc_savepoint_end(p->db, rc);
     if( rc!=SQLITE_OK && zErr==0 ){
-      zErr = sqlite3_mprintf("%s", sqlite3_errmsg(p->db));
+      zErr = sqlite3_mprintf("%s", rpc_conn_errmsg(p));
     }
   }
   if( rc!=SQLITE_OK ){

@@ -43,13 +43,15 @@ static int begin_write(sqlite3_context *ctx, RpcConn *p, const char *zFunc){
   char *zErr = 0;
   int rc = rpc_savepoint_begin(p->db);
   if( rc!=SQLITE_OK ){
-    report(ctx, zFunc, rc, sqlite3_errmsg(p->db));
+    report(ctx, zFunc, rc, rpc_conn_errmsg(p));
     return rc;
   }
   rc = rpc_schema_ensure(p, &zErr);
   if( rc!=SQLITE_OK ){
     rpc_savepoint_end(p->db, rc);
-    if( zErr ){
+    if( zErr && strncmp(zErr, "rpcver:", 7)==0 ){
+      report(ctx, zFunc, rc, zErr);
+    }else if( zErr ){
       char *zFull = sqlite3_mprintf("rpcver: %s: %s", zFunc, zErr);
       report(ctx, zFunc, rc, zFull);
       sqlite3_free(zFull);
@@ -65,10 +67,10 @@ static int begin_write(sqlite3_context *ctx, RpcConn *p, const char *zFunc){
 static int end_write(sqlite3_context *ctx, RpcConn *p, const char *zFunc,
                      int rc){
   char *zErr = 0;
-  if( rc!=SQLITE_OK ) zErr = sqlite3_mprintf("%s", sqlite3_errmsg(p->db));
+  if( rc!=SQLITE_OK ) zErr = sqlite3_mprintf("%s", rpc_conn_errmsg(p));
   rc = rpc_savepoint_end(p->db, rc);
   if( rc!=SQLITE_OK ){
-    report(ctx, zFunc, rc, zErr ? zErr : sqlite3_errmsg(p->db));
+    report(ctx, zFunc, rc, zErr ? zErr : rpc_conn_errmsg(p));
   }
   sqlite3_free(zErr);
   return rc;

@@ -45,7 +45,8 @@ CREATE INDEX IF NOT EXISTS rpc_ranges_by_lo ON rpc_ranges(method, lo);
 
 -- The materialized per-method state, written only by the triggers below.
 -- seq counts the changes of a row; a write that does not bump it by one did
--- not come from these triggers and is refused.
+-- not come from these triggers and is refused (rpc_methods_guard_update,
+-- which also holds every write to the rules the triggers follow).
 CREATE TABLE IF NOT EXISTS rpc_methods(
   method TEXT PRIMARY KEY,
   receivers INTEGER NOT NULL DEFAULT 0,
@@ -167,9 +168,23 @@ BEGIN
            || 'rpc_registrations or rpc_pins instead', NEW.method));
 END;
 
+-- A write that bumps seq (by mistake or on purpose) must still follow the
+-- triggers' rules, each checked in O(1): receivers move by at most one and
+-- are 0 exactly when there are no ranges; the floor only rises to
+-- negotiated, or falls to a new pin; a new pin is not below max_lo.  (The
+-- aggregates themselves are rpc_verify()'s to audit.)
 DROP TRIGGER IF EXISTS rpc_methods_guard_update;
 CREATE TRIGGER rpc_methods_guard_update BEFORE UPDATE ON rpc_methods
   WHEN NEW.seq IS NOT OLD.seq + 1 OR NEW.method IS NOT OLD.method
+    OR NEW.receivers IS NULL OR NEW.receivers < 0
+    OR abs(NEW.receivers - OLD.receivers) > 1
+    OR (NEW.receivers = 0) IS NOT (NEW.min_hi IS NULL)
+    OR (NEW.floor IS NOT OLD.floor
+        AND NOT coalesce(NEW.floor = NEW.negotiated
+                         AND (OLD.floor IS NULL OR NEW.floor > OLD.floor), 0)
+        AND NOT coalesce(NEW.pin IS NOT OLD.pin AND NEW.floor = NEW.pin
+                         AND (OLD.floor IS NULL OR NEW.floor < OLD.floor), 0))
+    OR (NEW.pin IS NOT OLD.pin AND NEW.pin < NEW.max_lo)
 BEGIN
   SELECT rpcver_raise(printf('rpcver: rpc_methods is maintained by rpcver''s '
            || 'triggers (refused a direct update of method %Q); write '
@@ -202,12 +217,21 @@ BEGIN
 END;
 
 DROP TRIGGER IF EXISTS rpc_managers_guard_update;
-CREATE TRIGGER rpc_managers_guard_update BEFORE UPDATE OF manager ON rpc_managers
+CREATE TRIGGER rpc_managers_guard_update BEFORE UPDATE ON rpc_managers
   WHEN NEW.manager IS NOT OLD.manager
 BEGIN
   SELECT rpcver_raise(printf('rpcver: cannot rename manager %Q to %Q; '
            || 'unregister it and register the new name', OLD.manager,
            NEW.manager));
+END;
+
+DROP TRIGGER IF EXISTS rpc_managers_guard_last_seen;
+CREATE TRIGGER rpc_managers_guard_last_seen BEFORE UPDATE OF last_seen
+  ON rpc_managers WHEN typeof(NEW.last_seen) IS NOT 'integer'
+BEGIN
+  SELECT rpcver_raise(printf('rpcver: rpc_managers.last_seen of manager %Q '
+           || 'must be an INTEGER unix time, not %s', OLD.manager,
+           quote(NEW.last_seen)));
 END;
 
 DROP TRIGGER IF EXISTS rpc_managers_guard_delete;
@@ -236,6 +260,10 @@ CREATE VIEW rpc_registrations(manager, method, lo, hi, last_seen) AS
 
 CREATE TRIGGER rpc_registrations_insert INSTEAD OF INSERT ON rpc_registrations
 BEGIN
+  -- Names first: the UPDATE below would otherwise match an INTEGER 7 to
+  -- an existing manager '7'.
+  SELECT rpcver_name('rpc_registrations.manager', NEW.manager),
+         rpcver_name('rpc_registrations.method', NEW.method);
   -- Names are checked here, before rpc_ranges' TEXT affinity would turn
   -- an INTEGER method 7 into '7'.
   -- A re-registration updates the existing row, a new one inserts.
@@ -281,6 +309,7 @@ CREATE VIEW rpc_pins(method, version) AS
     FROM rpc_methods WHERE pin IS NOT NULL;
 
 CREATE TRIGGER rpc_pins_insert INSTEAD OF INSERT ON rpc_pins BEGIN
+  SELECT rpcver_name('rpc_pins.method', NEW.method);
   -- Nothing could be sent below a receiver's lo: name the receiver.
   SELECT rpcver_raise(rpcver_pin_refusal(r.method, p.pin, r.manager, r.lo,
                                          r.hi))

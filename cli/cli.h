@@ -1,0 +1,102 @@
+/*
+** rpcver CLI: declarations shared by main.c (options, help, opening the
+** database, helpers), commands.c and upgrade.c (the subcommands) and
+** output.c (tables, JSON).
+*/
+#ifndef RPCVER_CLI_H
+#define RPCVER_CLI_H
+
+#include <sqlite3.h>
+#include <stdio.h>
+
+/* Exit codes (cli/README.md, rpcver --help). */
+#define RC_OK       0   /* success; check: admitted */
+#define RC_WARNING  1   /* check: refused; upgrade-check: warnings only */
+#define RC_FAILURE  2   /* upgrade-check: at least one failure */
+#define RC_USAGE    3   /* unknown subcommand or option, wrong arguments */
+#define RC_ERROR    4   /* no database, no schema, an SQL or rpcver error */
+
+typedef struct Cli Cli;
+struct Cli {
+  const char *zDb;        /* database path */
+  int json;               /* --json */
+  const char *zStale;     /* upgrade-check --stale, or NULL */
+  char zStaleBuf[24];     /* its canonical decimal form */
+  const char *zCmd;       /* the subcommand's name */
+  sqlite3 *db;
+};
+
+/* Report an SQLite failure on cli->db (or zMsg when not NULL) on stderr:
+** rpcver's own messages as they are, others prefixed with the path.
+** Returns RC_ERROR. */
+int cli_sql_error(Cli *cli, const char *zMsg);
+
+/* Helpers (main.c).  Each reports its failure and returns RC_ERROR. */
+int cli_prepare(Cli *cli, const char *zSql, sqlite3_stmt **ppStmt);
+int cli_exec(Cli *cli, const char *zSql);
+/* COMMIT when rc is RC_OK, else ROLLBACK if a transaction is open. */
+int cli_end_transaction(Cli *cli, int rc);
+/* Load the rows of zSql, parameters bound from azBind as text, into t
+** (always initialized, so table_free(t) is always safe). */
+typedef struct Table Table;
+int cli_load(Cli *cli, Table *t, const char *zSql, int nBind,
+             const char *const *azBind, const int *aFlag,
+             const char *const *azHead);
+/* Cell (iRow, iCol) of t, NULL for SQL NULL. */
+const char *cli_cell(const Table *t, int iRow, int iCol);
+
+/* "receiver" or "receivers" by n (commands.c). */
+const char *cli_plural(sqlite3_int64 n, const char *zOne, const char *zMany);
+
+/* The laggards with their managers' last_seen and age (commands.c). */
+extern const char cli_laggards_sql[];
+extern const int cli_laggards_flag[];
+extern const char *const cli_laggards_head[];
+
+/* Subcommands (commands.c, upgrade.c); azArg holds the nArg positional
+** arguments. */
+int cmd_status(Cli *cli, int nArg, char **azArg);
+int cmd_laggards(Cli *cli, int nArg, char **azArg);
+int cmd_explain(Cli *cli, int nArg, char **azArg);
+int cmd_pin(Cli *cli, int nArg, char **azArg);
+int cmd_unregister(Cli *cli, int nArg, char **azArg);
+int cmd_expire(Cli *cli, int nArg, char **azArg);
+int cmd_check(Cli *cli, int nArg, char **azArg);
+int cmd_upgrade_check(Cli *cli, int nArg, char **azArg);
+
+/* ------------------------------------------------------------ output.c */
+
+/* Column flags. */
+#define COL_AGE       1   /* integer seconds: text shows "3m05s ago" */
+#define COL_JSON_ONLY 2   /* left out of text tables */
+
+struct Table {
+  int nCol;
+  char **azName;          /* column names (JSON keys) */
+  char **azHead;          /* text headers (NULL entries: the name) */
+  int *aFlag;             /* COL_* per column */
+  int nRow, nAlloc;
+  int *aType;             /* nRow*nCol SQLite types */
+  char **azVal;           /* nRow*nCol texts, NULL for SQL NULL */
+};
+
+/* Run pStmt to its end into t (initialized here).  aFlag and azHead may be
+** NULL or have one entry per column.  Returns SQLITE_OK or an error code;
+** pStmt is reset, not finalized. */
+int table_load(Table *t, sqlite3_stmt *pStmt, const int *aFlag,
+               const char *const *azHead);
+void table_free(Table *t);
+
+/* An aligned text table, every line prefixed with zIndent; NULL is "-". */
+void table_print_text(const Table *t, const char *zIndent, FILE *out);
+/* A JSON array of objects; one object per line when multiline. */
+void table_print_json(const Table *t, int multiline, FILE *out);
+void table_print_json_row(const Table *t, int iRow, FILE *out);
+
+/* A JSON string (with quotes), or null for NULL. */
+void json_string(const char *z, FILE *out);
+
+/* "42s", "3m05s", "2h04m", "3d07h". */
+void format_age(sqlite3_int64 nSec, char *zBuf, int nBuf);
+
+#endif /* RPCVER_CLI_H */

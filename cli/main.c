@@ -1,0 +1,565 @@
+/*
+** rpcver: the operator's command-line tool for rpcver databases.
+**
+**   rpcver [--json] [--db PATH | -d PATH] SUBCOMMAND [ARGS]
+**
+** It links the rpcver extension statically (build/librpcver.a, registered
+** with sqlite3_auto_extension), so it needs no extension path.  This file:
+** options, help texts, opening the database, dispatch.  commands.c has the
+** subcommands, output.c the tables and JSON.
+*/
+#include "cli.h"
+#include "rpcver.h"
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define USAGE_HEAD "usage: rpcver [--json] [--db PATH | -d PATH] "
+
+typedef struct Command Command;
+struct Command {
+  const char *zName;
+  int nMin, nMax;          /* positional arguments */
+  int write;               /* opens read-write; the command writes */
+  int (*xRun)(Cli*, int, char**);
+  const char *zArgs;       /* usage after the name */
+  const char *zHelp;       /* description and example */
+};
+
+static const Command aCommand[] = {
+  { "status", 0, 0, 0, cmd_status, "",
+    "Shows every method's row of the rpc_status view: how many receivers it\n"
+    "has, the negotiated version (what senders send), the newest version any\n"
+    "receiver accepts, the operator's pin, the floor (the highest version\n"
+    "senders may already be using; a new receiver must accept it) and the\n"
+    "state: steady, upgrading (some receivers below newest), pinned, blocked\n"
+    "(no version every receiver accepts) or empty (no receivers).  NULL is\n"
+    "shown as \"-\".\n"
+    "\n"
+    "Example:\n"
+    "  $ rpcver --db /var/lib/cinder/rpc.db status\n"
+    "  method  receivers  negotiated  newest  pin  floor  state\n"
+    "  ------  ---------  ----------  ------  ---  -----  ---------\n"
+    "  backup          2  1.4         1.5     -    1.4    upgrading\n"
+    "  volume          2  3.16        3.17    -    3.16   upgrading\n" },
+  { "laggards", 0, 0, 0, cmd_laggards, "",
+    "Lists the receivers that hold an upgrade back: those whose highest\n"
+    "version (hi) is below the newest version registered for their method\n"
+    "(the rpc_laggards view), with how long ago each manager was last seen.\n"
+    "Upgrade them; remove the ones that are gone with `rpcver unregister` or\n"
+    "`rpcver expire`.\n"
+    "\n"
+    "Example:\n"
+    "  $ rpcver laggards\n"
+    "  manager  method  hi    newest  last_seen\n"
+    "  -------  ------  ----  ------  ---------\n"
+    "  host-b   volume  3.16  3.17    12s ago\n" },
+  { "explain", 1, 1, 0, cmd_explain, "METHOD",
+    "Prints rpc_explain(METHOD): the method's state, negotiated, newest, pin\n"
+    "and floor, each receiver with its range and when it was last seen, who\n"
+    "holds the method back and what to do.\n"
+    "\n"
+    "Example:\n"
+    "  $ rpcver explain volume\n"
+    "  method 'volume': upgrading, 2 receiver(s)\n"
+    "    negotiated 3.16  newest 3.17  pin none  floor 3.16\n"
+    "  receivers:\n"
+    "    'host-b' [3.0, 3.16] seen 12 s ago  <- below newest: holds the "
+    "upgrade back\n"
+    "    'host-a' [3.0, 3.17] seen 3 s ago\n"
+    "  held back by 1 receiver(s) below the newest version; upgrade them, "
+    "or remove stale ones with rpc_unregister / rpc_expire\n" },
+  { "pin", 2, 2, 1, cmd_pin, "METHOD VERSION|none",
+    "Pins METHOD to VERSION with rpc_pin(), in BEGIN IMMEDIATE ... COMMIT:\n"
+    "senders send at most VERSION however far the managers upgrade, and the\n"
+    "floor drops to VERSION, so managers that receive VERSION may (re)join.\n"
+    "Pin before an upgrade to keep the way back open, or after finalizing\n"
+    "to roll back.  `none` clears the pin: negotiated and the floor may\n"
+    "rise, and from then on older managers are refused.  A pin below some\n"
+    "receiver's lowest version is refused (exit 4); the message names the\n"
+    "receiver.  Prints the negotiated version after the change.\n"
+    "\n"
+    "Examples:\n"
+    "  $ rpcver pin volume 3.16\n"
+    "  pinned volume to 3.16; negotiated is now 3.16\n"
+    "  $ rpcver pin volume none\n"
+    "  unpinned volume (was 3.16); negotiated is now 3.17\n" },
+  { "unregister", 1, 2, 1, cmd_unregister, "MANAGER [METHOD]",
+    "Removes all of MANAGER's registrations, or only the one for METHOD,\n"
+    "with rpc_unregister() in BEGIN IMMEDIATE ... COMMIT, and prints how many\n"
+    "were removed (0 for an unknown manager: not an error).  For a manager\n"
+    "that is gone without unregistering; a running manager registers again\n"
+    "when it restarts.\n"
+    "\n"
+    "Example:\n"
+    "  $ rpcver unregister host-x\n"
+    "  removed 2 registrations of manager host-x\n" },
+  { "expire", 1, 1, 1, cmd_expire, "SECONDS",
+    "Unregisters every manager not seen for more than SECONDS (a number\n"
+    ">= 0), with rpc_expire() in BEGIN IMMEDIATE ... COMMIT, and prints how\n"
+    "many managers were removed, and which.  Services record themselves as\n"
+    "seen when they register and with rpc_heartbeat().\n"
+    "\n"
+    "Example:\n"
+    "  $ rpcver expire 600\n"
+    "  removed 1 manager not seen for more than 600 seconds: host-x\n" },
+  { "check", 2, 3, 0, cmd_check, "METHOD HI [LO]",
+    "Pre-flight check before deploying a version: would a manager that\n"
+    "receives METHOD at versions LO..HI be admitted now?  LO defaults to\n"
+    "MAJOR(HI).0.  Prints \"admitted\" (exit 0) or the refusal message the\n"
+    "manager would get (exit 1), from rpc_check().\n"
+    "\n"
+    "Examples:\n"
+    "  $ rpcver check volume 3.17\n"
+    "  admitted\n"
+    "  $ rpcver check volume 3.15; echo $?\n"
+    "  rpcver: a manager cannot register method 'volume' with range "
+    "[3.0, 3.15]: senders may already be using 3.17 (the method's floor), "
+    "which it cannot receive. ...\n"
+    "  1\n" },
+  { "upgrade-check", 0, 0, 0, cmd_upgrade_check, "[--stale SECONDS]",
+    "Is the upgrade finished, and is nothing blocking it?  For a deploy\n"
+    "pipeline, like `nova-status upgrade check`.  Prints one result line per\n"
+    "check, with the details of each problem and what to do:\n"
+    "\n"
+    "  consistency     Failure when rpc_verify() is not 'ok'\n"
+    "  blocked methods Failure for methods in state 'blocked' (no version\n"
+    "                  every receiver accepts)\n"
+    "  laggards        Failure for receivers below the newest version of\n"
+    "                  their method (the upgrade is unfinished)\n"
+    "  stale managers  Warning for managers not seen for more than --stale\n"
+    "                  SECONDS (default 600), with their age\n"
+    "  pins            Warning for pins left in place\n"
+    "\n"
+    "Exit status: 0 every check succeeded, 1 warnings only, 2 at least one\n"
+    "failure (3 and 4 as for every subcommand: usage and other errors).\n"
+    "\n"
+    "Example:\n"
+    "  $ rpcver upgrade-check --stale 300\n"
+    "  Success  consistency: rpc_verify() is ok\n"
+    "  Success  blocked methods: no method is blocked\n"
+    "  Failure  laggards: 1 receiver below the newest version: the upgrade "
+    "is unfinished\n"
+    "           manager  method  hi    newest  last_seen\n"
+    "           -------  ------  ----  ------  ---------\n"
+    "           host-b   volume  3.16  3.17    12s ago\n"
+    "           -> upgrade them; remove managers that are gone with rpcver "
+    "unregister MANAGER\n"
+    "  Success  stale managers: every manager was seen in the last 300 "
+    "seconds\n"
+    "  Success  pins: no pins\n"
+    "  Result: Failure (1 failure, 0 warnings)\n"
+    "  $ echo $?\n"
+    "  2\n" },
+};
+#define N_COMMAND ((int)(sizeof(aCommand)/sizeof(aCommand[0])))
+
+static const char zOverallHelp[] =
+  USAGE_HEAD "SUBCOMMAND [ARGS]\n"
+  "\n"
+  "The operator's tool for rpcver: RPC version negotiation for rolling\n"
+  "upgrades, kept in a shared SQLite database.\n"
+  "\n"
+  "Subcommands:\n"
+  "  status                       every method: receivers, negotiated, "
+  "newest,\n"
+  "                               pin, floor, state\n"
+  "  laggards                     receivers below the newest version of "
+  "their\n"
+  "                               method, and when they were last seen\n"
+  "  explain METHOD               what holds METHOD back, receiver by "
+  "receiver\n"
+  "  pin METHOD VERSION|none      cap what senders send (keeps the way back\n"
+  "                               open); none clears the pin\n"
+  "  unregister MANAGER [METHOD]  remove a manager's registrations\n"
+  "  expire SECONDS               remove managers not seen for more than "
+  "SECONDS\n"
+  "  check METHOD HI [LO]         would a manager receiving LO..HI be "
+  "admitted?\n"
+  "  upgrade-check [--stale SECONDS]\n"
+  "                               is the upgrade finished? (for deploy "
+  "pipelines)\n"
+  "  help [SUBCOMMAND]            this text, or a subcommand's\n"
+  "\n"
+  "Options (before or after the subcommand; -- ends them):\n"
+  "  -d, --db PATH   the database; default $RPCVER_DB.  Never created.\n"
+  "  --json          machine-readable JSON on stdout: arrays of objects for\n"
+  "                  tables, objects for single results\n"
+  "  -h, --help      this help; after a subcommand, that subcommand's help\n"
+  "  --version       rpcver's version\n"
+  "\n"
+  "Exit status:\n"
+  "  0  success (check: admitted; upgrade-check: every check succeeded)\n"
+  "  1  check: refused; upgrade-check: warnings only\n"
+  "  2  upgrade-check: at least one failure\n"
+  "  3  usage error: unknown subcommand or option, wrong arguments, no "
+  "database\n"
+  "     given\n"
+  "  4  error: no database at PATH, no rpcver schema in it, or an SQL or\n"
+  "     rpcver error (printed as it is, e.g. a refused pin)\n"
+  "\n"
+  "status, laggards, explain, check and upgrade-check only read (PRAGMA\n"
+  "query_only) and work on a read-only database file.  pin, unregister and\n"
+  "expire write in BEGIN IMMEDIATE ... COMMIT with a 5 s busy timeout.\n"
+  "`rpcver SUBCOMMAND --help` shows an example.\n";
+
+static const Command *find_command(const char *zName){
+  int i;
+  for(i=0; i<N_COMMAND; i++){
+    if( strcmp(aCommand[i].zName, zName)==0 ) return &aCommand[i];
+  }
+  return 0;
+}
+
+static void print_usage_line(const Command *p, FILE *out){
+  fprintf(out, USAGE_HEAD "%s%s%s\n", p->zName, p->zArgs[0] ? " " : "",
+          p->zArgs);
+}
+
+static void print_command_help(const Command *p){
+  print_usage_line(p, stdout);
+  fputc('\n', stdout);
+  fputs(p->zHelp, stdout);
+}
+
+static int usage_error(const Command *p, const char *zFormat, ...){
+  va_list ap;
+  fputs("rpcver: ", stderr);
+  va_start(ap, zFormat);
+  vfprintf(stderr, zFormat, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+  if( p ){
+    print_usage_line(p, stderr);
+    fprintf(stderr, "(rpcver %s --help for more)\n", p->zName);
+  }else{
+    fputs("(rpcver --help for the list of subcommands)\n", stderr);
+  }
+  return RC_USAGE;
+}
+
+int cli_sql_error(Cli *cli, const char *zMsg){
+  if( zMsg==0 ) zMsg = cli->db ? sqlite3_errmsg(cli->db) : "out of memory";
+  if( strncmp(zMsg, "rpcver:", 7)==0 ){
+    fprintf(stderr, "%s\n", zMsg);
+  }else{
+    fprintf(stderr, "rpcver: %s: %s\n", cli->zDb, zMsg);
+  }
+  return RC_ERROR;
+}
+
+int cli_prepare(Cli *cli, const char *zSql, sqlite3_stmt **ppStmt){
+  if( sqlite3_prepare_v2(cli->db, zSql, -1, ppStmt, 0)!=SQLITE_OK ){
+    *ppStmt = 0;
+    return cli_sql_error(cli, 0);
+  }
+  return RC_OK;
+}
+
+/* Run one statement without results; report a failure. */
+int cli_exec(Cli *cli, const char *zSql){
+  if( sqlite3_exec(cli->db, zSql, 0, 0, 0)!=SQLITE_OK ){
+    return cli_sql_error(cli, 0);
+  }
+  return RC_OK;
+}
+
+/* End a transaction: COMMIT when rc is RC_OK, else ROLLBACK if one is
+** still open (an error inside it may have ended it already). */
+int cli_end_transaction(Cli *cli, int rc){
+  if( rc==RC_OK ) return cli_exec(cli, "COMMIT");
+  if( !sqlite3_get_autocommit(cli->db) ){
+    sqlite3_exec(cli->db, "ROLLBACK", 0, 0, 0);
+  }
+  return rc;
+}
+
+/* Load the rows of zSql (parameters bound from azBind, as text) into t. */
+int cli_load(Cli *cli, Table *t, const char *zSql, int nBind,
+             const char *const *azBind, const int *aFlag,
+             const char *const *azHead){
+  sqlite3_stmt *pStmt;
+  int rc, i;
+  memset(t, 0, sizeof(*t));
+  if( cli_prepare(cli, zSql, &pStmt) ) return RC_ERROR;
+  for(i=0; i<nBind; i++){
+    sqlite3_bind_text(pStmt, i+1, azBind[i], -1, SQLITE_STATIC);
+  }
+  rc = table_load(t, pStmt, aFlag, azHead);
+  if( rc!=SQLITE_OK ){
+    /* the statement's own message: table_load's reset keeps it */
+    rc = cli_sql_error(cli, rc==SQLITE_NOMEM ? "out of memory" : 0);
+    table_free(t);
+  }
+  sqlite3_finalize(pStmt);
+  return rc;
+}
+
+/* The value of cell (iRow, iCol), NULL for SQL NULL. */
+const char *cli_cell(const Table *t, int iRow, int iCol){
+  return t->azVal[(size_t)iRow * (size_t)t->nCol + (size_t)iCol];
+}
+
+/* Open zName with flags and look for the rpcver schema: SQLITE_ROW (it is
+** there), SQLITE_DONE (it is not) or an error code, the message left on
+** cli->db. */
+static int open_and_probe(Cli *cli, const char *zName, int flags){
+  sqlite3_stmt *pStmt = 0;
+  int rc;
+  if( cli->db ){
+    sqlite3_close(cli->db);
+    cli->db = 0;
+  }
+  rc = sqlite3_open_v2(zName, &cli->db, flags, 0);
+  if( rc!=SQLITE_OK ) return rc;
+  sqlite3_extended_result_codes(cli->db, 1);
+  sqlite3_busy_timeout(cli->db, 5000);
+  rc = sqlite3_prepare_v2(cli->db,
+      "SELECT 1 FROM main.sqlite_schema"
+      " WHERE type = 'table' AND name = 'rpc_methods'", -1, &pStmt, 0);
+  if( rc!=SQLITE_OK ) return rc;
+  rc = sqlite3_step(pStmt);
+  sqlite3_finalize(pStmt);
+  return rc;
+}
+
+/* "file:PATH?immutable=1", PATH percent-encoded. */
+static char *immutable_uri(const char *zPath){
+  sqlite3_str *pStr = sqlite3_str_new(0);
+  const unsigned char *z = (const unsigned char*)zPath;
+  sqlite3_str_appendall(pStr, "file:");
+  for(; *z; z++){
+    if( (*z>='a' && *z<='z') || (*z>='A' && *z<='Z') || (*z>='0' && *z<='9')
+     || *z=='/' || *z=='.' || *z=='-' || *z=='_' || *z=='~' ){
+      sqlite3_str_appendchar(pStr, 1, (char)*z);
+    }else{
+      sqlite3_str_appendf(pStr, "%%%02X", *z);
+    }
+  }
+  sqlite3_str_appendall(pStr, "?immutable=1");
+  return sqlite3_str_finish(pStr);
+}
+
+/* Open the database without creating it (SQLITE_OPEN_READWRITE, no
+** CREATE) and check that it has the rpcver schema.  Returns RC_OK or
+** RC_ERROR (reported).
+**
+** Reads set PRAGMA query_only.  SQLite opens a file this user cannot write
+** read-only by itself.  A WAL database in a directory this user cannot
+** write, which no process has open (no -wal file), cannot be read even so:
+** SQLite would have to create its -shm file.  Then, and only then, a read
+** opens it as immutable: with no -wal file, the database file alone holds
+** every committed transaction. */
+static int open_database(Cli *cli, int write){
+  struct stat st;
+  int rc;
+  if( stat(cli->zDb, &st)!=0 ){
+    if( errno==ENOENT || errno==ENOTDIR ){
+      fprintf(stderr, "rpcver: no database at %s\n", cli->zDb);
+    }else{
+      fprintf(stderr, "rpcver: cannot open %s: %s\n", cli->zDb,
+              strerror(errno));
+    }
+    return RC_ERROR;
+  }
+  if( S_ISDIR(st.st_mode) ){
+    fprintf(stderr, "rpcver: %s is a directory, not a database\n", cli->zDb);
+    return RC_ERROR;
+  }
+  /* This SQLite may take any name starting "file:" as a URI (USE_URI):
+  ** "./" keeps it a file name. */
+  if( strncmp(cli->zDb, "file:", 5)==0 ){
+    char *zName = sqlite3_mprintf("./%s", cli->zDb);
+    rc = zName ? open_and_probe(cli, zName, SQLITE_OPEN_READWRITE)
+               : SQLITE_NOMEM;
+    sqlite3_free(zName);
+  }else{
+    rc = open_and_probe(cli, cli->zDb, SQLITE_OPEN_READWRITE);
+  }
+  if( !write && ((rc & 0xff)==SQLITE_READONLY
+                 || (rc & 0xff)==SQLITE_CANTOPEN) ){
+    char *zWal = sqlite3_mprintf("%s-wal", cli->zDb);
+    char *zUri = immutable_uri(cli->zDb);
+    if( zWal && zUri && stat(zWal, &st)!=0 && errno==ENOENT ){
+      rc = open_and_probe(cli, zUri, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI);
+    }
+    sqlite3_free(zWal);
+    sqlite3_free(zUri);
+  }
+  if( rc==SQLITE_DONE ){
+    fprintf(stderr, "rpcver: %s has no rpcver schema (no rpc_methods table);"
+            " nothing has registered yet\n", cli->zDb);
+    return RC_ERROR;
+  }
+  if( write && (rc==SQLITE_ROW ? sqlite3_db_readonly(cli->db, "main")==1
+                                : (rc & 0xff)==SQLITE_READONLY) ){
+    fprintf(stderr, "rpcver: %s is read-only for this user; %s needs a "
+            "writable database%s\n", cli->zDb, cli->zCmd,
+            rc==SQLITE_ROW ? "" : " (in WAL mode, also a writable directory)");
+    return RC_ERROR;
+  }
+  if( rc!=SQLITE_ROW ) return cli_sql_error(cli, 0);
+  if( !write ) return cli_exec(cli, "PRAGMA query_only = 1");
+  return RC_OK;
+}
+
+static int run(int argc, char **argv){
+  Cli cli;
+  const Command *pCmd = 0;
+  char **azArg;
+  int nArg = 0, help = 0, version = 0, endOpts = 0, i, rc;
+
+  memset(&cli, 0, sizeof(cli));
+  azArg = calloc((size_t)argc + 1, sizeof(char*));
+  if( azArg==0 ){
+    fputs("rpcver: out of memory\n", stderr);
+    return RC_ERROR;
+  }
+  for(i=1; i<argc; i++){
+    char *a = argv[i];
+    /* "-" and negative numbers are arguments (rpcver judges the number) */
+    if( endOpts || a[0]!='-' || a[1]==0 || (a[1]>='0' && a[1]<='9') ){
+      if( cli.zCmd==0 ) cli.zCmd = a;
+      else azArg[nArg++] = a;
+    }else if( strcmp(a, "--")==0 ){
+      endOpts = 1;
+    }else if( strcmp(a, "--json")==0 ){
+      cli.json = 1;
+    }else if( strcmp(a, "--help")==0 || strcmp(a, "-h")==0 ){
+      help = 1;
+    }else if( strcmp(a, "--version")==0 ){
+      version = 1;
+    }else if( strcmp(a, "--db")==0 || strcmp(a, "-d")==0
+           || strcmp(a, "--stale")==0 ){
+      if( i+1>=argc ){
+        free(azArg);
+        return usage_error(0, "%s needs a value", a);
+      }
+      if( a[2]=='s' ) cli.zStale = argv[++i];
+      else cli.zDb = argv[++i];
+    }else if( strncmp(a, "--db=", 5)==0 ){
+      cli.zDb = a + 5;
+    }else if( strncmp(a, "-d", 2)==0 ){
+      cli.zDb = a + 2;
+    }else if( strncmp(a, "--stale=", 8)==0 ){
+      cli.zStale = a + 8;
+    }else{
+      pCmd = cli.zCmd ? find_command(cli.zCmd) : 0;
+      free(azArg);
+      return usage_error(pCmd, "unknown option '%s'", a);
+    }
+  }
+
+  rc = RC_OK;
+  if( version ){
+    sqlite3 *db = 0;
+    sqlite3_stmt *pStmt = 0;
+    rc = RC_ERROR;
+    if( sqlite3_open(":memory:", &db)==SQLITE_OK
+     && sqlite3_prepare_v2(db, "SELECT rpcver_version(), sqlite_version()",
+                           -1, &pStmt, 0)==SQLITE_OK
+     && sqlite3_step(pStmt)==SQLITE_ROW ){
+      printf("rpcver %s (SQLite %s)\n", sqlite3_column_text(pStmt, 0),
+             sqlite3_column_text(pStmt, 1));
+      rc = RC_OK;
+    }
+    sqlite3_finalize(pStmt);
+    sqlite3_close(db);
+    goto done;
+  }
+  if( cli.zCmd && strcmp(cli.zCmd, "help")==0 ){
+    if( nArg>1 ){
+      rc = usage_error(0, "help takes at most one subcommand");
+    }else if( nArg==0 ){
+      fputs(zOverallHelp, stdout);
+    }else if( (pCmd = find_command(azArg[0]))!=0 ){
+      print_command_help(pCmd);
+    }else{
+      rc = usage_error(0, "unknown subcommand '%s'", azArg[0]);
+    }
+    goto done;
+  }
+  if( cli.zCmd==0 ){
+    if( help ){
+      fputs(zOverallHelp, stdout);
+    }else{
+      rc = usage_error(0, "no subcommand given");
+    }
+    goto done;
+  }
+  pCmd = find_command(cli.zCmd);
+  if( pCmd==0 ){
+    rc = usage_error(0, "unknown subcommand '%s'", cli.zCmd);
+    goto done;
+  }
+  if( help ){
+    print_command_help(pCmd);
+    goto done;
+  }
+  if( nArg<pCmd->nMin || nArg>pCmd->nMax ){
+    char zWant[64];
+    if( pCmd->nMin==pCmd->nMax ){
+      snprintf(zWant, sizeof(zWant), "%d argument%s", pCmd->nMin,
+               pCmd->nMin==1 ? "" : "s");
+    }else{
+      snprintf(zWant, sizeof(zWant), "%d or %d arguments", pCmd->nMin,
+               pCmd->nMax);
+    }
+    fprintf(stderr, "rpcver: %s takes %s, got %d\n", pCmd->zName, zWant,
+            nArg);
+    print_usage_line(pCmd, stderr);
+    fprintf(stderr, "(rpcver %s --help for more)\n", pCmd->zName);
+    rc = RC_USAGE;
+    goto done;
+  }
+  if( cli.zStale && strcmp(pCmd->zName, "upgrade-check")!=0 ){
+    rc = usage_error(pCmd, "--stale is an option of upgrade-check, not %s",
+                     pCmd->zName);
+    goto done;
+  }
+  if( cli.zStale ){
+    const char *z = cli.zStale;
+    size_t n = strlen(z);
+    if( n==0 || n>12 || strspn(z, "0123456789")!=n ){
+      rc = usage_error(pCmd, "--stale needs a whole number of seconds >= 0, "
+                       "not '%s'", z);
+      goto done;
+    }
+    snprintf(cli.zStaleBuf, sizeof(cli.zStaleBuf), "%lld", atoll(z));
+    cli.zStale = cli.zStaleBuf;
+  }
+  if( cli.zDb==0 ){
+    const char *zEnv = getenv("RPCVER_DB");
+    if( zEnv && zEnv[0] ) cli.zDb = zEnv;
+  }
+  if( cli.zDb==0 || cli.zDb[0]==0 ){
+    rc = usage_error(pCmd, "no database given: pass --db PATH or set "
+                     "RPCVER_DB");
+    goto done;
+  }
+  rc = open_database(&cli, pCmd->write);
+  if( rc==RC_OK ) rc = pCmd->xRun(&cli, nArg, azArg);
+
+done:
+  if( cli.db && sqlite3_close(cli.db)!=SQLITE_OK ){
+    fprintf(stderr, "rpcver: %s: %s\n", cli.zDb, sqlite3_errmsg(cli.db));
+    if( rc==RC_OK ) rc = RC_ERROR;
+  }
+  free(azArg);
+  if( fflush(stdout)!=0 || ferror(stdout) ){
+    fputs("rpcver: cannot write to standard output\n", stderr);
+    if( rc==RC_OK ) rc = RC_ERROR;
+  }
+  return rc;
+}
+
+int main(int argc, char **argv){
+  int rc;
+  sqlite3_auto_extension((void(*)(void))sqlite3_rpcver_init);
+  rc = run(argc, argv);
+  sqlite3_reset_auto_extension();
+  sqlite3_shutdown();
+  return rc;
+}

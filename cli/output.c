@@ -1,0 +1,271 @@
+/*
+** Output: query results collected into a Table, printed as an aligned text
+** table (columns sized to their content, NULL as "-") or as JSON (arrays of
+** objects, strings escaped, invalid UTF-8 replaced by U+FFFD).
+*/
+#include "cli.h"
+#include <stdlib.h>
+#include <string.h>
+
+/* Length of the valid UTF-8 sequence at z[0..n), or 0 when invalid
+** (overlong forms, surrogates, values above U+10FFFF). */
+static int utf8_len(const unsigned char *z, size_t n){
+  unsigned int c = z[0], cp;
+  int len, i;
+  if( c<0x80 ) return 1;
+  if( c>=0xC2 && c<=0xDF ){ len = 2; cp = c & 0x1F; }
+  else if( c>=0xE0 && c<=0xEF ){ len = 3; cp = c & 0x0F; }
+  else if( c>=0xF0 && c<=0xF4 ){ len = 4; cp = c & 0x07; }
+  else return 0;
+  if( n<(size_t)len ) return 0;
+  for(i=1; i<len; i++){
+    if( (z[i] & 0xC0)!=0x80 ) return 0;
+    cp = (cp<<6) | (z[i] & 0x3F);
+  }
+  if( (len==3 && cp<0x800) || (len==4 && (cp<0x10000 || cp>0x10FFFF)) ){
+    return 0;
+  }
+  if( cp>=0xD800 && cp<=0xDFFF ) return 0;
+  return len;
+}
+
+void json_string(const char *zIn, FILE *out){
+  const unsigned char *z = (const unsigned char*)zIn;
+  size_t n, i = 0;
+  if( z==0 ){
+    fputs("null", out);
+    return;
+  }
+  n = strlen(zIn);
+  fputc('"', out);
+  while( i<n ){
+    unsigned char c = z[i];
+    int len;
+    switch( c ){
+      case '"':  fputs("\\\"", out); i++; continue;
+      case '\\': fputs("\\\\", out); i++; continue;
+      case '\n': fputs("\\n", out); i++; continue;
+      case '\r': fputs("\\r", out); i++; continue;
+      case '\t': fputs("\\t", out); i++; continue;
+      case '\b': fputs("\\b", out); i++; continue;
+      case '\f': fputs("\\f", out); i++; continue;
+      default: break;
+    }
+    if( c<0x20 || c==0x7f ){
+      fprintf(out, "\\u%04x", c);
+      i++;
+      continue;
+    }
+    len = utf8_len(z+i, n-i);
+    if( len==0 ){
+      fputs("\\ufffd", out);
+      i++;
+    }else{
+      fwrite(z+i, 1, (size_t)len, out);
+      i += (size_t)len;
+    }
+  }
+  fputc('"', out);
+}
+
+void format_age(sqlite3_int64 n, char *zBuf, int nBuf){
+  if( n<0 ) n = 0;                  /* a clock that went back */
+  if( n<60 ){
+    snprintf(zBuf, (size_t)nBuf, "%llds", (long long)n);
+  }else if( n<3600 ){
+    snprintf(zBuf, (size_t)nBuf, "%lldm%02llds", (long long)(n/60),
+             (long long)(n%60));
+  }else if( n<86400 ){
+    snprintf(zBuf, (size_t)nBuf, "%lldh%02lldm", (long long)(n/3600),
+             (long long)(n%3600/60));
+  }else{
+    snprintf(zBuf, (size_t)nBuf, "%lldd%02lldh", (long long)(n/86400),
+             (long long)(n%86400/3600));
+  }
+}
+
+static char *dup_text(const char *z){
+  return z ? sqlite3_mprintf("%s", z) : 0;
+}
+
+int table_load(Table *t, sqlite3_stmt *pStmt, const int *aFlag,
+               const char *const *azHead){
+  int i, rc;
+  memset(t, 0, sizeof(*t));
+  t->nCol = sqlite3_column_count(pStmt);
+  t->azName = sqlite3_malloc64(sizeof(char*) * (unsigned)t->nCol * 2);
+  t->aFlag = sqlite3_malloc64(sizeof(int) * (unsigned)t->nCol);
+  if( t->azName==0 || t->aFlag==0 ){
+    sqlite3_free(t->azName);
+    sqlite3_free(t->aFlag);
+    memset(t, 0, sizeof(*t));
+    return SQLITE_NOMEM;
+  }
+  t->azHead = t->azName + t->nCol;
+  for(i=0; i<t->nCol; i++){
+    t->azName[i] = dup_text(sqlite3_column_name(pStmt, i));
+    t->azHead[i] = (azHead && azHead[i]) ? dup_text(azHead[i]) : 0;
+    t->aFlag[i] = aFlag ? aFlag[i] : 0;
+  }
+  while( (rc = sqlite3_step(pStmt))==SQLITE_ROW ){
+    if( t->nRow==t->nAlloc ){
+      int nNew = t->nAlloc ? t->nAlloc*2 : 16;
+      size_t nCell = (size_t)nNew * (size_t)t->nCol;
+      char **azVal = sqlite3_realloc64(t->azVal, sizeof(char*)*nCell);
+      int *aType;
+      if( azVal==0 ){ rc = SQLITE_NOMEM; break; }
+      t->azVal = azVal;
+      aType = sqlite3_realloc64(t->aType, sizeof(int)*nCell);
+      if( aType==0 ){ rc = SQLITE_NOMEM; break; }
+      t->aType = aType;
+      t->nAlloc = nNew;
+    }
+    for(i=0; i<t->nCol; i++){
+      size_t k = (size_t)t->nRow * (size_t)t->nCol + (size_t)i;
+      int type = sqlite3_column_type(pStmt, i);
+      t->aType[k] = type;
+      t->azVal[k] = type==SQLITE_NULL ? 0
+                  : dup_text((const char*)sqlite3_column_text(pStmt, i));
+    }
+    t->nRow++;
+  }
+  if( rc==SQLITE_DONE ) rc = SQLITE_OK;
+  if( sqlite3_reset(pStmt)!=SQLITE_OK && rc==SQLITE_OK ) rc = SQLITE_ERROR;
+  return rc;
+}
+
+void table_free(Table *t){
+  int i;
+  for(i=0; i<t->nCol; i++){
+    sqlite3_free(t->azName[i]);
+    sqlite3_free(t->azHead[i]);
+  }
+  for(i=0; i<t->nRow*t->nCol; i++) sqlite3_free(t->azVal[i]);
+  sqlite3_free(t->azName);
+  sqlite3_free(t->aFlag);
+  sqlite3_free(t->aType);
+  sqlite3_free(t->azVal);
+  memset(t, 0, sizeof(*t));
+}
+
+/* The text of one cell for a text table, in zBuf or as a pointer into t. */
+static const char *cell_text(const Table *t, int iRow, int iCol,
+                             char *zBuf, int nBuf){
+  size_t k = (size_t)iRow * (size_t)t->nCol + (size_t)iCol;
+  const char *z = t->azVal[k];
+  if( z==0 ) return "-";
+  if( (t->aFlag[iCol] & COL_AGE) && t->aType[k]==SQLITE_INTEGER ){
+    char zAge[40];
+    format_age((sqlite3_int64)strtoll(z, 0, 10), zAge, sizeof(zAge));
+    snprintf(zBuf, (size_t)nBuf, "%s ago", zAge);
+    return zBuf;
+  }
+  return z;
+}
+
+/* Characters on screen: code points of valid UTF-8, one per invalid byte. */
+static int display_width(const char *z){
+  const unsigned char *u = (const unsigned char*)z;
+  size_t n = strlen(z), i = 0;
+  int w = 0;
+  while( i<n ){
+    int len = utf8_len(u+i, n-i);
+    i += len ? (size_t)len : 1;
+    w++;
+  }
+  return w;
+}
+
+/* Print z with control characters shown as '?' (a name is never allowed to
+** hold one, but a text table must not pass terminal escapes through). */
+static void put_clean(const char *z, FILE *out){
+  for(; *z; z++) fputc(((unsigned char)*z<0x20 || *z==0x7f) ? '?' : *z, out);
+}
+
+static const char *head_of(const Table *t, int i){
+  return t->azHead[i] ? t->azHead[i] : t->azName[i];
+}
+
+void table_print_text(const Table *t, const char *zIndent, FILE *out){
+  int *aWidth, *aRight;
+  int i, j, last = -1;
+  char zBuf[64];
+  aWidth = sqlite3_malloc64(sizeof(int) * (unsigned)t->nCol * 2 + 1);
+  if( aWidth==0 ) return;
+  aRight = aWidth + t->nCol;
+  for(j=0; j<t->nCol; j++){
+    if( t->aFlag[j] & COL_JSON_ONLY ) continue;
+    last = j;
+    aWidth[j] = display_width(head_of(t, j));
+    aRight[j] = -1;                 /* unknown until a non-NULL cell */
+    for(i=0; i<t->nRow; i++){
+      size_t k = (size_t)i * (size_t)t->nCol + (size_t)j;
+      int w = display_width(cell_text(t, i, j, zBuf, sizeof(zBuf)));
+      if( w>aWidth[j] ) aWidth[j] = w;
+      if( t->aType[k]==SQLITE_INTEGER ){
+        if( aRight[j]<0 ) aRight[j] = 1;
+      }else if( t->aType[k]!=SQLITE_NULL ){
+        aRight[j] = 0;
+      }
+    }
+    /* numbers right-aligned; text, ages and all-NULL columns left */
+    if( aRight[j]<0 || (t->aFlag[j] & COL_AGE) ) aRight[j] = 0;
+  }
+  for(i=-2; i<t->nRow; i++){
+    fputs(zIndent, out);
+    for(j=0; j<t->nCol; j++){
+      const char *z;
+      int pad;
+      if( t->aFlag[j] & COL_JSON_ONLY ) continue;
+      if( i==-2 ) z = head_of(t, j);
+      else if( i==-1 ) z = 0;
+      else z = cell_text(t, i, j, zBuf, sizeof(zBuf));
+      if( z==0 ){
+        int k;
+        for(k=0; k<aWidth[j]; k++) fputc('-', out);
+      }else{
+        pad = aWidth[j] - display_width(z);
+        if( aRight[j] && i>=0 ) fprintf(out, "%*s", pad, "");
+        put_clean(z, out);
+        if( (!aRight[j] || i<0) && j!=last ) fprintf(out, "%*s", pad, "");
+      }
+      if( j!=last ) fputs("  ", out);
+    }
+    fputc('\n', out);
+  }
+  sqlite3_free(aWidth);
+}
+
+void table_print_json_row(const Table *t, int iRow, FILE *out){
+  int j;
+  fputc('{', out);
+  for(j=0; j<t->nCol; j++){
+    size_t k = (size_t)iRow * (size_t)t->nCol + (size_t)j;
+    if( j ) fputs(", ", out);
+    json_string(t->azName[j], out);
+    fputs(": ", out);
+    if( t->azVal[k] && (t->aType[k]==SQLITE_INTEGER
+                        || t->aType[k]==SQLITE_FLOAT) ){
+      fputs(t->azVal[k], out);
+    }else{
+      json_string(t->azVal[k], out);
+    }
+  }
+  fputc('}', out);
+}
+
+void table_print_json(const Table *t, int multiline, FILE *out){
+  int i;
+  if( t->nRow==0 ){
+    fputs("[]", out);
+  }else{
+    fputs(multiline ? "[\n" : "[", out);
+    for(i=0; i<t->nRow; i++){
+      if( multiline ) fputs("  ", out);
+      table_print_json_row(t, i, out);
+      if( i<t->nRow-1 ) fputs(multiline ? ",\n" : ", ", out);
+    }
+    fputs(multiline ? "\n]" : "]", out);
+  }
+  if( multiline ) fputc('\n', out);
+}
