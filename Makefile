@@ -27,6 +27,7 @@ help:
 	@echo "make fuzz       run the libFuzzer targets, FUZZ_SECONDS each (default 300)"
 	@echo "make fuzz-smoke the same for 20 seconds each (CI)"
 	@echo "make demo       a rolling upgrade of manager processes on a local DB file"
+	@echo "make bench      the benchmarks (bench/README.md; ~10 minutes, 2.5 GB of disk)"
 	@echo "make clean      remove build output"
 
 # The schema is embedded as C string literals: one source, schema/*.sql.

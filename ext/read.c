@@ -50,9 +50,10 @@ static int cache_usable(RpcConn *p, unsigned int *pDataVersion){
     const char *zFile = sqlite3_db_filename(p->db, "main");
     if( zFile && zFile[0] ) return 0;
   }
-  if( sqlite3_file_control(p->db, "main", SQLITE_FCNTL_DATA_VERSION,
+  /* (a NULL schema name is main, without looking the name up) */
+  if( sqlite3_file_control(p->db, 0, SQLITE_FCNTL_DATA_VERSION,
                            pDataVersion)!=SQLITE_OK
-   || sqlite3_file_control(p->db, "main", SQLITE_FCNTL_FILE_POINTER,
+   || sqlite3_file_control(p->db, 0, SQLITE_FCNTL_FILE_POINTER,
                            &pFile)!=SQLITE_OK ){
     return 0;
   }
@@ -81,6 +82,8 @@ int rpc_lookup(RpcConn *p, const char *zMethod, int nMethod, RpcLookup *pOut){
     pOut->hasRow = pEntry->hasRow;
     pOut->negotiated = pEntry->negotiated;
     pOut->maxLo = pEntry->maxLo;
+    pOut->nText = pEntry->nText;
+    memcpy(pOut->zText, pEntry->zText, pEntry->nText + 1);
     return SQLITE_OK;
   }
 
@@ -99,6 +102,7 @@ int rpc_lookup(RpcConn *p, const char *zMethod, int nMethod, RpcLookup *pOut){
     pOut->hasRow = 1;
     if( sqlite3_column_type(pStmt, 0)==SQLITE_INTEGER ){
       pOut->negotiated = sqlite3_column_int64(pStmt, 0);
+      pOut->nText = rpc_version_format(pOut->negotiated, pOut->zText);
     }
     if( sqlite3_column_type(pStmt, 1)==SQLITE_INTEGER ){
       pOut->maxLo = sqlite3_column_int64(pStmt, 1);
@@ -126,6 +130,8 @@ int rpc_lookup(RpcConn *p, const char *zMethod, int nMethod, RpcLookup *pOut){
     pEntry->hasRow = pOut->hasRow;
     pEntry->negotiated = pOut->negotiated;
     pEntry->maxLo = pOut->maxLo;
+    pEntry->nText = pOut->nText;
+    memcpy(pEntry->zText, pOut->zText, pOut->nText + 1);
   }
   return rc;
 }
@@ -189,7 +195,11 @@ static void max_send_func(sqlite3_context *ctx, int argc,
   v = look.negotiated;
   if( cap>=0 && cap<v ) v = cap;
   if( v<look.maxLo || v<senderLo ) return;   /* no version fits both sides */
-  rpc_result_version(ctx, v);
+  if( v==look.negotiated ){
+    sqlite3_result_text(ctx, look.zText, look.nText, SQLITE_TRANSIENT);
+  }else{
+    rpc_result_version(ctx, v);
+  }
 }
 
 static void can_send_func(sqlite3_context *ctx, int argc,

@@ -74,6 +74,8 @@ typedef struct RpcCacheEntry {
   int hasRow;                    /* 0: method unknown when filled */
   RpcKey negotiated;             /* -1 when NULL */
   RpcKey maxLo;                  /* -1 when NULL */
+  int nText;                     /* negotiated as text, formatted once */
+  char zText[RPC_KEY_TEXT_MAX];
 } RpcCacheEntry;
 
 typedef struct RpcConn {
@@ -138,6 +140,8 @@ typedef struct RpcLookup {
   int hasRow;
   RpcKey negotiated;
   RpcKey maxLo;
+  int nText;                     /* negotiated as text (when >= 0) */
+  char zText[RPC_KEY_TEXT_MAX];
 } RpcLookup;
 int rpc_lookup(RpcConn *p, const char *zMethod, int nMethod, RpcLookup *pOut);
 #endif /* RPCVER_INT_H */
