@@ -1353,7 +1353,8 @@ int main(void){
   }
   /* glibc returns freed memory at the top of the heap to the kernel once it
   ** exceeds 128 KiB; a small process whose statements allocate and free
-  ** ~100 KiB each (SQLite's ephemeral tables) then pays brk() and page
+  ** ~100 KiB each (SQLite's ephemeral tables, which rpcver's triggers built
+  ** before schema revision 2) then pays brk() and page
   ** faults on every call, and how much depends on what ran before.  Pin the
   ** heap so that cases do not depend on their order (README: "malloc"). */
   zMalloc = getenv("BENCH_MALLOC");

@@ -22,6 +22,7 @@ RpcConn *rpc_conn_new(sqlite3 *db){
   if( p ){
     memset(p, 0, sizeof(*p));
     p->db = db;
+    p->lastKey = -1;
   }
   return p;
 }

@@ -89,7 +89,10 @@ int rpc_lookup(RpcConn *p, const char *zMethod, int nMethod, RpcLookup *pOut){
 
   memset(pOut, 0, sizeof(*pOut));
   pOut->negotiated = pOut->maxLo = -1;
-  rc = rpc_conn_stmt(p, RPC_STMT_LOOKUP,
+  /* The kept statement is left reset and without bindings after each use
+  ** (below), so it is used as it is; rpc_conn_stmt() prepares it. */
+  pStmt = p->aStmt[RPC_STMT_LOOKUP];
+  rc = pStmt ? SQLITE_OK : rpc_conn_stmt(p, RPC_STMT_LOOKUP,
       "SELECT negotiated, max_lo FROM main.rpc_methods WHERE method = ?1",
       &pStmt);
   if( rc!=SQLITE_OK ){
@@ -102,7 +105,12 @@ int rpc_lookup(RpcConn *p, const char *zMethod, int nMethod, RpcLookup *pOut){
     pOut->hasRow = 1;
     if( sqlite3_column_type(pStmt, 0)==SQLITE_INTEGER ){
       pOut->negotiated = sqlite3_column_int64(pStmt, 0);
-      pOut->nText = rpc_version_format(pOut->negotiated, pOut->zText);
+      if( pOut->negotiated!=p->lastKey ){
+        p->nLastText = rpc_version_format(pOut->negotiated, p->zLastText);
+        p->lastKey = pOut->negotiated;
+      }
+      pOut->nText = p->nLastText;
+      memcpy(pOut->zText, p->zLastText, p->nLastText + 1);
     }
     if( sqlite3_column_type(pStmt, 1)==SQLITE_INTEGER ){
       pOut->maxLo = sqlite3_column_int64(pStmt, 1);
@@ -147,8 +155,15 @@ static int arg_method(sqlite3_context *ctx, const char *zFunc,
     sqlite3_free(zVal);
     return 1;
   }
-  *pz = (const char*)sqlite3_value_text(pVal);
+  /* The bytes as they are: sqlite3_value_text() copies a value bound with
+  ** an explicit length (as most bindings bind) only to NUL-terminate it,
+  ** and nothing here needs the terminator.  sqlite3_value_bytes() first
+  ** converts a UTF-16 value (a UTF-16 database) to UTF-8 in place, and
+  ** sqlite3_value_blob() then returns those bytes unchanged.  An empty
+  ** string has no blob pointer; sqlite3_value_text() tells it from OOM. */
   *pn = sqlite3_value_bytes(pVal);
+  *pz = *pn>0 ? (const char*)sqlite3_value_blob(pVal)
+              : (const char*)sqlite3_value_text(pVal);
   if( *pz==0 ){ sqlite3_result_error_nomem(ctx); return 1; }
   return 0;
 }
@@ -196,7 +211,9 @@ static void max_send_func(sqlite3_context *ctx, int argc,
   if( cap>=0 && cap<v ) v = cap;
   if( v<look.maxLo || v<senderLo ) return;   /* no version fits both sides */
   if( v==look.negotiated ){
-    sqlite3_result_text(ctx, look.zText, look.nText, SQLITE_TRANSIENT);
+    /* -1: the copy keeps the terminator, so a caller's
+    ** sqlite3_column_text() need not copy the result again to add one. */
+    sqlite3_result_text(ctx, look.zText, -1, SQLITE_TRANSIENT);
   }else{
     rpc_result_version(ctx, v);
   }

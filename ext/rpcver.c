@@ -43,6 +43,10 @@
 ** Every write above is also plain DML on the rpc_registrations and rpc_pins
 ** views, enforced by the same triggers.
 **
+** Replicated hosts (host.c): sqlite3_rpcver_init_replicated() is the entry
+** point for a host whose engine replicates the database (dqlite); there the
+** write functions refuse to run outside an explicit transaction.
+**
 ** Errors are SQL errors whose message starts with "rpcver:", names the
 ** function and the offending value, and says what to do.
 */
@@ -72,10 +76,11 @@ static void version_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
 
 /* Registers functions only: it never writes, so it is safe on read-only
 ** databases and on connections a replication engine opens for itself. */
-static int rpcver_register(sqlite3 *db){
+static int rpcver_register(sqlite3 *db, int replicated){
   RpcConn *p = rpc_conn_new(db);
   int rc;
   if( p==0 ) return SQLITE_NOMEM;
+  p->replicated = replicated;
   rpc_conn_ref(p);                 /* held until registration is done */
   rc = rpc_version_register(db);
   if( rc==SQLITE_OK ){
@@ -108,14 +113,8 @@ static void keep_library_loaded(void){
 #endif
 }
 
-#ifdef _WIN32
-__declspec(dllexport)
-#endif
-int sqlite3_rpcver_init(sqlite3 *db, char **pzErrMsg,
-                        const sqlite3_api_routines *pApi){
-  int rc;
-  SQLITE_EXTENSION_INIT2(pApi);
-  rc = rpcver_register(db);
+static int rpcver_init(sqlite3 *db, char **pzErrMsg, int replicated){
+  int rc = rpcver_register(db, replicated);
   if( rc!=SQLITE_OK ){
     keep_library_loaded();
     if( pzErrMsg ){
@@ -124,4 +123,23 @@ int sqlite3_rpcver_init(sqlite3 *db, char **pzErrMsg,
     }
   }
   return rc;
+}
+
+#ifdef _WIN32
+__declspec(dllexport)
+#endif
+int sqlite3_rpcver_init(sqlite3 *db, char **pzErrMsg,
+                        const sqlite3_api_routines *pApi){
+  SQLITE_EXTENSION_INIT2(pApi);
+  return rpcver_init(db, pzErrMsg, 0);
+}
+
+/* For hosts that replicate the database (dqlite): see host.c. */
+#ifdef _WIN32
+__declspec(dllexport)
+#endif
+int sqlite3_rpcver_init_replicated(sqlite3 *db, char **pzErrMsg,
+                                   const sqlite3_api_routines *pApi){
+  SQLITE_EXTENSION_INIT2(pApi);
+  return rpcver_init(db, pzErrMsg, 1);
 }

@@ -18,6 +18,13 @@ extern "C" {
 int sqlite3_rpcver_init(sqlite3 *db, char **pzErrMsg,
                         const sqlite3_api_routines *pApi);
 
+/* The same, for a host whose engine replicates the database (dqlite):
+** write functions then refuse to run outside BEGIN...COMMIT, because a
+** write made by a function in an autocommit SELECT is not replicated.
+** Loadable: .load ./rpcver sqlite3_rpcver_init_replicated */
+int sqlite3_rpcver_init_replicated(sqlite3 *db, char **pzErrMsg,
+                                   const sqlite3_api_routines *pApi);
+
 #ifdef __cplusplus
 }
 #endif

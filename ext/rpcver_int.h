@@ -61,6 +61,9 @@ typedef enum RpcStmtId {
   RPC_STMT_EXPIRE,
   RPC_STMT_CHECK,
   RPC_STMT_VERIFY,
+  RPC_STMT_SAVEPOINT,       /* the savepoint around each write (schema.c) */
+  RPC_STMT_RELEASE,
+  RPC_STMT_ROLLBACK_TO,
   RPC_STMT_COUNT
 } RpcStmtId;
 
@@ -83,15 +86,24 @@ typedef struct RpcConn {
   int nRef;                      /* functions, the module, a connected vtab */
   int hookConnected;             /* rpcver_cache vtab connected (conn.c) */
   int hookShadowed;              /* a table in main hides rpcver_cache */
+  int replicated;                /* writes only inside BEGIN...COMMIT (host.c) */
   sqlite3_stmt *aStmt[RPC_STMT_COUNT];
   /* What the cache entries were filled against (read.c): the main
   ** database's file handle and the highest data version seen on it. */
   sqlite3_file *pCacheFile;
   unsigned int cacheDataVersion;
   RpcCacheEntry aCache[RPC_CACHE_SLOTS];
+  /* The last version the lookup formatted, and its text (read.c): the
+  ** uncached path would otherwise format the same version on every call. */
+  RpcKey lastKey;                /* -1 when none yet */
+  int nLastText;
+  char zLastText[RPC_KEY_TEXT_MAX];
 } RpcConn;
 
 RpcConn *rpc_conn_new(sqlite3 *db);
+/* NULL when a write function may run now, else a sqlite3_malloc'd reason
+** (host.c): on a replicated host, writes need an explicit transaction. */
+char *rpc_write_problem(RpcConn *p, const char *zFunc);
 void rpc_conn_ref(RpcConn *p);
 void rpc_conn_unref(void *p);
 int rpc_conn_stmt(RpcConn *p, RpcStmtId id, const char *zSql,
@@ -103,8 +115,8 @@ const char *rpc_conn_errmsg(RpcConn *p);
 int rpc_conn_register_hook(sqlite3 *db, RpcConn *p);
 
 /* A savepoint around one write function (schema.c). */
-int rpc_savepoint_begin(sqlite3 *db);
-int rpc_savepoint_end(sqlite3 *db, int rc);
+int rpc_savepoint_begin(RpcConn *p);
+int rpc_savepoint_end(RpcConn *p, int rc);
 /* Create or migrate the schema inside the current savepoint. */
 int rpc_schema_ensure(RpcConn *p, char **pzErr);
 /* 1 when the rpcver tables exist (read functions return "unknown" otherwise). */

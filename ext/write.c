@@ -40,15 +40,21 @@ static void report(sqlite3_context *ctx, const char *zFunc, int rc,
 
 /* Open the function's savepoint and make the schema current. */
 static int begin_write(sqlite3_context *ctx, RpcConn *p, const char *zFunc){
-  char *zErr = 0;
-  int rc = rpc_savepoint_begin(p->db);
+  char *zErr = rpc_write_problem(p, zFunc);
+  int rc;
+  if( zErr ){
+    report(ctx, zFunc, SQLITE_MISUSE, zErr);
+    sqlite3_free(zErr);
+    return SQLITE_MISUSE;
+  }
+  rc = rpc_savepoint_begin(p);
   if( rc!=SQLITE_OK ){
     report(ctx, zFunc, rc, rpc_conn_errmsg(p));
     return rc;
   }
   rc = rpc_schema_ensure(p, &zErr);
   if( rc!=SQLITE_OK ){
-    rpc_savepoint_end(p->db, rc);
+    rpc_savepoint_end(p, rc);
     if( zErr && strncmp(zErr, "rpcver:", 7)==0 ){
       report(ctx, zFunc, rc, zErr);
     }else if( zErr ){
@@ -68,7 +74,7 @@ static int end_write(sqlite3_context *ctx, RpcConn *p, const char *zFunc,
                      int rc){
   char *zErr = 0;
   if( rc!=SQLITE_OK ) zErr = sqlite3_mprintf("%s", rpc_conn_errmsg(p));
-  rc = rpc_savepoint_end(p->db, rc);
+  rc = rpc_savepoint_end(p, rc);
   if( rc!=SQLITE_OK ){
     report(ctx, zFunc, rc, zErr ? zErr : rpc_conn_errmsg(p));
   }

@@ -1,4 +1,8 @@
--- rpcver schema, version 2.
+-- rpcver schema, version 2, revision 2.
+--
+-- The version counts changes to the tables; the revision, changes to the
+-- triggers and views only (ext/schema.c re-runs this script on a database
+-- whose schema_revision is older, or missing: revision 1).
 --
 -- The one source of the schema: the build embeds this file into the
 -- extension, which runs it inside the caller's transaction on the first
@@ -68,6 +72,14 @@ CREATE TABLE IF NOT EXISTS rpc_methods(
 -- overrides those inside it, and REPLACE deletes rows without firing delete
 -- triggers.  For the same reason an INSERT that would replace an existing
 -- registration is refused here; rpc_registrations replaces by UPDATE.
+--
+-- No trigger body has an INSERT ... SELECT or an UPDATE ... FROM either:
+-- SQLite runs both through a temporary table (an INSERT ... SELECT into any
+-- table that has triggers, an UPDATE ... FROM always), which costs more than
+-- the rest of a registration.  A row that is inserted only when missing is
+-- inserted with VALUES by a trigger of its own whose WHEN clause tests that;
+-- each such trigger gives the same result whichever trigger on the same
+-- event SQLite runs first.
 DROP TRIGGER IF EXISTS rpc_ranges_check_insert;
 CREATE TRIGGER rpc_ranges_check_insert BEFORE INSERT ON rpc_ranges BEGIN
   SELECT rpcver_raise(printf('rpcver: manager %Q already has a registration '
@@ -97,16 +109,34 @@ CREATE TRIGGER rpc_ranges_check_update BEFORE UPDATE ON rpc_ranges BEGIN
    WHERE method = NEW.method AND NOT (NEW.lo <= floor AND floor <= NEW.hi);
 END;
 
+-- The first range of a method creates the method's row, empty, before the
+-- range is inserted, so that every AFTER INSERT trigger finds it.  (When
+-- the insert is then refused, the statement's rollback removes the row.)
+DROP TRIGGER IF EXISTS rpc_ranges_new_method;
+CREATE TRIGGER rpc_ranges_new_method BEFORE INSERT ON rpc_ranges
+  WHEN NOT EXISTS (SELECT 1 FROM rpc_methods WHERE method = NEW.method)
+BEGIN
+  INSERT INTO rpc_methods(method) VALUES (NEW.method);
+END;
+
+-- The first range of a manager creates the manager's row.  Whether this
+-- runs before or after rpc_ranges_inserted, last_seen ends up now.
+DROP TRIGGER IF EXISTS rpc_ranges_new_manager;
+CREATE TRIGGER rpc_ranges_new_manager AFTER INSERT ON rpc_ranges
+  WHEN NOT EXISTS (SELECT 1 FROM rpc_managers WHERE manager = NEW.manager)
+BEGIN
+  INSERT INTO rpc_managers(manager, last_seen)
+    VALUES (NEW.manager, unixepoch());
+END;
+
 -- An insert folds the new range into the aggregates: no seek needed.
+-- (last_seen is left alone when it already says now: a manager registers
+-- its methods one after the other, and rewriting the row and its index
+-- entry for each cost more than the check.)
 DROP TRIGGER IF EXISTS rpc_ranges_inserted;
 CREATE TRIGGER rpc_ranges_inserted AFTER INSERT ON rpc_ranges BEGIN
-  UPDATE rpc_managers SET last_seen = unixepoch() WHERE manager = NEW.manager;
-  INSERT INTO rpc_managers(manager, last_seen)
-    SELECT NEW.manager, unixepoch()
-     WHERE NOT EXISTS (SELECT 1 FROM rpc_managers WHERE manager = NEW.manager);
-  INSERT INTO rpc_methods(method)
-    SELECT NEW.method
-     WHERE NOT EXISTS (SELECT 1 FROM rpc_methods WHERE method = NEW.method);
+  UPDATE rpc_managers SET last_seen = unixepoch()
+   WHERE manager = NEW.manager AND last_seen IS NOT unixepoch();
   UPDATE rpc_methods
      SET receivers = receivers + 1,
          max_lo = max(coalesce(max_lo, NEW.lo), NEW.lo),
@@ -120,7 +150,8 @@ END;
 -- extremes through the (method, lo) and (method, hi) indexes.
 DROP TRIGGER IF EXISTS rpc_ranges_updated;
 CREATE TRIGGER rpc_ranges_updated AFTER UPDATE OF lo, hi ON rpc_ranges BEGIN
-  UPDATE rpc_managers SET last_seen = unixepoch() WHERE manager = NEW.manager;
+  UPDATE rpc_managers SET last_seen = unixepoch()
+   WHERE manager = NEW.manager AND last_seen IS NOT unixepoch();
   UPDATE rpc_methods
      SET max_lo = (SELECT max(lo) FROM rpc_ranges WHERE method = NEW.method),
          min_hi = (SELECT min(hi) FROM rpc_ranges WHERE method = NEW.method),
@@ -258,30 +289,44 @@ CREATE VIEW rpc_registrations(manager, method, lo, hi, last_seen) AS
          m.last_seen
     FROM rpc_ranges AS r JOIN rpc_managers AS m USING (manager);
 
+-- rpc_registrations_insert's way to insert a registration only when the
+-- manager has none for the method (see the top of the rpc_ranges section).
+-- Internal: inserting here is inserting into rpc_ranges, or nothing.
+DROP VIEW IF EXISTS rpc_ranges_missing;
+CREATE VIEW rpc_ranges_missing(manager, method, hi, lo) AS
+  SELECT manager, method, hi, lo FROM rpc_ranges WHERE 0;
+
+CREATE TRIGGER rpc_ranges_missing_insert INSTEAD OF INSERT ON rpc_ranges_missing
+  WHEN NOT EXISTS (SELECT 1 FROM rpc_ranges
+                    WHERE manager = NEW.manager AND method = NEW.method)
+BEGIN
+  INSERT INTO rpc_ranges(manager, method, lo, hi)
+    VALUES (NEW.manager, NEW.method, NEW.lo, NEW.hi);
+END;
+
 CREATE TRIGGER rpc_registrations_insert INSTEAD OF INSERT ON rpc_registrations
 BEGIN
   -- Names first: the UPDATE below would otherwise match an INTEGER 7 to
-  -- an existing manager '7'.
-  SELECT rpcver_name('rpc_registrations.manager', NEW.manager),
-         rpcver_name('rpc_registrations.method', NEW.method);
-  -- Names are checked here, before rpc_ranges' TEXT affinity would turn
-  -- an INTEGER method 7 into '7'.
-  -- A re-registration updates the existing row, a new one inserts.
-  UPDATE rpc_ranges SET lo = r.lo, hi = r.hi
-    FROM (SELECT CASE WHEN NEW.lo IS NULL THEN (hi >> 40) << 40
-                      ELSE rpcver_key('rpc_registrations.lo', NEW.lo) END AS lo,
-                 hi
-            FROM (SELECT rpcver_key('rpc_registrations.hi', NEW.hi) AS hi)) AS r
-   WHERE manager = NEW.manager AND method = NEW.method;
-  INSERT INTO rpc_ranges(manager, method, lo, hi)
+  -- an existing manager '7', and rpc_ranges' TEXT affinity would turn a
+  -- new INTEGER method 7 into '7'.  Then the versions, hi before lo, so a
+  -- bad one is reported whether or not the registration exists.
   SELECT rpcver_name('rpc_registrations.manager', NEW.manager),
          rpcver_name('rpc_registrations.method', NEW.method),
-         CASE WHEN NEW.lo IS NULL THEN (hi >> 40) << 40
-              ELSE rpcver_key('rpc_registrations.lo', NEW.lo) END,
-         hi
-    FROM (SELECT rpcver_key('rpc_registrations.hi', NEW.hi) AS hi)
-   WHERE NOT EXISTS (SELECT 1 FROM rpc_ranges
-                      WHERE manager = NEW.manager AND method = NEW.method);
+         rpcver_key('rpc_registrations.hi', NEW.hi),
+         iif(NEW.lo IS NULL, NULL, rpcver_key('rpc_registrations.lo', NEW.lo));
+  -- A re-registration updates the existing row, a new one inserts.
+  UPDATE rpc_ranges
+     SET lo = iif(NEW.lo IS NULL,
+                  (rpcver_key('rpc_registrations.hi', NEW.hi) >> 40) << 40,
+                  rpcver_key('rpc_registrations.lo', NEW.lo)),
+         hi = rpcver_key('rpc_registrations.hi', NEW.hi)
+   WHERE manager = NEW.manager AND method = NEW.method;
+  INSERT INTO rpc_ranges_missing(manager, method, hi, lo)
+    VALUES (NEW.manager, NEW.method,
+            rpcver_key('rpc_registrations.hi', NEW.hi),
+            iif(NEW.lo IS NULL,
+                (rpcver_key('rpc_registrations.hi', NEW.hi) >> 40) << 40,
+                rpcver_key('rpc_registrations.lo', NEW.lo)));
 END;
 
 CREATE TRIGGER rpc_registrations_update INSTEAD OF UPDATE ON rpc_registrations
@@ -374,3 +419,4 @@ CREATE VIEW rpc_laggards(manager, method, hi, newest) AS
    ORDER BY r.method, r.hi, r.manager;
 
 INSERT OR REPLACE INTO rpc_meta(key, value) VALUES ('schema_version', 2);
+INSERT OR REPLACE INTO rpc_meta(key, value) VALUES ('schema_revision', 2);
