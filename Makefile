@@ -6,13 +6,14 @@ WARN     = -std=c11 -Wall -Wextra -Werror
 VERSION := $(shell cat VERSION)
 SRC      = $(wildcard ext/*.c)
 HDR      = $(wildcard ext/*.h) build/schema_sql.h
+CLIENT   = cluster/dqlite_client.c cluster/dqlite_client.h
 SCHEMA   = schema/rpcver.sql schema/upgrade-from-1.sql
 DEFS     = -DRPCVER_VERSION='"$(VERSION)"' -Iext -Ibuild
 
-.PHONY: all loadable static cli test test-asan test-valgrind fuzz fuzz-smoke demo deps \
+.PHONY: all loadable static cli cluster bench-cluster demo-cluster test test-asan test-valgrind fuzz fuzz-smoke demo deps \
         deps-valgrind deps-fuzz install uninstall clean help
 
-all: loadable static cli
+all: loadable static cli $(if $(shell pkg-config --exists dqlite && echo y),cluster)
 
 loadable: rpcver.so
 static: build/librpcver.a
@@ -21,12 +22,15 @@ help:
 	@echo "make            build rpcver.so (loadable), build/librpcver.a (static) and build/rpcver (CLI)"
 	@echo "make install    install them, the header, schema, pkg-config file and bindings"
 	@echo "                (PREFIX=/usr/local, DESTDIR=); make uninstall removes them"
+	@echo "make cluster    build/rpcverd, the dqlite node host (needs libdqlite-dev)"
 	@echo "make test       run the Tcl test suite (installs what is missing)"
 	@echo "make test-asan  the suite against an ASan+UBSan build of the extension"
 	@echo "make test-valgrind  the suite under valgrind memcheck (smaller sizes)"
 	@echo "make fuzz       run the libFuzzer targets, FUZZ_SECONDS each (default 300)"
 	@echo "make fuzz-smoke the same for 20 seconds each (CI)"
 	@echo "make demo       a rolling upgrade of manager processes on a local DB file"
+	@echo "make demo-cluster  the same across a 3-node dqlite cluster, leader killed midway"
+	@echo "make bench-cluster  rpcver's latency through a 3-node dqlite cluster"
 	@echo "make bench      the benchmarks (bench/README.md; ~10 minutes, 2.5 GB of disk)"
 	@echo "make clean      remove build output"
 
@@ -50,8 +54,16 @@ build/librpcver.a: $(SRC) $(HDR) VERSION
 
 # The operator CLI links rpcver statically: it needs no extension path.
 cli: build/rpcver
-build/rpcver: $(wildcard cli/*.c cli/*.h) build/librpcver.a ext/rpcver.h
-	$(CC) $(WARN) $(CFLAGS) -Iext -o $@ $(filter %.c,$^) build/librpcver.a -lsqlite3
+build/rpcver: $(wildcard cli/*.c cli/*.h) $(CLIENT) build/librpcver.a ext/rpcver.h
+	$(CC) $(WARN) $(CFLAGS) -Iext -Icluster -o $@ $(filter %.c,$^) build/librpcver.a -lsqlite3
+
+# The dqlite node host (README, "Across hosts").  It needs libdqlite-dev, which
+# `make deps` installs; `make all` builds it when that is present.
+cluster: build/rpcverd
+build/rpcverd: cluster/rpcverd.c $(CLIENT) build/librpcver.a ext/rpcver.h
+	@pkg-config --exists dqlite || { echo "rpcverd needs libdqlite-dev: run make deps (or apt-get install libdqlite-dev)"; exit 1; }
+	$(CC) $(WARN) $(CFLAGS) -DRPCVER_VERSION='"$(VERSION)"' -Iext -Icluster -o $@ \
+	    $(filter %.c,$^) build/librpcver.a $$(pkg-config --cflags --libs dqlite) -lsqlite3 -lpthread
 
 # Install.  The loadable module goes to $(PREFIX)/lib/rpcver/rpcver.so, so
 # `.load /usr/local/lib/rpcver/rpcver` works and the bindings find it.
@@ -92,7 +104,7 @@ deps-valgrind:
 deps-fuzz:
 	@sh tools/deps.sh fuzz
 
-test: deps loadable static cli
+test: deps loadable static cli cluster
 	tclsh tests/all.tcl
 
 # The suite against an AddressSanitizer + UndefinedBehaviorSanitizer build.
@@ -105,9 +117,17 @@ build/asan/rpcver.so: $(SRC) $(HDR) VERSION
 
 # The concurrent and crash tests run at reduced sizes here; make test runs
 # them in full.
-test-asan: deps build/asan/rpcver.so static cli
+# rpcverd, with rpcver linked in, built with the same sanitizers.
+build/asan/rpcverd: cluster/rpcverd.c $(CLIENT) $(SRC) $(HDR) VERSION
+	@mkdir -p build/asan
+	$(CC) $(WARN) $(ASAN_FLAGS) $(DEFS) -DSQLITE_CORE -Icluster -o $@ \
+	    cluster/rpcverd.c cluster/dqlite_client.c $(SRC) \
+	    $$(pkg-config --cflags --libs dqlite) -lsqlite3 -lpthread
+
+test-asan: deps build/asan/rpcver.so build/asan/rpcverd static cli cluster
 	RPCVER_WRITER_OPS=300 RPCVER_CRASH_ROUNDS=20 \
 	RPCVER_EXTENSION=$(CURDIR)/build/asan/rpcver \
+	RPCVER_DAEMON=$(CURDIR)/build/asan/rpcverd \
 	RPCVER_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
@@ -120,7 +140,7 @@ test-asan: deps build/asan/rpcver.so static cli
 VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full \
            --show-leak-kinds=definite,indirect \
            --errors-for-leak-kinds=definite,indirect
-test-valgrind: deps-valgrind loadable static cli
+test-valgrind: deps-valgrind loadable static cli cluster
 	RPCVER_VALGRIND="$(VALGRIND)" RPCVER_OPS=150 RPCVER_WRITERS=3 \
 	RPCVER_WRITER_OPS=60 RPCVER_CRASH_ROUNDS=4 \
 	tclsh tests/all.tcl
@@ -157,6 +177,10 @@ fuzz-smoke:
 demo: deps loadable
 	sh demo/rolling-upgrade.sh
 
+# The same story across hosts: a 3-node dqlite cluster on this machine.
+demo-cluster: deps cli cluster
+	sh demo/cluster.sh
+
 clean:
 	rm -rf build rpcver.so tests/tmp
 
@@ -169,5 +193,18 @@ build/bench/bench: bench/bench.c ext/rpcver.h build/librpcver.a
 	$(CC) $(WARN) -O2 -g -Iext -DRPC_CACHE_SLOTS_EXPECTED=$(BENCH_CACHE_SLOTS) \
 	    -o $@ bench/bench.c build/librpcver.a -lsqlite3
 
-bench: build/bench/bench
+# rpcver through a 3-node dqlite cluster next to a local file (bench/cluster.sh).
+build/bench/cluster_latency: bench/cluster_latency.c $(CLIENT) build/librpcver.a ext/rpcver.h
+	@mkdir -p build/bench
+	$(CC) $(WARN) $(CFLAGS) -Iext -Icluster -o $@ bench/cluster_latency.c \
+	    cluster/dqlite_client.c build/librpcver.a -lsqlite3
+bench-cluster: cluster build/bench/cluster_latency
+	sh bench/cluster.sh
+
+# The callgrind driver (bench/profile.c); built with the benchmark.
+build/bench/profile: bench/profile.c ext/rpcver.h build/librpcver.a
+	@mkdir -p build/bench
+	$(CC) $(WARN) -O2 -g -Iext -o $@ bench/profile.c build/librpcver.a -lsqlite3
+
+bench: build/bench/bench build/bench/profile
 	./build/bench/bench

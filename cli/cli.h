@@ -24,6 +24,8 @@ struct Cli {
   char zStaleBuf[24];     /* its canonical decimal form */
   const char *zCmd;       /* the subcommand's name */
   sqlite3 *db;
+  const char *zCluster;   /* --cluster: dqlite node addresses, or NULL */
+  struct DqClient *pDq;   /* the connection to the cluster's leader */
 };
 
 /* Report an SQLite failure on cli->db (or zMsg when not NULL) on stderr:
@@ -64,6 +66,18 @@ int cmd_expire(Cli *cli, int nArg, char **azArg);
 int cmd_check(Cli *cli, int nArg, char **azArg);
 int cmd_upgrade_check(Cli *cli, int nArg, char **azArg);
 
+/* ----------------------------------------------------------- cluster.c */
+
+/* The same helpers' work on a dqlite cluster (rpcverd), over its wire
+** protocol: cli->zDb names the database there. */
+int cli_cluster_open(Cli *cli, int write);
+int cli_cluster_exec(Cli *cli, const char *zSql);
+int cli_cluster_load(Cli *cli, Table *t, const char *zSql, int nBind,
+                     const char *const *azBind, const int *aFlag,
+                     const char *const *azHead);
+void cli_cluster_rollback(Cli *cli);   /* ROLLBACK, errors ignored */
+void cli_cluster_close(Cli *cli);
+
 /* ------------------------------------------------------------ output.c */
 
 /* Column flags. */
@@ -86,6 +100,12 @@ struct Table {
 int table_load(Table *t, sqlite3_stmt *pStmt, const int *aFlag,
                const char *const *azHead);
 void table_free(Table *t);
+/* Build a table by hand: columns first (names copied), then rows (values
+** copied; NULL where aType says SQLITE_NULL).  SQLITE_OK or SQLITE_NOMEM;
+** table_free() is safe after either. */
+int table_begin(Table *t, int nCol, const char *const *azName,
+                const int *aFlag, const char *const *azHead);
+int table_append(Table *t, const int *aType, const char *const *azVal);
 
 /* An aligned text table, every line prefixed with zIndent; NULL is "-". */
 void table_print_text(const Table *t, const char *zIndent, FILE *out);

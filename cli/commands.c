@@ -90,8 +90,7 @@ int cmd_explain(Cli *cli, int nArg, char **azArg){
 int cmd_pin(Cli *cli, int nArg, char **azArg){
   const char *zMethod = azArg[0];
   int unpin = sqlite3_stricmp(azArg[1], "none")==0;
-  Table before, after;
-  sqlite3_stmt *pStmt;
+  Table before, result, after;
   const char *zPinSql = unpin ? "SELECT rpc_pin(?1, NULL) AS negotiated"
                               : "SELECT rpc_pin(?1, ?2) AS negotiated";
   const char *zNeg, *zPin;
@@ -103,14 +102,9 @@ int cmd_pin(Cli *cli, int nArg, char **azArg){
                 "SELECT version FROM rpc_pins WHERE method = ?1",
                 1, (const char *const*)azArg, 0, 0);
   if( rc ) return cli_end_transaction(cli, rc);
-  rc = cli_prepare(cli, zPinSql, &pStmt);
-  if( rc==RC_OK ){
-    sqlite3_bind_text(pStmt, 1, zMethod, -1, SQLITE_STATIC);
-    if( !unpin ) sqlite3_bind_text(pStmt, 2, azArg[1], -1, SQLITE_STATIC);
-    while( sqlite3_step(pStmt)==SQLITE_ROW ){}
-    if( sqlite3_reset(pStmt)!=SQLITE_OK ) rc = cli_sql_error(cli, 0);
-    sqlite3_finalize(pStmt);
-  }
+  rc = cli_load(cli, &result, zPinSql, unpin ? 1 : 2,
+                (const char *const*)azArg, 0, 0);
+  table_free(&result);
   if( rc==RC_OK ){
     rc = cli_load(cli, &after,
                   "SELECT p.version, s.negotiated"

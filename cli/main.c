@@ -185,6 +185,10 @@ static const char zOverallHelp[] =
   "\n"
   "Options (before or after the subcommand; -- ends them):\n"
   "  -d, --db PATH   the database; default $RPCVER_DB.  Never created.\n"
+  "  --cluster HOST:PORT[,HOST:PORT...]\n"
+  "                  work on a dqlite cluster of rpcverd nodes instead (default\n"
+  "                  $RPCVER_CLUSTER); --db then names its database (default\n"
+  "                  rpcver).  The leader is found by asking the nodes.\n"
   "  --json          machine-readable JSON on stdout: arrays of objects for\n"
   "                  tables, objects for single results\n"
   "  -h, --help      this help; after a subcommand, that subcommand's help\n"
@@ -260,6 +264,7 @@ int cli_prepare(Cli *cli, const char *zSql, sqlite3_stmt **ppStmt){
 
 /* Run one statement without results; report a failure. */
 int cli_exec(Cli *cli, const char *zSql){
+  if( cli->pDq ) return cli_cluster_exec(cli, zSql);
   if( sqlite3_exec(cli->db, zSql, 0, 0, 0)!=SQLITE_OK ){
     return cli_sql_error(cli, 0);
   }
@@ -270,6 +275,11 @@ int cli_exec(Cli *cli, const char *zSql){
 ** still open (an error inside it may have ended it already). */
 int cli_end_transaction(Cli *cli, int rc){
   if( rc==RC_OK ) return cli_exec(cli, "COMMIT");
+  if( cli->pDq ){
+    /* The failure may have ended the transaction: ROLLBACK may fail. */
+    cli_cluster_rollback(cli);
+    return rc;
+  }
   if( !sqlite3_get_autocommit(cli->db) ){
     sqlite3_exec(cli->db, "ROLLBACK", 0, 0, 0);
   }
@@ -282,6 +292,9 @@ int cli_load(Cli *cli, Table *t, const char *zSql, int nBind,
              const char *const *azHead){
   sqlite3_stmt *pStmt;
   int rc, i;
+  if( cli->pDq ){
+    return cli_cluster_load(cli, t, zSql, nBind, azBind, aFlag, azHead);
+  }
   memset(t, 0, sizeof(*t));
   if( cli_prepare(cli, zSql, &pStmt) ) return RC_ERROR;
   for(i=0; i<nBind; i++){
@@ -432,13 +445,16 @@ static int run(int argc, char **argv){
     }else if( strcmp(a, "--version")==0 ){
       version = 1;
     }else if( strcmp(a, "--db")==0 || strcmp(a, "-d")==0
-           || strcmp(a, "--stale")==0 ){
+           || strcmp(a, "--stale")==0 || strcmp(a, "--cluster")==0 ){
       if( i+1>=argc ){
         free(azArg);
         return usage_error(0, "%s needs a value", a);
       }
       if( a[2]=='s' ) cli.zStale = argv[++i];
+      else if( a[2]=='c' ) cli.zCluster = argv[++i];
       else cli.zDb = argv[++i];
+    }else if( strncmp(a, "--cluster=", 10)==0 ){
+      cli.zCluster = a + 10;
     }else if( strncmp(a, "--db=", 5)==0 ){
       cli.zDb = a + 5;
     }else if( strncmp(a, "-d", 2)==0 ){
@@ -530,19 +546,31 @@ static int run(int argc, char **argv){
     snprintf(cli.zStaleBuf, sizeof(cli.zStaleBuf), "%lld", atoll(z));
     cli.zStale = cli.zStaleBuf;
   }
-  if( cli.zDb==0 ){
+  if( cli.zCluster==0 ){
+    const char *zEnv = getenv("RPCVER_CLUSTER");
+    if( zEnv && zEnv[0] ) cli.zCluster = zEnv;
+  }
+  if( cli.zDb==0 && cli.zCluster==0 ){
+    /* a file path: it does not name a database on a cluster */
     const char *zEnv = getenv("RPCVER_DB");
     if( zEnv && zEnv[0] ) cli.zDb = zEnv;
   }
-  if( cli.zDb==0 || cli.zDb[0]==0 ){
-    rc = usage_error(pCmd, "no database given: pass --db PATH or set "
-                     "RPCVER_DB");
+  if( cli.zCluster && cli.zCluster[0]==0 ){
+    rc = usage_error(pCmd, "--cluster needs HOST:PORT[,HOST:PORT...]");
     goto done;
   }
-  rc = open_database(&cli, pCmd->write);
+  if( cli.zCluster && cli.zDb==0 ) cli.zDb = "rpcver";
+  if( cli.zDb==0 || cli.zDb[0]==0 ){
+    rc = usage_error(pCmd, "no database given: pass --db PATH or set "
+                     "RPCVER_DB (or --cluster HOST:PORT,...)");
+    goto done;
+  }
+  rc = cli.zCluster ? cli_cluster_open(&cli, pCmd->write)
+                    : open_database(&cli, pCmd->write);
   if( rc==RC_OK ) rc = pCmd->xRun(&cli, nArg, azArg);
 
 done:
+  cli_cluster_close(&cli);
   if( cli.db && sqlite3_close(cli.db)!=SQLITE_OK ){
     fprintf(stderr, "rpcver: %s: %s\n", cli.zDb, sqlite3_errmsg(cli.db));
     if( rc==RC_OK ) rc = RC_ERROR;

@@ -88,47 +88,69 @@ static char *dup_text(const char *z){
   return z ? sqlite3_mprintf("%s", z) : 0;
 }
 
-int table_load(Table *t, sqlite3_stmt *pStmt, const int *aFlag,
-               const char *const *azHead){
-  int i, rc;
+int table_begin(Table *t, int nCol, const char *const *azName,
+                const int *aFlag, const char *const *azHead){
+  int i;
   memset(t, 0, sizeof(*t));
-  t->nCol = sqlite3_column_count(pStmt);
-  t->azName = sqlite3_malloc64(sizeof(char*) * (unsigned)t->nCol * 2);
-  t->aFlag = sqlite3_malloc64(sizeof(int) * (unsigned)t->nCol);
+  t->nCol = nCol;
+  t->azName = sqlite3_malloc64(sizeof(char*) * (unsigned)nCol * 2);
+  t->aFlag = sqlite3_malloc64(sizeof(int) * (unsigned)nCol);
   if( t->azName==0 || t->aFlag==0 ){
     sqlite3_free(t->azName);
     sqlite3_free(t->aFlag);
     memset(t, 0, sizeof(*t));
     return SQLITE_NOMEM;
   }
-  t->azHead = t->azName + t->nCol;
-  for(i=0; i<t->nCol; i++){
-    t->azName[i] = dup_text(sqlite3_column_name(pStmt, i));
+  t->azHead = t->azName + nCol;
+  for(i=0; i<nCol; i++){
+    t->azName[i] = dup_text(azName[i]);
     t->azHead[i] = (azHead && azHead[i]) ? dup_text(azHead[i]) : 0;
     t->aFlag[i] = aFlag ? aFlag[i] : 0;
   }
-  while( (rc = sqlite3_step(pStmt))==SQLITE_ROW ){
-    if( t->nRow==t->nAlloc ){
-      int nNew = t->nAlloc ? t->nAlloc*2 : 16;
-      size_t nCell = (size_t)nNew * (size_t)t->nCol;
-      char **azVal = sqlite3_realloc64(t->azVal, sizeof(char*)*nCell);
-      int *aType;
-      if( azVal==0 ){ rc = SQLITE_NOMEM; break; }
-      t->azVal = azVal;
-      aType = sqlite3_realloc64(t->aType, sizeof(int)*nCell);
-      if( aType==0 ){ rc = SQLITE_NOMEM; break; }
-      t->aType = aType;
-      t->nAlloc = nNew;
-    }
-    for(i=0; i<t->nCol; i++){
-      size_t k = (size_t)t->nRow * (size_t)t->nCol + (size_t)i;
-      int type = sqlite3_column_type(pStmt, i);
-      t->aType[k] = type;
-      t->azVal[k] = type==SQLITE_NULL ? 0
-                  : dup_text((const char*)sqlite3_column_text(pStmt, i));
-    }
-    t->nRow++;
+  return SQLITE_OK;
+}
+
+int table_append(Table *t, const int *aType, const char *const *azVal){
+  int i;
+  if( t->nRow==t->nAlloc ){
+    int nNew = t->nAlloc ? t->nAlloc*2 : 16;
+    size_t nCell = (size_t)nNew * (size_t)t->nCol;
+    char **az = sqlite3_realloc64(t->azVal, sizeof(char*)*nCell);
+    int *at;
+    if( az==0 ) return SQLITE_NOMEM;
+    t->azVal = az;
+    at = sqlite3_realloc64(t->aType, sizeof(int)*nCell);
+    if( at==0 ) return SQLITE_NOMEM;
+    t->aType = at;
+    t->nAlloc = nNew;
   }
+  for(i=0; i<t->nCol; i++){
+    size_t k = (size_t)t->nRow * (size_t)t->nCol + (size_t)i;
+    t->aType[k] = aType[i];
+    t->azVal[k] = aType[i]==SQLITE_NULL ? 0 : dup_text(azVal[i]);
+  }
+  t->nRow++;
+  return SQLITE_OK;
+}
+
+int table_load(Table *t, sqlite3_stmt *pStmt, const int *aFlag,
+               const char *const *azHead){
+  int nCol = sqlite3_column_count(pStmt), i, rc;
+  const char **az = sqlite3_malloc64(sizeof(char*) * (unsigned)(nCol + 1));
+  int *aType = sqlite3_malloc64(sizeof(int) * (unsigned)(nCol + 1));
+  memset(t, 0, sizeof(*t));
+  rc = az && aType ? SQLITE_OK : SQLITE_NOMEM;
+  for(i=0; rc==SQLITE_OK && i<nCol; i++) az[i] = sqlite3_column_name(pStmt, i);
+  if( rc==SQLITE_OK ) rc = table_begin(t, nCol, az, aFlag, azHead);
+  while( rc==SQLITE_OK && (rc = sqlite3_step(pStmt))==SQLITE_ROW ){
+    for(i=0; i<nCol; i++){
+      aType[i] = sqlite3_column_type(pStmt, i);
+      az[i] = (const char*)sqlite3_column_text(pStmt, i);
+    }
+    rc = table_append(t, aType, az);
+  }
+  sqlite3_free(az);
+  sqlite3_free(aType);
   if( rc==SQLITE_DONE ) rc = SQLITE_OK;
   if( sqlite3_reset(pStmt)!=SQLITE_OK && rc==SQLITE_OK ) rc = SQLITE_ERROR;
   return rc;

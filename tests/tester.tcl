@@ -38,6 +38,25 @@ set ::nFail 0
 set ::failed {}
 if {![info exists ::testprefix]} { set ::testprefix [file rootname [file tail [info script]]] }
 
+# The first of N consecutive free TCP ports on 127.0.0.1, picked at random in
+# 20000-28999 (so that two checkouts can run the suite at once).
+proc port_free {port} {
+  if {[catch {socket -server {apply {{args} {}}} -myaddr 127.0.0.1 $port} s]} { return 0 }
+  close $s
+  return 1
+}
+proc free_ports {n} {
+  for {set try 0} {$try < 100} {incr try} {
+    set base [expr {20000 + $n * int(rand() * (9000 / $n))}]
+    set ok 1
+    for {set i 0} {$i < $n} {incr i} {
+      if {![port_free [expr {$base + $i}]]} { set ok 0; break }
+    }
+    if {$ok} { return $base }
+  }
+  error "no $n free consecutive ports in 20000-28999"
+}
+
 # Open connection CMD on FILE with rpcver loaded.
 proc open_db {cmd file args} {
   sqlite3 $cmd $file {*}$args

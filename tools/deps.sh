@@ -18,6 +18,8 @@ need python3       test -x /usr/bin/python3
 need nodejs        command -v node
 need npm           command -v npm
 need pkg-config    command -v pkg-config
+need libdqlite-dev test -f /usr/include/dqlite.h     # rpcverd (cluster/)
+need go-dqlite     command -v dqlite                 # the operators' shell
 if command -v tclsh >/dev/null 2>&1; then
   need libsqlite3-tcl sh -c 'echo "package require sqlite3" | tclsh'
 else

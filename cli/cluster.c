@@ -1,0 +1,97 @@
+/*
+** The CLI on a dqlite cluster: `rpcver --cluster HOST:PORT,... SUBCOMMAND`.
+**
+** The subcommands run the same SQL as on a file, sent to the cluster's
+** leader over dqlite's wire protocol (cluster/dqlite_client.c): reads in
+** BEGIN ... COMMIT where they need one snapshot, writes in BEGIN IMMEDIATE
+** ... COMMIT, the form in which dqlite replicates a write made by a
+** function.  The leader's rpcver does the work, so the answers are the
+** same as on a file.  A leader change in the middle of a command fails it
+** with exit 4; running it again finds the new leader.
+*/
+#include "cli.h"
+#include "dqlite_client.h"
+#include <stdlib.h>
+#include <string.h>
+
+#define CLUSTER_TIMEOUT_MS 10000
+
+static int cluster_error(Cli *cli, const char *zMsg){
+  if( strncmp(zMsg, "rpcver:", 7)==0 ){
+    fprintf(stderr, "%s\n", zMsg);
+  }else{
+    fprintf(stderr, "rpcver: cluster %s, database %s: %s\n", cli->zCluster,
+            cli->zDb, zMsg);
+  }
+  return RC_ERROR;
+}
+
+int cli_cluster_open(Cli *cli, int write){
+  char *zErr = 0;
+  DqRows r;
+  int rc;
+  (void)write;
+  rc = dq_connect_leader(cli->zCluster, CLUSTER_TIMEOUT_MS, &cli->pDq, &zErr);
+  if( rc!=DQ_OK ){
+    cluster_error(cli, zErr ? zErr : "out of memory");
+    free(zErr);
+    return RC_ERROR;
+  }
+  if( dq_open(cli->pDq, cli->zDb)!=DQ_OK ){
+    return cluster_error(cli, dq_errmsg(cli->pDq));
+  }
+  rc = dq_query(cli->pDq, "SELECT count(*) FROM main.sqlite_schema"
+                " WHERE type = 'table' AND name = 'rpc_methods'", 0, 0, &r);
+  if( rc!=DQ_OK ){
+    dq_rows_free(&r);
+    return cluster_error(cli, dq_errmsg(cli->pDq));
+  }
+  rc = r.nRow==1 && r.azVal[0] && strcmp(r.azVal[0], "1")==0;
+  dq_rows_free(&r);
+  if( !rc ){
+    fprintf(stderr, "rpcver: cluster %s, database %s has no rpcver schema "
+            "(no rpc_methods table); nothing has registered yet\n",
+            cli->zCluster, cli->zDb);
+    return RC_ERROR;
+  }
+  return RC_OK;
+}
+
+int cli_cluster_exec(Cli *cli, const char *zSql){
+  if( dq_exec(cli->pDq, zSql, 0, 0, 0)!=DQ_OK ){
+    return cluster_error(cli, dq_errmsg(cli->pDq));
+  }
+  return RC_OK;
+}
+
+int cli_cluster_load(Cli *cli, Table *t, const char *zSql, int nBind,
+                     const char *const *azBind, const int *aFlag,
+                     const char *const *azHead){
+  DqRows r;
+  int i, rc = dq_query(cli->pDq, zSql, nBind, azBind, &r);
+  memset(t, 0, sizeof(*t));
+  if( rc!=DQ_OK ){
+    dq_rows_free(&r);
+    return cluster_error(cli, dq_errmsg(cli->pDq));
+  }
+  rc = table_begin(t, r.nCol, (const char *const*)r.azCol, aFlag, azHead);
+  for(i=0; rc==SQLITE_OK && i<r.nRow; i++){
+    rc = table_append(t, r.aType + i*r.nCol,
+                      (const char *const*)r.azVal + i*r.nCol);
+  }
+  dq_rows_free(&r);
+  if( rc ){
+    table_free(t);
+    return cluster_error(cli, "out of memory");
+  }
+  return RC_OK;
+}
+
+void cli_cluster_rollback(Cli *cli){
+  dq_exec(cli->pDq, "ROLLBACK", 0, 0, 0);
+}
+
+void cli_cluster_close(Cli *cli){
+  dq_close(cli->pDq);
+  cli->pDq = 0;
+}

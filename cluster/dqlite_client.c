@@ -1,0 +1,718 @@
+/*
+** dqlite wire protocol client (dqlite_client.h; the protocol is described
+** in cluster/PROTOCOL.md).
+**
+** Every message is an 8-byte header (body size in 8-byte words, type,
+** schema version, two unused bytes) and a body of little-endian fields,
+** each padded to 8 bytes.  Requests are built in a growing buffer, sent
+** whole, and each response is read whole before it is decoded with a
+** bounds-checked cursor, so a short or hostile response is an error, never
+** an overread.
+*/
+#define _DEFAULT_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#include "dqlite_client.h"
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DQ_PROTOCOL_VERSION 1
+
+/* Request types. */
+#define REQ_LEADER     0
+#define REQ_OPEN       3
+#define REQ_EXEC_SQL   8
+#define REQ_QUERY_SQL  9
+#define REQ_ADD       12
+#define REQ_ASSIGN    13
+#define REQ_CLUSTER   16
+#define REQ_TRANSFER  17
+
+/* Response types. */
+#define RES_FAILURE  0
+#define RES_SERVER   1
+#define RES_SERVERS  3
+#define RES_DB       4
+#define RES_RESULT   6
+#define RES_ROWS     7
+#define RES_EMPTY    8
+
+/* Value types in tuples: SQLite's, and dqlite's own. */
+#define T_INTEGER   1
+#define T_FLOAT     2
+#define T_TEXT      3
+#define T_BLOB      4
+#define T_NULL      5
+#define T_UNIXTIME  9
+#define T_ISO8601  10
+#define T_BOOLEAN  11
+
+#define ROWS_PART 0xeeeeeeeeeeeeeeeeULL
+#define ROWS_DONE 0xffffffffffffffffULL
+
+#define DQ_MAX_BODY (64u << 20)   /* refuse responses larger than 64 MiB */
+
+struct DqClient {
+  int fd;
+  char *zAddress;
+  int errcode;
+  char *zErr;
+  uint32_t dbId;
+  unsigned char *aOut; size_t nOut, nOutAlloc;   /* request being built */
+  unsigned char *aIn;  size_t nIn, nInAlloc;     /* last response body */
+  int inType;
+};
+
+typedef struct Cursor { const unsigned char *p; size_t n; } Cursor;
+
+/* ------------------------------------------------------------- errors */
+
+static int set_error(DqClient *p, int rc, int code, const char *zFmt, ...){
+  va_list ap;
+  char buf[512];
+  va_start(ap, zFmt);
+  vsnprintf(buf, sizeof(buf), zFmt, ap);
+  va_end(ap);
+  free(p->zErr);
+  p->zErr = strdup(buf);
+  p->errcode = code;
+  return rc;
+}
+
+static int io_error(DqClient *p, const char *zWhat){
+  const char *zWhy = errno==EAGAIN || errno==EWOULDBLOCK ? "timed out"
+                   : errno ? strerror(errno) : "connection closed";
+  return set_error(p, DQ_IOERR, 0, "%s %s: %s", zWhat, p->zAddress, zWhy);
+}
+
+int dq_errcode(DqClient *p){ return p ? p->errcode : 0; }
+const char *dq_errmsg(DqClient *p){
+  if( p==0 ) return "out of memory";
+  return p->zErr ? p->zErr : "no error";
+}
+const char *dq_address(DqClient *p){ return p ? p->zAddress : ""; }
+
+/* ------------------------------------------------------ encoding */
+
+static int out_reserve(DqClient *p, size_t n){
+  if( p->nOut + n > p->nOutAlloc ){
+    size_t nNew = (p->nOutAlloc ? p->nOutAlloc*2 : 256) + n;
+    unsigned char *a = realloc(p->aOut, nNew);
+    if( a==0 ) return 1;
+    p->aOut = a;
+    p->nOutAlloc = nNew;
+  }
+  return 0;
+}
+
+static void put_u64(DqClient *p, uint64_t v){
+  int i;
+  if( out_reserve(p, 8) ) return;
+  for(i=0; i<8; i++) p->aOut[p->nOut++] = (unsigned char)(v >> (8*i));
+}
+
+/* Text: the bytes, a NUL, zeros up to the next 8-byte boundary. */
+static void put_text(DqClient *p, const char *z){
+  size_t n = strlen(z) + 1, nPad = (n + 7) & ~(size_t)7;
+  if( out_reserve(p, nPad) ) return;
+  memcpy(p->aOut + p->nOut, z, n);
+  memset(p->aOut + p->nOut + n, 0, nPad - n);
+  p->nOut += nPad;
+}
+
+/* A parameter tuple of texts and NULLs: a count byte and one type byte per
+** value, padded to a word, then the values. */
+static void put_params(DqClient *p, int nParam, const char *const *azParam){
+  size_t nHead = ((size_t)nParam + 1 + 7) & ~(size_t)7;
+  int i;
+  if( nParam==0 || out_reserve(p, nHead) ) return;
+  memset(p->aOut + p->nOut, 0, nHead);
+  p->aOut[p->nOut] = (unsigned char)nParam;
+  for(i=0; i<nParam; i++){
+    p->aOut[p->nOut + 1 + (size_t)i] = azParam[i] ? T_TEXT : T_NULL;
+  }
+  p->nOut += nHead;
+  for(i=0; i<nParam; i++){
+    if( azParam[i] ) put_text(p, azParam[i]); else put_u64(p, 0);
+  }
+}
+
+/* Start a request: room for the header, filled in by send_request(). */
+static void begin_request(DqClient *p){
+  p->nOut = 0;
+  put_u64(p, 0);
+}
+
+/* ------------------------------------------------------ I/O */
+
+static int write_all(DqClient *p, const unsigned char *a, size_t n){
+  while( n>0 ){
+    ssize_t k = send(p->fd, a, n, MSG_NOSIGNAL);
+    if( k<0 && errno==EINTR ) continue;
+    if( k<=0 ) return io_error(p, "cannot send to");
+    a += k;
+    n -= (size_t)k;
+  }
+  return DQ_OK;
+}
+
+static int read_all(DqClient *p, unsigned char *a, size_t n){
+  while( n>0 ){
+    ssize_t k = recv(p->fd, a, n, 0);
+    if( k<0 && errno==EINTR ) continue;
+    if( k==0 ) errno = 0;
+    if( k<=0 ) return io_error(p, "cannot read from");
+    a += k;
+    n -= (size_t)k;
+  }
+  return DQ_OK;
+}
+
+static int send_request(DqClient *p, int type){
+  size_t nWords;
+  if( p->aOut==0 || p->nOut<8 || (p->nOut % 8)!=0 ){
+    return set_error(p, DQ_IOERR, 0, "out of memory building a request");
+  }
+  nWords = (p->nOut - 8) / 8;
+  p->aOut[0] = (unsigned char)nWords;
+  p->aOut[1] = (unsigned char)(nWords >> 8);
+  p->aOut[2] = (unsigned char)(nWords >> 16);
+  p->aOut[3] = (unsigned char)(nWords >> 24);
+  p->aOut[4] = (unsigned char)type;
+  p->aOut[5] = 0;
+  p->aOut[6] = p->aOut[7] = 0;
+  return write_all(p, p->aOut, p->nOut);
+}
+
+static uint64_t get_le(const unsigned char *a, int n){
+  uint64_t v = 0;
+  int i;
+  for(i=n-1; i>=0; i--) v = (v << 8) | a[i];
+  return v;
+}
+
+/* Read one response into p->aIn / p->nIn / p->inType. */
+static int read_response(DqClient *p){
+  unsigned char h[8];
+  size_t n;
+  if( read_all(p, h, 8) ) return DQ_IOERR;
+  n = (size_t)get_le(h, 4) * 8;
+  if( n > DQ_MAX_BODY ){
+    return set_error(p, DQ_IOERR, 0, "response of %zu bytes from %s is too "
+                     "large", n, p->zAddress);
+  }
+  if( n > p->nInAlloc ){
+    unsigned char *a = realloc(p->aIn, n);
+    if( a==0 ) return set_error(p, DQ_IOERR, 0, "out of memory");
+    p->aIn = a;
+    p->nInAlloc = n;
+  }
+  p->nIn = n;
+  p->inType = h[4];
+  return n ? read_all(p, p->aIn, n) : DQ_OK;
+}
+
+/* ------------------------------------------------------ decoding */
+
+static int get_u64(Cursor *c, uint64_t *pV){
+  if( c->n < 8 ) return 1;
+  *pV = get_le(c->p, 8);
+  c->p += 8;
+  c->n -= 8;
+  return 0;
+}
+
+/* A NUL-terminated, padded text; *pz points into the response. */
+static int get_text(Cursor *c, const char **pz){
+  const unsigned char *e = memchr(c->p, 0, c->n);
+  size_t n;
+  if( e==0 ) return 1;
+  n = (((size_t)(e - c->p) + 1) + 7) & ~(size_t)7;
+  if( n > c->n ) return 1;
+  *pz = (const char*)c->p;
+  c->p += n;
+  c->n -= n;
+  return 0;
+}
+
+static int bad_response(DqClient *p, const char *zWhat){
+  return set_error(p, DQ_IOERR, 0, "malformed %s response from %s", zWhat,
+                   p->zAddress);
+}
+
+/*
+** A FAILURE response: its code and message.  dqlite 1.11 encodes a query
+** that fails while stepping into the buffer where its batch of rows had
+** begun (column count, names, rows so far), so such a response ends with
+** the failure rather than being it.  The plain reading then leaves bytes
+** over; the failure is the body's last two fields: the message, the last
+** text, and the code word before it.
+*/
+static int decode_failure(DqClient *p){
+  Cursor c = { p->aIn, p->nIn };
+  uint64_t code;
+  const char *zMsg;
+  if( get_u64(&c, &code) || get_text(&c, &zMsg) ){
+    return bad_response(p, "failure");
+  }
+  if( c.n>0 ){
+    size_t end = p->nIn, start;
+    while( end>0 && p->aIn[end-1]==0 ) end--;      /* padding, the NUL */
+    start = end;
+    while( start>0 && p->aIn[start-1]!=0 ) start--; /* the text's bytes */
+    start = (start + 7) & ~(size_t)7;               /* texts start a word */
+    if( end>start && start>=16 ){
+      c.p = p->aIn + start - 8;
+      c.n = p->nIn - start + 8;
+      if( get_u64(&c, &code)==0 && get_text(&c, &zMsg)==0 && c.n==0 ){
+        return set_error(p, DQ_FAILED, (int)code, "%s", zMsg);
+      }
+    }
+    return bad_response(p, "failure");
+  }
+  return set_error(p, DQ_FAILED, (int)code, "%s", zMsg);
+}
+
+/* Send the request and read its response, expecting type `want`.  A
+** FAILURE response becomes DQ_FAILED with the node's code and message. */
+static int roundtrip(DqClient *p, int reqType, int want, Cursor *c){
+  int rc = send_request(p, reqType);
+  if( rc==DQ_OK ) rc = read_response(p);
+  if( rc ) return rc;
+  c->p = p->aIn;
+  c->n = p->nIn;
+  if( p->inType==RES_FAILURE ) return decode_failure(p);
+  if( p->inType!=want ){
+    return set_error(p, DQ_IOERR, 0, "unexpected response type %d from %s "
+                     "(wanted %d)", p->inType, p->zAddress, want);
+  }
+  return DQ_OK;
+}
+
+/* ------------------------------------------------------ connecting */
+
+/* Each send and receive on the connection gives up after timeoutMs. */
+static void set_timeout(DqClient *p, int timeoutMs){
+  struct timeval tv;
+  tv.tv_sec = timeoutMs / 1000;
+  tv.tv_usec = (timeoutMs % 1000) * 1000;
+  setsockopt(p->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  setsockopt(p->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+static int open_socket(DqClient *p, int timeoutMs){
+  char zHost[256];
+  const char *zColon = strrchr(p->zAddress, ':');
+  struct addrinfo hints, *pRes = 0, *q;
+  int rc, one = 1;
+  if( zColon==0 || zColon==p->zAddress
+   || (size_t)(zColon - p->zAddress) >= sizeof(zHost) ){
+    return set_error(p, DQ_IOERR, 0, "bad address %s: want HOST:PORT",
+                     p->zAddress);
+  }
+  memcpy(zHost, p->zAddress, (size_t)(zColon - p->zAddress));
+  zHost[zColon - p->zAddress] = 0;
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  rc = getaddrinfo(zHost, zColon+1, &hints, &pRes);
+  if( rc ){
+    return set_error(p, DQ_IOERR, 0, "cannot resolve %s: %s", p->zAddress,
+                     gai_strerror(rc));
+  }
+  errno = ECONNREFUSED;
+  for(q=pRes; q; q=q->ai_next){
+    p->fd = socket(q->ai_family, q->ai_socktype, q->ai_protocol);
+    if( p->fd<0 ) continue;
+    set_timeout(p, timeoutMs);
+    setsockopt(p->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if( connect(p->fd, q->ai_addr, q->ai_addrlen)==0 ) break;
+    close(p->fd);
+    p->fd = -1;
+  }
+  freeaddrinfo(pRes);
+  if( p->fd<0 ) return io_error(p, "cannot connect to");
+  return DQ_OK;
+}
+
+int dq_connect(const char *zAddress, int timeoutMs, DqClient **pp){
+  DqClient *p = calloc(1, sizeof(*p));
+  unsigned char hello[8];
+  int i;
+  *pp = p;
+  if( p==0 ) return DQ_IOERR;
+  p->fd = -1;
+  p->zAddress = strdup(zAddress);
+  if( p->zAddress==0 ) return set_error(p, DQ_IOERR, 0, "out of memory");
+  if( open_socket(p, timeoutMs) ) return DQ_IOERR;
+  /* The first word on a connection is the protocol version. */
+  for(i=0; i<8; i++) hello[i] = (unsigned char)((uint64_t)DQ_PROTOCOL_VERSION >> (8*i));
+  return write_all(p, hello, 8);
+}
+
+void dq_close(DqClient *p){
+  if( p==0 ) return;
+  if( p->fd>=0 ) close(p->fd);
+  free(p->zAddress);
+  free(p->zErr);
+  free(p->aOut);
+  free(p->aIn);
+  free(p);
+}
+
+static long long now_ms(void){
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec*1000 + ts.tv_nsec/1000000;
+}
+
+/* Ask each node in zList who leads; connect there and check that it agrees
+** it leads.  Elections take a moment, so retry until the deadline. */
+int dq_connect_leader(const char *zList, int timeoutMs, DqClient **pp,
+                      char **pzErr){
+  long long deadline = now_ms() + timeoutMs;
+  char *zLast = 0;
+  int perTry = timeoutMs < 2000 ? timeoutMs : 2000;
+  *pp = 0;
+  *pzErr = 0;
+  for(;;){
+    char *zCopy = strdup(zList), *zSave = 0, *zNode;
+    if( zCopy==0 ) break;
+    for(zNode=strtok_r(zCopy, ", ", &zSave); zNode;
+        zNode=strtok_r(0, ", ", &zSave)){
+      DqClient *p = 0, *pLeader = 0;
+      uint64_t id = 0;
+      char *zLeader = 0;
+      int rc = dq_connect(zNode, perTry, &p);
+      if( rc==DQ_OK ) rc = dq_leader(p, &id, &zLeader);
+      if( rc==DQ_OK && id!=0 && zLeader[0] ){
+        if( strcmp(zLeader, zNode)==0 ){
+          pLeader = p;
+          p = 0;
+        }else{
+          rc = dq_connect(zLeader, perTry, &pLeader);
+        }
+        /* The leader must know itself as leader: a stale answer from a
+        ** partitioned node would name a node that no longer leads. */
+        if( rc==DQ_OK ){
+          uint64_t id2 = 0;
+          char *z2 = 0;
+          rc = dq_leader(pLeader, &id2, &z2);
+          if( rc==DQ_OK && id2==id ){
+            free(z2);
+            free(zLeader);
+            dq_close(p);
+            free(zCopy);
+            free(zLast);
+            /* Ask-and-connect used short tries; the connection gets the
+            ** caller's whole timeout (a COMMIT may wait out an election). */
+            set_timeout(pLeader, timeoutMs);
+            *pp = pLeader;
+            return DQ_OK;
+          }
+          free(z2);
+        }
+        if( pLeader ){
+          free(zLast);
+          zLast = strdup(dq_errmsg(pLeader));
+        }
+        dq_close(pLeader);
+      }else if( p ){
+        free(zLast);
+        zLast = rc==DQ_OK ? 0 : strdup(dq_errmsg(p));
+        if( rc==DQ_OK && zLast==0 ){
+          char buf[300];
+          snprintf(buf, sizeof(buf), "%s knows no leader", zNode);
+          zLast = strdup(buf);
+        }
+      }
+      free(zLeader);
+      dq_close(p);
+    }
+    free(zCopy);
+    if( now_ms() >= deadline ) break;
+    usleep(100*1000);
+  }
+  {
+    size_t n = strlen(zList) + (zLast ? strlen(zLast) : 0) + 128;
+    *pzErr = malloc(n);
+    if( *pzErr ){
+      snprintf(*pzErr, n, "no leader found among %s within %d ms%s%s", zList,
+               timeoutMs, zLast ? "; last: " : "", zLast ? zLast : "");
+    }
+  }
+  free(zLast);
+  return DQ_IOERR;
+}
+
+/* ------------------------------------------------------ requests */
+
+int dq_leader(DqClient *p, uint64_t *pId, char **pzAddress){
+  Cursor c;
+  const char *z;
+  int rc;
+  begin_request(p);
+  put_u64(p, 0);
+  rc = roundtrip(p, REQ_LEADER, RES_SERVER, &c);
+  if( rc ) return rc;
+  if( get_u64(&c, pId) || get_text(&c, &z) ) return bad_response(p, "leader");
+  *pzAddress = strdup(z);
+  return *pzAddress ? DQ_OK : set_error(p, DQ_IOERR, 0, "out of memory");
+}
+
+void dq_servers_free(DqServer *a, int n){
+  int i;
+  for(i=0; i<n; i++) free(a[i].zAddress);
+  free(a);
+}
+
+int dq_servers(DqClient *p, DqServer **paServer, int *pnServer){
+  Cursor c;
+  uint64_t n, i;
+  DqServer *a;
+  int rc;
+  *paServer = 0;
+  *pnServer = 0;
+  begin_request(p);
+  put_u64(p, 1);                       /* format 1: with roles */
+  rc = roundtrip(p, REQ_CLUSTER, RES_SERVERS, &c);
+  if( rc ) return rc;
+  if( get_u64(&c, &n) || n > 1000 ) return bad_response(p, "cluster");
+  a = calloc((size_t)n + 1, sizeof(*a));
+  if( a==0 ) return set_error(p, DQ_IOERR, 0, "out of memory");
+  for(i=0; i<n; i++){
+    const char *z;
+    uint64_t role;
+    if( get_u64(&c, &a[i].id) || get_text(&c, &z) || get_u64(&c, &role) ){
+      dq_servers_free(a, (int)i);
+      return bad_response(p, "cluster");
+    }
+    a[i].zAddress = strdup(z);
+    a[i].role = (int)role;
+  }
+  *paServer = a;
+  *pnServer = (int)n;
+  return DQ_OK;
+}
+
+int dq_add(DqClient *p, uint64_t id, const char *zAddress){
+  Cursor c;
+  begin_request(p);
+  put_u64(p, id);
+  put_text(p, zAddress);
+  return roundtrip(p, REQ_ADD, RES_EMPTY, &c);
+}
+
+int dq_assign(DqClient *p, uint64_t id, int role){
+  Cursor c;
+  begin_request(p);
+  put_u64(p, id);
+  put_u64(p, (uint64_t)role);
+  return roundtrip(p, REQ_ASSIGN, RES_EMPTY, &c);
+}
+
+int dq_transfer(DqClient *p, uint64_t id){
+  Cursor c;
+  begin_request(p);
+  put_u64(p, id);
+  return roundtrip(p, REQ_TRANSFER, RES_EMPTY, &c);
+}
+
+int dq_open(DqClient *p, const char *zName){
+  Cursor c;
+  uint64_t w;
+  int rc;
+  begin_request(p);
+  put_text(p, zName);
+  put_u64(p, 0);                       /* flags: the node's defaults */
+  put_text(p, "");                     /* vfs: the node's */
+  rc = roundtrip(p, REQ_OPEN, RES_DB, &c);
+  if( rc ) return rc;
+  if( get_u64(&c, &w) ) return bad_response(p, "open");
+  p->dbId = (uint32_t)w;
+  return DQ_OK;
+}
+
+/* The tuple's count is one byte. */
+static int check_params(DqClient *p, int nParam){
+  if( nParam>=0 && nParam<=255 ) return DQ_OK;
+  return set_error(p, DQ_FAILED, 25 /* SQLITE_RANGE */, "%d parameters: the "
+                   "wire protocol carries at most 255", nParam);
+}
+
+int dq_exec(DqClient *p, const char *zSql, int nParam,
+            const char *const *azParam, uint64_t *pnChanged){
+  Cursor c;
+  uint64_t lastId, nChanged;
+  int rc = check_params(p, nParam);
+  if( rc ) return rc;
+  begin_request(p);
+  put_u64(p, p->dbId);
+  put_text(p, zSql);
+  put_params(p, nParam, azParam);
+  rc = roundtrip(p, REQ_EXEC_SQL, RES_RESULT, &c);
+  if( rc ) return rc;
+  if( get_u64(&c, &lastId) || get_u64(&c, &nChanged) ){
+    return bad_response(p, "exec");
+  }
+  if( pnChanged ) *pnChanged = nChanged;
+  return DQ_OK;
+}
+
+/* ------------------------------------------------------ rows */
+
+void dq_rows_free(DqRows *r){
+  int i;
+  for(i=0; i<r->nCol; i++) free(r->azCol[i]);
+  for(i=0; i<r->nRow*r->nCol; i++) free(r->azVal[i]);
+  free(r->azCol);
+  free(r->azVal);
+  free(r->aType);
+  memset(r, 0, sizeof(*r));
+}
+
+/* One value of a row as text, the way sqlite3_column_text() renders it. */
+static int get_value(Cursor *c, int type, int *pType, char **pz){
+  uint64_t u;
+  const char *z;
+  char buf[64];
+  *pz = 0;
+  switch( type ){
+    case T_INTEGER: case T_UNIXTIME: case T_BOOLEAN:
+      if( get_u64(c, &u) ) return 1;
+      snprintf(buf, sizeof(buf), "%lld", (long long)(int64_t)u);
+      *pType = T_INTEGER;
+      break;
+    case T_FLOAT: {
+      double d;
+      if( get_u64(c, &u) ) return 1;
+      memcpy(&d, &u, sizeof(d));
+      snprintf(buf, sizeof(buf), "%.15g", d);
+      if( strspn(buf, "-0123456789")==strlen(buf) ) strcat(buf, ".0");
+      *pType = T_FLOAT;
+      break;
+    }
+    case T_NULL:
+      *pType = T_NULL;
+      return get_u64(c, &u);
+    case T_TEXT: case T_ISO8601:
+      if( get_text(c, &z) ) return 1;
+      *pType = T_TEXT;
+      *pz = strdup(z);
+      return *pz==0;
+    case T_BLOB: {
+      size_t nPad;
+      if( get_u64(c, &u) || u > c->n ) return 1;
+      nPad = ((size_t)u + 7) & ~(size_t)7;
+      if( nPad > c->n ) return 1;
+      *pz = malloc((size_t)u + 1);
+      if( *pz==0 ) return 1;
+      memcpy(*pz, c->p, (size_t)u);
+      (*pz)[u] = 0;
+      c->p += nPad;
+      c->n -= nPad;
+      *pType = T_BLOB;
+      return 0;
+    }
+    default:
+      return 1;
+  }
+  *pz = strdup(buf);
+  return *pz==0;
+}
+
+/* Decode one ROWS response into r; *pMore is set when more follow. */
+static int load_rows(DqClient *p, DqRows *r, int *pMore){
+  Cursor c = { p->aIn, p->nIn };
+  uint64_t nCol, i;
+  *pMore = 0;
+  if( get_u64(&c, &nCol) || nCol==0 || nCol > 255 ) return 1;
+  if( r->azCol==0 ){
+    r->nCol = (int)nCol;
+    r->azCol = calloc((size_t)nCol, sizeof(char*));
+    if( r->azCol==0 ) return 1;
+  }else if( (int)nCol!=r->nCol ){
+    return 1;
+  }
+  for(i=0; i<nCol; i++){
+    const char *z;
+    if( get_text(&c, &z) ) return 1;
+    if( r->azCol[i]==0 && (r->azCol[i] = strdup(z))==0 ) return 1;
+  }
+  for(;;){
+    size_t nHead = ((((size_t)nCol + 1) / 2) + 7) & ~(size_t)7;
+    const unsigned char *aHead;
+    uint64_t marker;
+    if( c.n < 8 ) return 1;
+    marker = get_le(c.p, 8);
+    if( marker==ROWS_DONE || marker==ROWS_PART ){
+      *pMore = marker==ROWS_PART;
+      return 0;
+    }
+    if( c.n < nHead ) return 1;
+    aHead = c.p;
+    c.p += nHead;
+    c.n -= nHead;
+    if( r->nRow==r->nAlloc ){
+      int nNew = r->nAlloc ? r->nAlloc*2 : 16;
+      size_t nCell = (size_t)nNew * nCol;
+      char **az = realloc(r->azVal, nCell * sizeof(char*));
+      int *at;
+      if( az==0 ) return 1;
+      r->azVal = az;
+      at = realloc(r->aType, nCell * sizeof(int));
+      if( at==0 ) return 1;
+      r->aType = at;
+      r->nAlloc = nNew;
+    }
+    for(i=0; i<nCol; i++){
+      int type = (aHead[i/2] >> (4*(i%2))) & 0x0f;
+      size_t k = (size_t)r->nRow * nCol + i;
+      r->azVal[k] = 0;
+      r->aType[k] = T_NULL;
+      if( get_value(&c, type, &r->aType[k], &r->azVal[k]) ){
+        /* keep the row's earlier cells freeable */
+        for(; i+1<nCol; i++) r->azVal[(size_t)r->nRow*nCol + i + 1] = 0;
+        r->nRow++;
+        return 1;
+      }
+    }
+    r->nRow++;
+  }
+}
+
+int dq_query(DqClient *p, const char *zSql, int nParam,
+             const char *const *azParam, DqRows *r){
+  Cursor c;
+  int rc, more = 1;
+  memset(r, 0, sizeof(*r));
+  rc = check_params(p, nParam);
+  if( rc ) return rc;
+  begin_request(p);
+  put_u64(p, p->dbId);
+  put_text(p, zSql);
+  put_params(p, nParam, azParam);
+  rc = roundtrip(p, REQ_QUERY_SQL, RES_ROWS, &c);
+  while( rc==DQ_OK ){
+    if( load_rows(p, r, &more) ) return bad_response(p, "rows");
+    if( !more ) break;
+    /* The node sends the next batch by itself. */
+    rc = read_response(p);
+    if( rc==DQ_OK && p->inType==RES_FAILURE ){
+      rc = decode_failure(p);
+    }else if( rc==DQ_OK && p->inType!=RES_ROWS ){
+      rc = set_error(p, DQ_IOERR, 0, "unexpected response type %d from %s "
+                     "in a result set", p->inType, p->zAddress);
+    }
+  }
+  return rc;
+}

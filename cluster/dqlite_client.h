@@ -1,0 +1,87 @@
+/*
+** A small client of dqlite's wire protocol (cluster/PROTOCOL.md), enough
+** for rpcver: find the leader, open a database, run SQL with text
+** parameters and read its rows, and change the cluster's membership.
+**
+** One DqClient is one TCP connection to one node.  Every call is a request
+** and its response; each returns DQ_OK, DQ_FAILED (the node answered with
+** a failure: dq_errcode() is its SQLite code, dq_errmsg() its message) or
+** DQ_IOERR (the connection broke or timed out: close it and connect anew).
+*/
+#ifndef RPCVER_DQLITE_CLIENT_H
+#define RPCVER_DQLITE_CLIENT_H
+
+#include <stdint.h>
+
+#define DQ_OK      0
+#define DQ_FAILED  1
+#define DQ_IOERR   2
+
+#define DQ_VOTER   0           /* roles, for dq_assign() and DqServer */
+#define DQ_STANDBY 1
+#define DQ_SPARE   2
+
+/* SQLite's SQLITE_IOERR_NOT_LEADER and SQLITE_IOERR_LEADERSHIP_LOST, which
+** <sqlite3.h> 3.40 does not define: the node is not (or no longer) the
+** leader, so ask another. */
+#define DQ_NOT_LEADER      (10 | (40<<8))
+#define DQ_LEADERSHIP_LOST (10 | (41<<8))
+
+typedef struct DqClient DqClient;
+
+typedef struct DqServer {
+  uint64_t id;
+  char *zAddress;
+  int role;
+} DqServer;
+
+/* The rows of a query, every value as text (NULL for SQL NULL); aType has
+** SQLite's type of each value. */
+typedef struct DqRows {
+  int nCol;
+  char **azCol;
+  int nRow, nAlloc;
+  int *aType;
+  char **azVal;                /* nRow * nCol */
+} DqRows;
+
+/* Connect to zAddress ("HOST:PORT") and say hello; each later request
+** times out after timeoutMs.  On DQ_IOERR *pp is still set (for the
+** message) and must be closed. */
+int dq_connect(const char *zAddress, int timeoutMs, DqClient **pp);
+/* Connect to the leader of the cluster that the node addresses in zList
+** (separated by commas or blanks) belong to, asking each in turn, until
+** timeoutMs has passed; each later request on the connection times out
+** after timeoutMs too.  On failure *pzErr says why (free with free()). */
+int dq_connect_leader(const char *zList, int timeoutMs, DqClient **pp,
+                      char **pzErr);
+void dq_close(DqClient *p);
+
+int dq_errcode(DqClient *p);
+const char *dq_errmsg(DqClient *p);
+const char *dq_address(DqClient *p);
+
+/* The leader this node knows of: id 0 and "" when it knows none. */
+int dq_leader(DqClient *p, uint64_t *pId, char **pzAddress);
+/* The cluster's servers; free with dq_servers_free(). */
+int dq_servers(DqClient *p, DqServer **paServer, int *pnServer);
+void dq_servers_free(DqServer *a, int n);
+/* Membership changes, sent to the leader. */
+int dq_add(DqClient *p, uint64_t id, const char *zAddress);
+int dq_assign(DqClient *p, uint64_t id, int role);
+/* Hand leadership to node id (sent to the leader). */
+int dq_transfer(DqClient *p, uint64_t id);
+
+/* Open the database zName (created on first use) on this connection. */
+int dq_open(DqClient *p, const char *zName);
+/* Run zSql, which may hold several statements; azParam (NULL entries are
+** SQL NULL; at most 255) binds to the first. */
+int dq_exec(DqClient *p, const char *zSql, int nParam,
+            const char *const *azParam, uint64_t *pnChanged);
+/* Run one statement and load its rows into *pRows (always initialized,
+** so dq_rows_free() is always safe). */
+int dq_query(DqClient *p, const char *zSql, int nParam,
+             const char *const *azParam, DqRows *pRows);
+void dq_rows_free(DqRows *pRows);
+
+#endif /* RPCVER_DQLITE_CLIENT_H */
