@@ -549,17 +549,24 @@ static int check_params(DqClient *p, int nParam){
                    "wire protocol carries at most 255", nParam);
 }
 
-int dq_exec(DqClient *p, const char *zSql, int nParam,
-            const char *const *azParam, uint64_t *pnChanged){
-  Cursor c;
-  uint64_t lastId, nChanged;
+/* EXEC_SQL or QUERY_SQL: db id, SQL, parameters; then the first response. */
+static int sql_request(DqClient *p, int type, int want, const char *zSql,
+                       int nParam, const char *const *azParam, Cursor *c){
   int rc = check_params(p, nParam);
   if( rc ) return rc;
   begin_request(p);
   put_u64(p, p->dbId);
   put_text(p, zSql);
   put_params(p, nParam, azParam);
-  rc = roundtrip(p, REQ_EXEC_SQL, RES_RESULT, &c);
+  return roundtrip(p, type, want, c);
+}
+
+int dq_exec(DqClient *p, const char *zSql, int nParam,
+            const char *const *azParam, uint64_t *pnChanged){
+  Cursor c;
+  uint64_t lastId, nChanged;
+  int rc = sql_request(p, REQ_EXEC_SQL, RES_RESULT, zSql, nParam, azParam,
+                       &c);
   if( rc ) return rc;
   if( get_u64(&c, &lastId) || get_u64(&c, &nChanged) ){
     return bad_response(p, "exec");
@@ -695,13 +702,7 @@ int dq_query(DqClient *p, const char *zSql, int nParam,
   Cursor c;
   int rc, more = 1;
   memset(r, 0, sizeof(*r));
-  rc = check_params(p, nParam);
-  if( rc ) return rc;
-  begin_request(p);
-  put_u64(p, p->dbId);
-  put_text(p, zSql);
-  put_params(p, nParam, azParam);
-  rc = roundtrip(p, REQ_QUERY_SQL, RES_ROWS, &c);
+  rc = sql_request(p, REQ_QUERY_SQL, RES_ROWS, zSql, nParam, azParam, &c);
   while( rc==DQ_OK ){
     if( load_rows(p, r, &more) ) return bad_response(p, "rows");
     if( !more ) break;

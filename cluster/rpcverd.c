@@ -198,7 +198,7 @@ static int join_cluster(const Options *o, int timeoutMs, sigset_t *pStop){
   for(;;){
     DqClient *p = 0;
     char *zErr = 0;
-    int rc = dq_connect_leader(o->zJoin, 5000, &p, &zErr);
+    int rc = dq_connect_leader(o->zJoin, 2000, &p, &zErr);
     struct timespec pause = { 0, 200*1000*1000 };
     long elapsed;
     if( rc==DQ_OK ){
