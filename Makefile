@@ -13,7 +13,8 @@ DEFS     = -DRPCVER_VERSION='"$(VERSION)"' -Iext -Ibuild
 .PHONY: all loadable static cli cluster bench-cluster demo-cluster test test-asan test-valgrind fuzz fuzz-smoke demo deps \
         deps-valgrind deps-fuzz install uninstall clean help
 
-all: loadable static cli $(if $(shell pkg-config --exists dqlite && echo y),cluster)
+HAVE_DQLITE := $(shell pkg-config --exists dqlite && echo y)
+all: loadable static cli $(if $(HAVE_DQLITE),cluster)
 
 loadable: rpcver.so
 static: build/librpcver.a
@@ -76,7 +77,8 @@ NODEDIR   ?= $(PREFIX)/lib/node_modules/rpcver
 INSTALLED = $(PREFIX)/lib/rpcver/rpcver.so $(PREFIX)/lib/librpcver.a \
             $(PREFIX)/include/rpcver.h $(PREFIX)/lib/pkgconfig/rpcver.pc \
             $(PREFIX)/share/rpcver/rpcver.sql $(PREFIX)/share/rpcver/upgrade-from-1.sql \
-            $(PREFIX)/bin/rpcver $(PYTHONDIR)/rpcver.py \
+            $(PREFIX)/bin/rpcver $(PREFIX)/bin/rpcverd \
+            $(PYTHONDIR)/rpcver.py $(PYTHONDIR)/rpcver_cluster.py \
             $(NODEDIR)/rpcver.js $(NODEDIR)/package.json
 
 install: all
@@ -90,7 +92,9 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' tools/rpcver.pc.in \
 	    > $(LIBDIR)/pkgconfig/rpcver.pc
 	install -m 755 build/rpcver $(DESTDIR)$(PREFIX)/bin/rpcver
-	install -m 644 bindings/python/rpcver.py $(DESTDIR)$(PYTHONDIR)/rpcver.py
+	$(if $(HAVE_DQLITE),install -m 755 build/rpcverd $(DESTDIR)$(PREFIX)/bin/rpcverd)
+	install -m 644 bindings/python/rpcver.py bindings/python/rpcver_cluster.py \
+	    $(DESTDIR)$(PYTHONDIR)/
 	install -m 644 bindings/node/rpcver.js bindings/node/package.json $(DESTDIR)$(NODEDIR)/
 
 uninstall:
