@@ -50,7 +50,9 @@ void rpc_errorf(sqlite3_context *ctx, const char *zFormat, ...);
 typedef enum RpcStmtId {
   RPC_STMT_LOOKUP,          /* hot path: negotiated, max_lo of a method */
   RPC_STMT_SCHEMA_VERSION,
-  RPC_STMT_REGISTER,
+  RPC_STMT_RANGE_EXISTS,    /* rpc_register */
+  RPC_STMT_RANGE_INSERT,
+  RPC_STMT_RANGE_UPDATE,
   RPC_STMT_UNREGISTER_COUNT,
   RPC_STMT_UNREGISTER,
   RPC_STMT_PIN,
