@@ -113,7 +113,7 @@ static int result_negotiated(sqlite3_context *ctx, RpcConn *p,
 ** Insert or replace the range of (manager, method) in rpc_ranges: the DML
 ** rpc_registrations runs, without its two view layers (an INSTEAD OF
 ** trigger that converts text versions, and rpc_ranges_missing's), which
-** cost a sixth of a registration.  The function has the keys already, and
+** cost a fifth of a registration's instructions.  The function has the keys already, and
 ** learns with one seek whether the registration exists.  rpc_ranges'
 ** triggers still check and maintain everything.
 */
