@@ -1,48 +1,93 @@
 #!/bin/sh
-# deps.sh [valgrind] [fuzz]: make sure this machine has what rpcver's build,
-# tests and demo need (Debian/Ubuntu), plus valgrind for make test-valgrind
-# and clang with its libFuzzer runtime for make fuzz.  As root it installs
-# what is missing with apt-get; otherwise it prints the exact command to run
-# and fails.
-missing=""
-need() {  # need PACKAGE CHECK-COMMAND...
-  pkg=$1; shift
-  "$@" >/dev/null 2>&1 || missing="$missing $pkg"
+# deps.sh [--check] [GROUP...]: make sure this machine has what rpcver needs
+# (Debian/Ubuntu).  With no GROUP: what `make`, `make test` and `make demo`
+# need.  GROUP valgrind: valgrind for make test-valgrind.  GROUP fuzz: clang
+# and its libFuzzer runtime for make fuzz.
+#
+# As root it installs what is missing with apt-get, then checks again; as
+# another user it prints the exact command to run and fails.  --check only
+# reports: "deps: missing PKG..." and exit 1, or nothing and exit 0.
+#
+# Every check below asks the thing itself (does the command run, does the
+# package load, does pkg-config know the library), and each can fail:
+# tests/deps.test runs each one against a machine state where its package is
+# missing and sees it reported.  A check that cannot fail would let a fresh
+# machine through with something missing, as the Tcl check once did: tclsh
+# reading a script from standard input exits 0 even when the script fails,
+# so each Tcl check ends with an explicit exit 1.
+#
+# PYTHON names the interpreter the bindings run with (default Debian's
+# /usr/bin/python3: a pyenv Python may be built without loadable-extension
+# support).
+PYTHON=${PYTHON:-/usr/bin/python3}
+here=$(dirname "$0")
+only_check=0
+[ "${1:-}" = --check ] && { only_check=1; shift; }
+
+has() { command -v "$1" >/dev/null 2>&1; }
+tcl_has_sqlite3() {
+  echo 'if {[catch {package require sqlite3}]} {exit 1}' | tclsh >/dev/null 2>&1
 }
-need make          command -v make
-need gcc           command -v cc
-need libsqlite3-dev test -f /usr/include/sqlite3.h
-need sqlite3       command -v sqlite3
-need tcl           command -v tclsh
-need python3       test -x /usr/bin/python3
-need nodejs        command -v node
-need npm           command -v npm
-need pkg-config    command -v pkg-config
-need libdqlite-dev test -f /usr/include/dqlite.h     # rpcverd (cluster/)
-need go-dqlite     command -v dqlite                 # the operators' shell
-if command -v tclsh >/dev/null 2>&1; then
-  need libsqlite3-tcl sh -c 'echo "package require sqlite3" | tclsh'
-else
-  missing="$missing libsqlite3-tcl"
-fi
-for extra in "$@"; do
-  case $extra in
-    valgrind) need valgrind command -v valgrind ;;
-    fuzz)
-      need clang command -v clang
-      # the libFuzzer runtime: can clang link a fuzzer?
-      if command -v clang >/dev/null 2>&1; then
-        need libclang-rt-dev sh -c 'echo "int LLVMFuzzerTestOneInput(const char *d, unsigned long n){ (void)d; (void)n; return 0; }" | clang -x c -fsanitize=fuzzer -o /dev/null - '
-      fi ;;
-    *) echo "deps: unknown extra '$extra'" >&2; exit 2 ;;
+python_loads_extensions() {
+  "$PYTHON" -c 'import sqlite3; sqlite3.connect(":memory:").enable_load_extension(True)' \
+    >/dev/null 2>&1
+}
+clang_links_fuzzer() {
+  echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n){ (void)d; (void)n; return 0; }' \
+    | clang -x c -fsanitize=fuzzer -o /dev/null - >/dev/null 2>&1
+}
+
+# The checks of a group, one line each: PACKAGE CHECK...
+checks() {
+  case $1 in
+    base) cat <<'EOF'
+make            has make
+gcc             has cc
+pkg-config      has pkg-config
+libsqlite3-dev  pkg-config --exists sqlite3
+sqlite3         has sqlite3
+tcl             has tclsh
+libsqlite3-tcl  tcl_has_sqlite3
+python3         python_loads_extensions
+nodejs          has node
+npm             has npm
+libdqlite-dev   pkg-config --exists dqlite
+go-dqlite       has dqlite
+EOF
+      ;;
+    valgrind) echo "valgrind valgrind --version" ;;
+    fuzz) cat <<'EOF'
+clang           has clang
+libclang-rt-dev clang_links_fuzzer
+EOF
+      ;;
+    *) echo "deps: unknown group '$1' (known: valgrind, fuzz)" >&2; return 2 ;;
   esac
-done
+}
+
+# Print the packages of the groups whose check fails.
+missing_packages() {
+  out=""
+  for group in base "$@"; do
+    list=$(checks "$group") || exit 2
+    while read -r pkg check; do
+      [ -n "$pkg" ] || continue
+      # shellcheck disable=SC2086 # the check is a command line
+      eval "$check" >/dev/null 2>&1 </dev/null || out="$out $pkg"
+    done <<EOF
+$list
+EOF
+  done
+  echo "$out"
+}
+
+# The Node binding's dependency, better-sqlite3 12, from the npm registry.
+# Its prebuilt binaries come from GitHub, which may be out of reach; npm then
+# compiles it, with the Node headers from Debian's nodejs package.
 node_modules() {
-  # The Node binding's dependency, better-sqlite3 12, from the npm registry.
-  # Its prebuilt binaries come from GitHub, which may be out of reach; npm
-  # then compiles it, with the Node headers from Debian's nodejs package.
-  dir=$(dirname "$0")/../bindings/node
-  [ -d "$dir/node_modules/better-sqlite3" ] && return 0
+  dir=$here/../bindings/node
+  (cd "$dir" && node -e "require('better-sqlite3')") >/dev/null 2>&1 && return 0
+  [ $only_check = 1 ] && { echo "deps: missing bindings/node/node_modules (run: cd bindings/node && npm ci)" >&2; return 1; }
   echo "deps: npm ci in bindings/node (compiles better-sqlite3; a few minutes)"
   nodedir=""
   [ -f /usr/include/node/node.h ] && nodedir="--nodedir=/usr"
@@ -50,18 +95,24 @@ node_modules() {
     || { echo "deps: npm ci failed in bindings/node; run: (cd bindings/node && npm ci $nodedir)" >&2; return 1; }
 }
 
-if [ -z "$missing" ]; then
-  node_modules
-  exit $?
-fi
-
-cmd="apt-get update && apt-get install -y$missing"
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+missing=$(missing_packages "$@") || exit 2
+if [ -n "$missing" ]; then
+  cmd="apt-get update && apt-get install -y$missing"
+  if [ $only_check = 1 ]; then
+    echo "deps: missing$missing" >&2
+    exit 1
+  fi
+  if [ "$(id -u)" != 0 ] || ! has apt-get; then
+    echo "deps: missing$missing; run as root: $cmd" >&2
+    exit 1
+  fi
   echo "deps: installing$missing"
   DEBIAN_FRONTEND=noninteractive sh -c "apt-get update -qq && apt-get install -y -qq$missing" >/dev/null \
     || { echo "deps: apt-get failed; run: $cmd" >&2; exit 1; }
-  node_modules || exit 1
-else
-  echo "deps: missing$missing; run as root: $cmd" >&2
-  exit 1
+  still=$(missing_packages "$@")
+  if [ -n "$still" ]; then
+    echo "deps: apt-get installed$missing, but these checks still fail:$still" >&2
+    exit 1
+  fi
 fi
+node_modules
