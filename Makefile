@@ -58,7 +58,7 @@ cli: build/rpcver
 build/rpcver: $(wildcard cli/*.c cli/*.h) $(CLIENT) build/librpcver.a ext/rpcver.h
 	$(CC) $(WARN) $(CFLAGS) -Iext -Icluster -o $@ $(filter %.c,$^) build/librpcver.a -lsqlite3
 
-# The dqlite node host (README, "Across hosts").  It needs libdqlite-dev, which
+# The dqlite node host (docs/cluster.md).  It needs libdqlite-dev, which
 # `make deps` installs; `make all` builds it when that is present.
 cluster: build/rpcverd
 build/rpcverd: cluster/rpcverd.c $(CLIENT) build/librpcver.a ext/rpcver.h

@@ -607,7 +607,7 @@ static Row *bulk_rows(const char *zWhat, double rows, double secsReg,
 ** file, so that every later statement of the transaction writes each page
 ** it changes to disk.  rpc_register's statements have journals (they fire
 ** triggers); the plain INSERT has none.  temp_store=MEMORY keeps the
-** journal in memory (README, "Bulk loads"). */
+** journal in memory (docs/benchmarks.md, case 5b). */
 static void case_bulk(void){
   enum { REG, PLAIN, REG_MEM, PLAIN_MEM, NVAR };
   static const struct { BulkKind kind; int tempMem; const char *zName; }
@@ -1390,7 +1390,7 @@ int main(void){
   ** ~100 KiB each (SQLite's ephemeral tables, which rpcver's triggers built
   ** before schema revision 2) then pays brk() and page
   ** faults on every call, and how much depends on what ran before.  Pin the
-  ** heap so that cases do not depend on their order (README: "malloc"). */
+  ** heap so that cases do not depend on their order (bench/README.md: "malloc"). */
   zMalloc = getenv("BENCH_MALLOC");
   if( zMalloc==0 || strcmp(zMalloc, "default")!=0 ){
     mallopt(M_TRIM_THRESHOLD, 256<<20);

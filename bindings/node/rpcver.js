@@ -11,7 +11,7 @@
  *   client.choose('3.17', '3.16');    // '3.16'
  *
  * Every function is a thin wrapper over one SQL function of the extension
- * (README.md, "SQL reference"): the rules live in the extension, not here.
+ * (docs/reference.md, "SQL reference"): the rules live in the extension, not here.
  * Writes run in BEGIN IMMEDIATE ... COMMIT (a SAVEPOINT when the caller
  * already has a transaction open), so the busy timeout applies under
  * contention.  Statements are prepared once per Database and reused.

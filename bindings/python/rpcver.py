@@ -1,7 +1,7 @@
 """rpcver: RPC version negotiation for rolling upgrades, from Python.
 
 A thin, stdlib-only layer over the rpcver SQLite extension (see the
-repository's README.md for the model and the SQL reference).  Managers
+repository's README.md for the model, docs/reference.md for the SQL).  Managers
 register, per RPC API ("method"), the versions they can receive; senders
 ask which version they may send; a manager whose range does not contain the
 method's floor is refused at start-up.
@@ -17,7 +17,7 @@ method's floor is refused at start-up.
         ...                                        # the 3.16 shape
 
 Transactions.  Every write function runs in ``BEGIN IMMEDIATE ... COMMIT``
-(the README's write pattern: the write lock is taken up front, where the
+(docs/concurrency.md's write pattern: the write lock is taken up front, where the
 busy timeout applies), or, when the connection is already inside a
 transaction, in a SAVEPOINT of that transaction (the caller commits).  A
 refused write changes nothing.  Read functions run as single statements;
@@ -228,7 +228,7 @@ def connect(path, extension=None, timeout=10.0, *, wal=True, uri=False):
 
 @contextlib.contextmanager
 def transaction(conn):
-    """``with transaction(conn):`` -- the README's write pattern.
+    """``with transaction(conn):`` -- docs/concurrency.md's write pattern.
 
     Outside a transaction: ``BEGIN IMMEDIATE`` (takes the write lock now,
     waiting up to the busy timeout), then ``COMMIT`` on success or

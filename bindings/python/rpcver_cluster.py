@@ -80,7 +80,7 @@ Failover
   range twice leaves the same state as once.
 
 Caching
-  None: each call asks the leader (one round trip; the README's "call it
+  None: each call asks the leader (one round trip; docs/concurrency.md's "call it
   before every RPC").  A cached answer is not safe for any fixed time: the
   negotiated version can rise past it and a manager registering [LO, HI]
   with LO above the cached value is then admitted (its range holds the

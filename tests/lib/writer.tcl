@@ -3,7 +3,7 @@
 #   tclsh writer.tcl EXTENSION DBFILE ID NOPS SEED ACKFILE
 #
 # Performs NOPS random operations, each in its own transaction, with the
-# write pattern the README documents: WAL, a busy timeout, BEGIN IMMEDIATE.
+# write pattern docs/concurrency.md documents: WAL, a busy timeout, BEGIN IMMEDIATE.
 # Each transaction also records itself in test_ops(seq, writer, op, outcome)
 # (and a successful pin in test_pins), so the database holds its committed
 # history.  After COMMIT returns, the writer appends "seq outcome" to
