@@ -190,15 +190,15 @@ int cmd_expire(Cli *cli, int nArg, char **azArg){
   Table before, after, res;
   int rc, i, j, nShown;
   sqlite3_int64 n;
-  (void)nArg;
   memset(&after, 0, sizeof(after));
   memset(&res, 0, sizeof(res));
   if( cli_exec(cli, "BEGIN IMMEDIATE") ) return RC_ERROR;
   rc = cli_load(cli, &before, zManagers, 0, 0, 0, 0);
   if( rc ) return cli_end_transaction(cli, rc);
-  /* The seconds as rpc_expire() read them: text with numeric affinity. */
-  rc = cli_load(cli, &res, "SELECT rpc_expire(?1), CAST(?1 AS NUMERIC)",
-                1, (const char *const*)azArg, 0, 0);
+  /* The seconds as rpc_expire() read them: text with numeric affinity.
+  ** MAX_SHARE, when not given, is NULL: rpc_expire()'s default. */
+  rc = cli_load(cli, &res, "SELECT rpc_expire(?1, ?2), CAST(?1 AS NUMERIC)",
+                nArg, (const char *const*)azArg, 0, 0);
   if( rc==RC_OK ) rc = cli_load(cli, &after, zManagers, 0, 0, 0, 0);
   rc = cli_end_transaction(cli, rc);
   if( rc ){

@@ -41,6 +41,8 @@ void rpc_conn_unref(void *pArg){
   RpcConn *p = (RpcConn*)pArg;
   if( --p->nRef==0 ){
     finalize_all(p);
+    sqlite3_free(p->zStmtErr);
+    rpc_audit_free(p->pExpected);
     sqlite3_free(p);
   }
 }
@@ -62,6 +64,8 @@ static int connect_hook(RpcConn *p){
 }
 
 const char *rpc_conn_errmsg(RpcConn *p){
+  if( p->zFault ) return p->zFault;
+  if( p->zStmtErr ) return p->zStmtErr;
   if( p->hookShadowed ){
     return "rpcver: a table or view named rpcver_cache in the main database "
            "hides rpcver's own rpcver_cache; rename it";
@@ -70,12 +74,48 @@ const char *rpc_conn_errmsg(RpcConn *p){
 }
 
 /*
+** A kept statement that is running must never be bound, stepped or reset:
+** re-stepping it recurses without end, and resetting it pulls the program
+** out from under the caller that is stepping it (both crashed SQLite).  It
+** can only be running when an rpcver function is called again from inside
+** that statement, which rpcver's own schema never does: the database's
+** rpc_methods (say) is then a view of someone else's that calls rpcver.
+** The nested call fails instead, and so does the outer one with it.
+*/
+static const char zReentered[] =
+  "rpcver: called again from inside its own query: this database's rpcver "
+  "tables are not rpcver's (a view or trigger in the file calls rpcver's "
+  "functions); do not trust this file, and see SELECT rpc_verify()";
+
+int rpc_conn_reentered(RpcConn *p, sqlite3_stmt *pStmt){
+  if( pStmt==0 || !sqlite3_stmt_busy(pStmt) ) return 0;
+  p->zFault = zReentered;
+  return 1;
+}
+
+void rpc_conn_fault(RpcConn *p){
+  p->zFault = zReentered;
+}
+
+void rpc_conn_clear(RpcConn *p){
+  p->zFault = 0;
+  sqlite3_free(p->zStmtErr);
+  p->zStmtErr = 0;
+}
+
+/*
 ** Return in *ppStmt the kept statement for id, preparing zSql the first time.
-** The statement is reset and its bindings cleared.
+** The statement is reset and its bindings cleared.  SQLITE_MISUSE when it
+** is running (rpc_conn_reentered()).
 */
 int rpc_conn_stmt(RpcConn *p, RpcStmtId id, const char *zSql,
                   sqlite3_stmt **ppStmt){
   int rc = SQLITE_OK;
+  if( p->zFault || p->zStmtErr ) rpc_conn_clear(p);
+  if( rpc_conn_reentered(p, p->aStmt[id]) ){
+    *ppStmt = 0;
+    return SQLITE_MISUSE;
+  }
   if( p->aStmt[id]==0 ){
     rc = connect_hook(p);
     if( rc==SQLITE_OK ){
@@ -92,8 +132,13 @@ int rpc_conn_stmt(RpcConn *p, RpcStmtId id, const char *zSql,
 
 /* Forget a kept statement after it failed at step: a statement SQLite can
 ** no longer re-prepare (the schema was dropped under it) would fail for
-** good; the next rpc_conn_stmt() prepares it afresh. */
+** good; the next rpc_conn_stmt() prepares it afresh.  Its error message is
+** kept for rpc_conn_errmsg() first: finalizing, and whatever SQL runs next,
+** would replace it. */
 void rpc_conn_stmt_drop(RpcConn *p, RpcStmtId id){
+  if( p->zStmtErr==0 ){
+    p->zStmtErr = sqlite3_mprintf("%s", sqlite3_errmsg(p->db));
+  }
   sqlite3_finalize(p->aStmt[id]);
   p->aStmt[id] = 0;
 }

@@ -12,6 +12,8 @@
 **   rpcver_pin_refusal(METHOD, PIN, MANAGER, LO, HI) -> pin refusal text
 **   rpcver_raise(MESSAGE)        -> raises MESSAGE as an SQL error
 **   rpcver_text(KEY)             -> version text of a key, for reports
+**   rpcver_quote(V)              -> V for a message: like quote(), but text
+**                                   is printable and cut (message.c)
 */
 #include "rpcver_int.h"
 
@@ -168,6 +170,16 @@ static void text_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   }
 }
 
+/* Messages quote names from the database, which may hold any bytes: SQL's
+** quote() and printf('%Q') would pass control characters and invalid UTF-8
+** through to a terminal or a UTF-8 decoder. */
+static void quote_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  char *z = rpc_quote_value(argv[0]);
+  (void)argc;
+  if( z==0 ){ sqlite3_result_error_nomem(ctx); return; }
+  sqlite3_result_text(ctx, z, -1, sqlite3_free);
+}
+
 static void raise_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   const char *zMsg = (const char*)sqlite3_value_text(argv[0]);
   (void)argc;
@@ -187,6 +199,7 @@ int rpc_register_helper_functions(sqlite3 *db, RpcConn *p){
     { "rpcver_refusal",     5, RPC_PURE, refusal_func },
     { "rpcver_pin_refusal", 5, RPC_PURE, pin_refusal_func },
     { "rpcver_text",        1, RPC_PURE, text_func },
+    { "rpcver_quote",       1, RPC_PURE, quote_func },
     /* not deterministic: it must run each time, never be factored out */
     { "rpcver_raise",       1, RPC_READ, raise_func },
   };

@@ -9,6 +9,21 @@
 
 #define QUOTE_MAX 64      /* bytes of a value shown in a message */
 
+/* The one place that decides a message's prefix: one that already starts
+** with "rpcver:" (rpcver's own, raised by its triggers or a nested call) is
+** used as it is; any other (SQLite's) gets "rpcver: FUNC: " in front.
+** SQLite's result code is kept. */
+void rpc_error(sqlite3_context *ctx, const char *zFunc, const char *zMsg,
+               int rc){
+  if( zMsg==0 ) zMsg = sqlite3_errstr(rc);
+  if( strncmp(zMsg, "rpcver:", 7)==0 ){
+    sqlite3_result_error(ctx, zMsg, -1);
+  }else{
+    rpc_errorf(ctx, "rpcver: %s: %s", zFunc, zMsg);
+  }
+  if( rc!=SQLITE_OK ) sqlite3_result_error_code(ctx, rc);
+}
+
 void rpc_errorf(sqlite3_context *ctx, const char *zFormat, ...){
   va_list ap;
   char *zMsg;
@@ -86,6 +101,18 @@ char *rpc_describe(sqlite3_value *pVal){
       if( z==0 ) return 0;
       return rpc_quote(z, sqlite3_value_bytes(pVal));
     }
+  }
+}
+
+/* Any value as SQL's quote() renders it, but with rpc_quote()'s text: for
+** reports that show a stored value as it is. */
+char *rpc_quote_value(sqlite3_value *pVal){
+  switch( sqlite3_value_type(pVal) ){
+    case SQLITE_INTEGER: return sqlite3_mprintf("%lld",
+                                                sqlite3_value_int64(pVal));
+    case SQLITE_FLOAT:   return sqlite3_mprintf("%!.15g",
+                                                sqlite3_value_double(pVal));
+    default:             return rpc_describe(pVal);
   }
 }
 

@@ -34,13 +34,29 @@ static unsigned int hash_name(const char *z, int n){
 }
 
 /*
+** Whether the cache may serve the main database's file at all.  Not on the
+** memdb VFS (sqlite3_deserialize(), "file:...?vfs=memdb"): there the proof
+** fails.  Each deserialize opens a new in-memory file object whose data
+** version starts again at 1, and the object is allocated where the last one
+** was freed, so neither the handle nor the counter tells one image from the
+** next.  Such a database gets the lookup statement on every call.
+*/
+static int file_cacheable(RpcConn *p){
+  sqlite3_vfs *pVfs = 0;
+  if( sqlite3_file_control(p->db, 0, SQLITE_FCNTL_VFS_POINTER, &pVfs)
+      !=SQLITE_OK ){
+    return 0;
+  }
+  return pVfs==0 || pVfs->zName==0 || strcmp(pVfs->zName, "memdb")!=0;
+}
+
+/*
 ** When the cache may be used now, set *pDataVersion and return 1.
 **
-** The counter belongs to the main database's pager.  If the database is
-** replaced under the connection (sqlite3_deserialize()), the new pager's
-** counter starts again from a low value, so a cached entry could match it:
-** a different file handle, or a counter lower than one seen before, empties
-** the cache.
+** The counter belongs to the main database's pager.  When the file handle,
+** its methods, or the counter going backwards show that the database was
+** replaced under the connection, the cache is emptied and the new file is
+** examined (file_cacheable()).
 */
 static int cache_usable(RpcConn *p, unsigned int *pDataVersion){
   int state = sqlite3_txn_state(p->db, "main");
@@ -54,16 +70,39 @@ static int cache_usable(RpcConn *p, unsigned int *pDataVersion){
   if( sqlite3_file_control(p->db, 0, SQLITE_FCNTL_DATA_VERSION,
                            pDataVersion)!=SQLITE_OK
    || sqlite3_file_control(p->db, 0, SQLITE_FCNTL_FILE_POINTER,
-                           &pFile)!=SQLITE_OK ){
+                           &pFile)!=SQLITE_OK
+   || pFile==0 ){
     return 0;
   }
-  if( pFile!=p->pCacheFile || *pDataVersion<p->cacheDataVersion ){
+  if( pFile!=p->pCacheFile || pFile->pMethods!=p->pCacheMethods
+   || *pDataVersion<p->cacheDataVersion ){
     int i;
     for(i=0; i<RPC_CACHE_SLOTS; i++) p->aCache[i].valid = 0;
     p->pCacheFile = pFile;
+    p->pCacheMethods = pFile->pMethods;
+    p->cacheRefused = !file_cacheable(p);
   }
   p->cacheDataVersion = *pDataVersion;
-  return 1;
+  return !p->cacheRefused;
+}
+
+/*
+** 1 when a value read now may be cached.  Not under PRAGMA
+** read_uncommitted (it matters only in shared-cache mode): a read then sees
+** another connection's uncommitted write, which does not move the data
+** version, and if that write is rolled back the cached answer would outlive
+** it.  Checked when an entry is filled, never on a hit: an entry filled
+** before the pragma was set holds a committed value.
+*/
+static int fill_allowed(RpcConn *p){
+  sqlite3_stmt *pStmt;
+  int dirty = 1;
+  if( rpc_conn_stmt(p, RPC_STMT_READ_UNCOMMITTED, "PRAGMA read_uncommitted",
+                    &pStmt)==SQLITE_OK ){
+    if( sqlite3_step(pStmt)==SQLITE_ROW ) dirty = sqlite3_column_int(pStmt, 0);
+    sqlite3_reset(pStmt);
+  }
+  return !dirty;
 }
 
 int rpc_lookup(RpcConn *p, const char *zMethod, int nMethod, RpcLookup *pOut){
@@ -92,12 +131,18 @@ int rpc_lookup(RpcConn *p, const char *zMethod, int nMethod, RpcLookup *pOut){
   /* The kept statement is left reset and without bindings after each use
   ** (below), so it is used as it is; rpc_conn_stmt() prepares it. */
   pStmt = p->aStmt[RPC_STMT_LOOKUP];
-  rc = pStmt ? SQLITE_OK : rpc_conn_stmt(p, RPC_STMT_LOOKUP,
-      "SELECT negotiated, max_lo FROM main.rpc_methods WHERE method = ?1",
-      &pStmt);
-  if( rc!=SQLITE_OK ){
-    /* No schema yet: every method is unknown. */
-    return rpc_schema_present(p->db) ? rc : SQLITE_OK;
+  if( pStmt==0 ){
+    rc = rpc_conn_stmt(p, RPC_STMT_LOOKUP,
+        "SELECT negotiated, max_lo FROM main.rpc_methods WHERE method = ?1",
+        &pStmt);
+    if( rc!=SQLITE_OK ){
+      /* No schema yet: every method is unknown. */
+      return rpc_schema_present(p->db) ? rc : SQLITE_OK;
+    }
+  }else if( rpc_conn_reentered(p, pStmt) ){
+    return SQLITE_MISUSE;
+  }else if( p->zFault || p->zStmtErr ){
+    rpc_conn_clear(p);
   }
   /* STATIC: zMethod outlives the step; the binding is cleared below */
   sqlite3_bind_text(pStmt, 1, zMethod, nMethod, SQLITE_STATIC);
@@ -121,15 +166,16 @@ int rpc_lookup(RpcConn *p, const char *zMethod, int nMethod, RpcLookup *pOut){
   if( rc!=SQLITE_OK ){
     rpc_conn_stmt_drop(p, RPC_STMT_LOOKUP);
     /* The schema was dropped under a kept statement: unknown, as before
-    ** it was created. */
-    if( !rpc_schema_present(p->db) ){
+    ** it was created.  (Not when the query failed because it called
+    ** rpcver again: that is an error however the schema looks.) */
+    if( p->zFault==0 && !rpc_schema_present(p->db) ){
       memset(pOut, 0, sizeof(*pOut));
       pOut->negotiated = pOut->maxLo = -1;
       return SQLITE_OK;
     }
     return rc;
   }
-  if( pEntry ){
+  if( pEntry && fill_allowed(p) ){
     pEntry->valid = 1;
     pEntry->dataVersion = dataVersion;
     pEntry->nMethod = nMethod;
@@ -170,13 +216,7 @@ static int arg_method(sqlite3_context *ctx, const char *zFunc,
 
 static void lookup_failed(sqlite3_context *ctx, RpcConn *p, const char *zFunc,
                           int rc){
-  const char *zMsg = rpc_conn_errmsg(p);
-  if( strncmp(zMsg, "rpcver:", 7)==0 ){
-    sqlite3_result_error(ctx, zMsg, -1);
-  }else{
-    rpc_errorf(ctx, "rpcver: %s: %s", zFunc, zMsg);
-  }
-  sqlite3_result_error_code(ctx, rc);
+  rpc_error(ctx, zFunc, rpc_conn_errmsg(p), rc);
 }
 
 static void max_send_func(sqlite3_context *ctx, int argc,
@@ -261,7 +301,9 @@ static void check_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
       "  FROM main.rpc_methods"
       " WHERE method = ?1 AND NOT (?2 <= floor AND floor <= ?3)", &pStmt);
   if( rc!=SQLITE_OK ){
-    if( rpc_schema_present(p->db) ) lookup_failed(ctx, p, zFunc, rc);
+    if( p->zFault || rpc_schema_present(p->db) ){
+      lookup_failed(ctx, p, zFunc, rc);
+    }
     return;                                  /* no schema: admitted */
   }
   sqlite3_bind_value(pStmt, 1, argv[0]);
@@ -273,7 +315,9 @@ static void check_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   rc = sqlite3_reset(pStmt);
   if( rc!=SQLITE_OK ){
     rpc_conn_stmt_drop(p, RPC_STMT_CHECK);
-    if( rpc_schema_present(p->db) ) lookup_failed(ctx, p, zFunc, rc);
+    if( p->zFault || rpc_schema_present(p->db) ){
+      lookup_failed(ctx, p, zFunc, rc);
+    }
   }
 }
 

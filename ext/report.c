@@ -139,10 +139,20 @@ static void explain_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     sqlite3_free(zVal);
     return;
   }
+  /* Its statements are prepared afresh, so a view that calls rpc_explain()
+  ** again would recurse without end (rpc_conn_reentered() says more). */
+  if( p->inExplain ){
+    rpc_conn_fault(p);
+    rpc_error(ctx, "rpc_explain", rpc_conn_errmsg(p), SQLITE_MISUSE);
+    return;
+  }
+  rpc_conn_clear(p);
   pStr = sqlite3_str_new(p->db);
   if( rpc_schema_present(p->db) ){
+    p->inExplain = 1;
     rc = explain_summary(p->db, argv[0], pStr, &newest);
     if( rc==SQLITE_ROW ) rc = explain_receivers(p->db, argv[0], newest, pStr);
+    p->inExplain = 0;
   }
   if( rc==SQLITE_DONE ){
     zMethod = rpc_describe(argv[0]);
@@ -153,8 +163,7 @@ static void explain_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   }
   if( rc!=SQLITE_OK ){
     sqlite3_free(sqlite3_str_finish(pStr));
-    rpc_errorf(ctx, "rpcver: rpc_explain: %s", rpc_conn_errmsg(p));
-    sqlite3_result_error_code(ctx, rc);
+    rpc_error(ctx, "rpc_explain", rpc_conn_errmsg(p), rc);
     return;
   }
   if( sqlite3_str_length(pStr)>0 ){
@@ -169,119 +178,162 @@ static void explain_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
 }
 
 /*
-** Recompute every aggregate from rpc_ranges and compare; check the floor's
-** invariants (it lies inside every receiver's range and at or above
-** negotiated) and the managers table.  This scans everything: it is the
-** audit, not the hot path.
+** The data checks of rpc_verify(), once the audit (audit.c) has found
+** rpcver's tables as rpcver made them: recompute every aggregate from
+** rpc_ranges and compare; recompute negotiated from its stored inputs (the
+** generated column computes it, unless its definition was rewritten); check
+** the floor's invariants (inside every receiver's range, at or above
+** negotiated, at or below a pin) and the managers table.  This scans
+** everything: it is the audit, not the hot path.  Values from the database
+** are quoted with rpcver_quote(), which keeps control characters and
+** invalid UTF-8 out of the report.
 */
 static const char zVerifySql[] =
   "WITH agg AS (SELECT method, count(*) AS n, max(lo) AS max_lo,"
   "                    min(hi) AS min_hi, max(hi) AS newest"
   "               FROM main.rpc_ranges GROUP BY method)"
-  "SELECT printf('method %Q: receivers is %s, registrations say %d',"
-  "              m.method, quote(m.receivers), coalesce(a.n, 0))"
+  "SELECT printf('method %s: receivers is %s, registrations say %d',"
+  "              rpcver_quote(m.method), rpcver_quote(m.receivers),"
+  "              coalesce(a.n, 0))"
   "  FROM main.rpc_methods AS m LEFT JOIN agg AS a USING (method)"
   " WHERE m.receivers IS NOT coalesce(a.n, 0)"
   "UNION ALL "
-  "SELECT printf('method %Q: max_lo is %s, registrations say %s', m.method,"
+  "SELECT printf('method %s: max_lo is %s, registrations say %s',"
+  "              rpcver_quote(m.method),"
   "              rpcver_text(m.max_lo), rpcver_text(a.max_lo))"
   "  FROM main.rpc_methods AS m LEFT JOIN agg AS a USING (method)"
   " WHERE m.max_lo IS NOT a.max_lo "
   "UNION ALL "
-  "SELECT printf('method %Q: min_hi is %s, registrations say %s', m.method,"
+  "SELECT printf('method %s: min_hi is %s, registrations say %s',"
+  "              rpcver_quote(m.method),"
   "              rpcver_text(m.min_hi), rpcver_text(a.min_hi))"
   "  FROM main.rpc_methods AS m LEFT JOIN agg AS a USING (method)"
   " WHERE m.min_hi IS NOT a.min_hi "
   "UNION ALL "
-  "SELECT printf('method %Q: newest is %s, registrations say %s', m.method,"
+  "SELECT printf('method %s: newest is %s, registrations say %s',"
+  "              rpcver_quote(m.method),"
   "              rpcver_text(m.newest), rpcver_text(a.newest))"
   "  FROM main.rpc_methods AS m LEFT JOIN agg AS a USING (method)"
   " WHERE m.newest IS NOT a.newest "
   "UNION ALL "
-  "SELECT printf('method %Q has %d registration(s) but no row in "
-  "rpc_methods', a.method, a.n)"
+  "SELECT printf('method %s has %d registration(s) but no row in "
+  "rpc_methods', rpcver_quote(a.method), a.n)"
   "  FROM agg AS a WHERE a.method NOT IN (SELECT method FROM main.rpc_methods)"
   "UNION ALL "
-  "SELECT printf('method %Q: floor is NULL although it has receivers',"
-  "              method)"
+  "SELECT printf('method %s: negotiated is %s, but min_hi %s, pin %s and "
+  "max_lo %s give %s', rpcver_quote(method), rpcver_text(negotiated),"
+  "              rpcver_text(min_hi), rpcver_text(pin), rpcver_text(max_lo),"
+  "              rpcver_text(expected))"
+  "  FROM (SELECT *, CASE WHEN receivers > 0"
+  "                        AND min(min_hi, coalesce(pin, min_hi)) >= max_lo"
+  "                       THEN min(min_hi, coalesce(pin, min_hi)) END"
+  "                  AS expected FROM main.rpc_methods)"
+  " WHERE negotiated IS NOT expected "
+  "UNION ALL "
+  "SELECT printf('method %s: floor is NULL although it has receivers',"
+  "              rpcver_quote(method))"
   "  FROM main.rpc_methods WHERE receivers > 0 AND floor IS NULL "
   "UNION ALL "
-  "SELECT printf('method %Q: floor %s is outside [%s, %s], the versions "
-  "every receiver accepts', method, rpcver_text(floor),"
+  "SELECT printf('method %s: floor %s is outside [%s, %s], the versions "
+  "every receiver accepts', rpcver_quote(method), rpcver_text(floor),"
   "              rpcver_text(max_lo), rpcver_text(min_hi))"
   "  FROM main.rpc_methods"
   " WHERE receivers > 0 AND NOT (floor BETWEEN max_lo AND min_hi) "
   "UNION ALL "
-  "SELECT printf('method %Q: floor %s is below negotiated %s', method,"
-  "              rpcver_text(floor), rpcver_text(negotiated))"
+  "SELECT printf('method %s: floor %s is below negotiated %s',"
+  "              rpcver_quote(method), rpcver_text(floor),"
+  "              rpcver_text(negotiated))"
   "  FROM main.rpc_methods WHERE negotiated > floor "
   "UNION ALL "
-  "SELECT printf('method %Q: pin %s is below max_lo %s', method,"
+  "SELECT printf('method %s: floor %s is above pin %s: senders may be "
+  "using versions the pin forbids', rpcver_quote(method), rpcver_text(floor),"
+  "              rpcver_text(pin))"
+  "  FROM main.rpc_methods WHERE floor > pin "
+  "UNION ALL "
+  "SELECT printf('method %s: pin %s is below max_lo %s', rpcver_quote(method),"
   "              rpcver_text(pin), rpcver_text(max_lo))"
   "  FROM main.rpc_methods WHERE receivers > 0 AND pin < max_lo "
   "UNION ALL "
-  "SELECT printf('registration (%Q, %Q): lo %s, hi %s is not a range',"
-  "              manager, method, rpcver_text(lo), rpcver_text(hi))"
+  "SELECT printf('registration (%s, %s): lo %s, hi %s is not a range',"
+  "              rpcver_quote(manager), rpcver_quote(method),"
+  "              rpcver_text(lo), rpcver_text(hi))"
   "  FROM main.rpc_ranges"
   " WHERE typeof(lo) <> 'integer' OR typeof(hi) <> 'integer'"
   "    OR lo < 0 OR lo > hi OR hi >= (1 << 60) "
   "UNION ALL "
-  "SELECT printf('manager %Q has registrations but no row in rpc_managers',"
-  "              manager)"
+  "SELECT printf('manager %s has registrations but no row in rpc_managers',"
+  "              rpcver_quote(manager))"
   "  FROM (SELECT DISTINCT manager FROM main.rpc_ranges)"
   " WHERE manager NOT IN (SELECT manager FROM main.rpc_managers)"
   "UNION ALL "
-  "SELECT printf('manager %Q has no registrations', manager)"
+  "SELECT printf('manager %s has no registrations', rpcver_quote(manager))"
   "  FROM main.rpc_managers AS g"
-  " WHERE NOT EXISTS (SELECT 1 FROM main.rpc_ranges WHERE manager = g.manager)"
-  "UNION ALL "
-  "SELECT printf('rpc_meta: schema_version is %s, expected 2',"
-  "              quote((SELECT value FROM main.rpc_meta"
-  "                      WHERE key = 'schema_version')))"
-  " WHERE (SELECT value FROM main.rpc_meta WHERE key = 'schema_version')"
-  "       IS NOT 2";
+  " WHERE NOT EXISTS (SELECT 1 FROM main.rpc_ranges WHERE manager = g.manager)";
 
-static void verify_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
-  RpcConn *p = (RpcConn*)sqlite3_user_data(ctx);
+/* Append the data checks' lines to pStr, up to VERIFY_LINES_MAX in all. */
+static int verify_data(RpcConn *p, sqlite3_str *pStr, int *pnLine){
   sqlite3_stmt *pStmt;
-  sqlite3_str *pStr;
-  int nLine = 0, rc;
-  (void)argc; (void)argv;
-  if( !rpc_schema_present(p->db) ){
-    sqlite3_result_text(ctx, "ok", 2, SQLITE_STATIC);
-    return;
-  }
-  rc = rpc_conn_stmt(p, RPC_STMT_VERIFY, zVerifySql, &pStmt);
-  if( rc!=SQLITE_OK ){
-    rpc_errorf(ctx, "rpcver: rpc_verify: %s", rpc_conn_errmsg(p));
-    return;
-  }
-  pStr = sqlite3_str_new(p->db);
+  int rc = rpc_conn_stmt(p, RPC_STMT_VERIFY, zVerifySql, &pStmt);
+  if( rc!=SQLITE_OK ) return rc;
   while( (rc = sqlite3_step(pStmt))==SQLITE_ROW ){
-    if( nLine==VERIFY_LINES_MAX ){
-      sqlite3_str_appendall(pStr, "\n... more differences not shown");
-      rc = SQLITE_DONE;
+    if( *pnLine>=VERIFY_LINES_MAX ){
+      sqlite3_str_appendall(pStr, "... more differences not shown\n");
       break;
     }
-    if( nLine++ ) sqlite3_str_appendchar(pStr, 1, '\n');
-    sqlite3_str_appendall(pStr, (const char*)sqlite3_column_text(pStmt, 0));
+    sqlite3_str_appendf(pStr, "%s\n", sqlite3_column_text(pStmt, 0));
+    (*pnLine)++;
   }
-  if( rc==SQLITE_DONE ){
-    rc = sqlite3_reset(pStmt)==SQLITE_OK ? SQLITE_DONE : SQLITE_ERROR;
-  }else{
-    sqlite3_reset(pStmt);
-  }
-  if( rc!=SQLITE_DONE ){
-    sqlite3_free(sqlite3_str_finish(pStr));
-    rpc_errorf(ctx, "rpcver: rpc_verify: %s", rpc_conn_errmsg(p));
+  rc = sqlite3_reset(pStmt);
+  if( rc!=SQLITE_OK ) rpc_conn_stmt_drop(p, RPC_STMT_VERIFY);
+  return rc;
+}
+
+/*
+** rpc_verify(): 'ok', or one line per difference, like PRAGMA
+** integrity_check: first the schema objects (audit.c), then, when rpcver's
+** tables are rpcver's own, the data.
+*/
+static void verify_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  RpcConn *p = (RpcConn*)sqlite3_user_data(ctx);
+  sqlite3_str *pStr;
+  RpcAudit audit;
+  char *z;
+  int rc, n;
+  (void)argc; (void)argv;
+  /* The audit prepares its statements afresh: a view of the file that
+  ** calls rpc_verify() again would recurse without end. */
+  if( p->inVerify ){
+    rpc_conn_fault(p);
+    rpc_error(ctx, "rpc_verify", rpc_conn_errmsg(p), SQLITE_MISUSE);
     return;
   }
-  if( nLine==0 ){
+  rpc_conn_clear(p);
+  p->inVerify = 1;
+  pStr = sqlite3_str_new(p->db);
+  rc = rpc_schema_audit(p, pStr, &audit);
+  if( rc==SQLITE_OK && audit.tablesOk ){
+    rc = verify_data(p, pStr, &audit.nLine);
+  }else if( rc==SQLITE_OK && audit.present ){
+    sqlite3_str_appendall(pStr, "the registrations were not checked: "
+                          "rpcver's tables are not as rpcver made them\n");
+    audit.nLine++;
+  }
+  p->inVerify = 0;
+  if( rc!=SQLITE_OK ){
+    sqlite3_free(sqlite3_str_finish(pStr));
+    rpc_error(ctx, "rpc_verify", rpc_conn_errmsg(p), rc);
+    return;
+  }
+  if( audit.nLine==0 ){
     sqlite3_free(sqlite3_str_finish(pStr));
     sqlite3_result_text(ctx, "ok", 2, SQLITE_STATIC);
-  }else{
-    sqlite3_result_text(ctx, sqlite3_str_finish(pStr), -1, sqlite3_free);
+    return;
   }
+  z = sqlite3_str_finish(pStr);
+  if( z==0 ){ sqlite3_result_error_nomem(ctx); return; }
+  n = (int)strlen(z);
+  if( n>0 && z[n-1]=='\n' ) z[--n] = 0;   /* no newline after the last */
+  sqlite3_result_text(ctx, z, n, sqlite3_free);
 }
 
 int rpc_register_report_functions(sqlite3 *db, RpcConn *p){

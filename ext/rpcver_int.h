@@ -42,7 +42,13 @@ char *rpc_name_problem(sqlite3_value *pVal);
 /* Printable, quoted, length-capped rendering of any value for messages. */
 char *rpc_describe(sqlite3_value *pVal);
 char *rpc_quote(const char *z, int n);
+/* Like SQL's quote(), with rpc_quote()'s text (rpcver_quote() in SQL). */
+char *rpc_quote_value(sqlite3_value *pVal);
 void rpc_errorf(sqlite3_context *ctx, const char *zFormat, ...);
+/* An error for function zFunc from zMsg (NULL: rc's text), with the
+** "rpcver: zFunc: " prefix unless zMsg has "rpcver:" already. */
+void rpc_error(sqlite3_context *ctx, const char *zFunc, const char *zMsg,
+               int rc);
 
 /*
 ** Per-connection state.
@@ -61,7 +67,9 @@ typedef enum RpcStmtId {
   RPC_STMT_HEARTBEAT,
   RPC_STMT_EXPIRE_COUNT,
   RPC_STMT_EXPIRE,
+  RPC_STMT_EXPIRE_SHARE,
   RPC_STMT_CHECK,
+  RPC_STMT_READ_UNCOMMITTED,   /* whether a lookup may fill the cache */
   RPC_STMT_VERIFY,
   RPC_STMT_SAVEPOINT,       /* the savepoint around each write (schema.c) */
   RPC_STMT_RELEASE,
@@ -83,16 +91,29 @@ typedef struct RpcCacheEntry {
   char zText[RPC_KEY_TEXT_MAX];
 } RpcCacheEntry;
 
+typedef struct RpcSchemaObjects RpcSchemaObjects;   /* audit.c */
+
 typedef struct RpcConn {
   sqlite3 *db;
   int nRef;                      /* functions, the module, a connected vtab */
   int hookConnected;             /* rpcver_cache vtab connected (conn.c) */
   int hookShadowed;              /* a table in main hides rpcver_cache */
+  int inExplain;                 /* rpc_explain() is running (report.c) */
+  int inVerify;                  /* rpc_verify() is running (report.c) */
+  RpcSchemaObjects *pExpected;   /* rpcver's schema objects, read once from
+                                 ** the embedded script (audit.c) */
+  const char *zFault;            /* why the last kept statement failed, when
+                                 ** rpcver refused it (conn.c), else 0 */
+  char *zStmtErr;                /* the message of the last kept statement
+                                 ** that failed and was dropped (conn.c) */
   int replicated;                /* writes only inside BEGIN...COMMIT (host.c) */
   sqlite3_stmt *aStmt[RPC_STMT_COUNT];
   /* What the cache entries were filled against (read.c): the main
   ** database's file handle and the highest data version seen on it. */
   sqlite3_file *pCacheFile;
+  const sqlite3_io_methods *pCacheMethods;
+  int cacheRefused;              /* the file is on a VFS the cache cannot
+                                 ** trust (read.c, file_cacheable()) */
   unsigned int cacheDataVersion;
   RpcCacheEntry aCache[RPC_CACHE_SLOTS];
   /* The last version the lookup formatted, and its text (read.c): the
@@ -114,6 +135,14 @@ void rpc_conn_stmt_drop(RpcConn *p, RpcStmtId id);
 /* The message for the last failure: sqlite3_errmsg(), or why rpcver could
 ** not keep statements at all. */
 const char *rpc_conn_errmsg(RpcConn *p);
+/* 1 (and the reason kept for rpc_conn_errmsg()) when pStmt is running: an
+** rpcver function was called again from inside its own query. */
+int rpc_conn_reentered(RpcConn *p, sqlite3_stmt *pStmt);
+/* The same reason, for a function that was re-entered without a kept
+** statement (rpc_explain). */
+void rpc_conn_fault(RpcConn *p);
+/* Forget the reasons above, before a function's new attempt. */
+void rpc_conn_clear(RpcConn *p);
 int rpc_conn_register_hook(sqlite3 *db, RpcConn *p);
 
 /* A savepoint around one write function (schema.c). */
@@ -121,6 +150,24 @@ int rpc_savepoint_begin(RpcConn *p);
 int rpc_savepoint_end(RpcConn *p, int rc);
 /* Create or migrate the schema inside the current savepoint. */
 int rpc_schema_ensure(RpcConn *p, char **pzErr);
+/* The stored schema version (0: no schema) and revision (audit.c). */
+int rpc_schema_stored(RpcConn *p, sqlite3_int64 *pVersion,
+                      sqlite3_int64 *pRevision, char **pzErr);
+/* The embedded schema script (schema/rpcver.sql). */
+const char *rpc_schema_script(void);
+
+/* The audit of the schema objects (audit.c): appends one line, ending in a
+** newline, per difference from rpcver's own schema to pOut. */
+typedef struct RpcAudit {
+  int nLine;                     /* lines appended */
+  int present;                   /* some object of rpcver's schema exists */
+  int tablesOk;                  /* rpcver's tables are there, as it made them */
+  int codeBad;                   /* a trigger, view or index is missing or
+                                 ** differs from this revision's */
+} RpcAudit;
+int rpc_schema_audit(RpcConn *p, sqlite3_str *pOut, RpcAudit *pAudit);
+void rpc_audit_free(RpcSchemaObjects *pObjs);
+
 /* 1 when the rpcver tables exist (read functions return "unknown" otherwise). */
 int rpc_schema_present(sqlite3 *db);
 

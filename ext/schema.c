@@ -12,27 +12,32 @@
 ** database whose code is older is brought up to date like a migration.
 */
 #include "rpcver_int.h"
+#define RPC_SCHEMA_TEXT
 #include "schema_sql.h"
 #include <string.h>
 
-#define RPC_SCHEMA_VERSION 2
+/* RPC_SCHEMA_VERSION and RPC_SCHEMA_REVISION come from schema_sql.h: the
+** schema script's own INSERT INTO rpc_meta defines them.  The revision
+** counts rewrites of the triggers and views within a schema version (a
+** database without one has revision 1).  The tables did not change, so
+** neither did the version: a new revision only replaces code, which the
+** idempotent schema script does.  Revision 2 rewrote the triggers so that a
+** registration builds no temporary table; revision 3 qualified the script's
+** names with main, keeps last_seen from moving backwards, and quotes names
+** in messages with rpcver_quote().  A database at a higher revision
+** (written by a newer rpcver) keeps its code: every revision enforces the
+** same rules. */
 
-/* The revision of the triggers and views within schema version 2, kept in
-** rpc_meta as schema_revision (a database without one has revision 1).
-** The tables did not change, so neither did the version: a new revision
-** only replaces code, which the idempotent schema script does.  Revision 2
-** rewrote the triggers so that a registration builds no temporary table.
-** A database at a higher revision (written by a newer rpcver) keeps its
-** code: every revision enforces the same rules. */
-#define RPC_SCHEMA_REVISION 2
-
-static int table_exists(sqlite3 *db, const char *zTable){
+/* Whether main has an object of that name, of any type: a view where
+** rpcver's table belongs is there too, and errors reading it are errors,
+** not "no schema". */
+static int object_exists(sqlite3 *db, const char *zName){
   sqlite3_stmt *pStmt = 0;
   int found = 0;
   if( sqlite3_prepare_v2(db, "SELECT 1 FROM main.sqlite_schema"
-                             " WHERE type='table' AND name=?1", -1,
+                             " WHERE name = ?1 COLLATE NOCASE", -1,
                              &pStmt, 0)==SQLITE_OK ){
-    sqlite3_bind_text(pStmt, 1, zTable, -1, SQLITE_STATIC);
+    sqlite3_bind_text(pStmt, 1, zName, -1, SQLITE_STATIC);
     found = sqlite3_step(pStmt)==SQLITE_ROW;
   }
   sqlite3_finalize(pStmt);
@@ -40,7 +45,7 @@ static int table_exists(sqlite3 *db, const char *zTable){
 }
 
 int rpc_schema_present(sqlite3 *db){
-  return table_exists(db, "rpc_methods");
+  return object_exists(db, "rpc_methods");
 }
 
 /* Run one of the savepoint's statements.  They are kept prepared: through
@@ -75,46 +80,84 @@ int rpc_savepoint_end(RpcConn *p, int rc){
   return rc;
 }
 
-/* The stored schema version: 0 when there is no schema, -1 on error.
-** *pCurrent is set to 1 when the schema's code is at RPC_SCHEMA_REVISION or
-** later. */
-static sqlite3_int64 stored_version(RpcConn *p, int *pCurrent, char **pzErr){
+/*
+** Read the stored schema version and revision into *pVersion (0 when there
+** is no schema) and *pRevision (1 when there is none: the first revision
+** wrote none).  Returns SQLITE_OK, or an error code with *pzErr set to a
+** message without the "rpcver:" prefix.
+*/
+int rpc_schema_stored(RpcConn *p, sqlite3_int64 *pVersion,
+                      sqlite3_int64 *pRevision, char **pzErr){
   sqlite3_stmt *pStmt;
-  sqlite3_int64 v = 0;
   int rc = rpc_conn_stmt(p, RPC_STMT_SCHEMA_VERSION,
       "SELECT value, (SELECT value FROM main.rpc_meta"
       "                WHERE key='schema_revision')"
       "  FROM main.rpc_meta WHERE key='schema_version'", &pStmt);
-  *pCurrent = 0;
+  *pVersion = 0;
+  *pRevision = 1;
   if( rc!=SQLITE_OK ){
-    if( !table_exists(p->db, "rpc_meta") ) return 0;
+    if( p->zFault==0 && !object_exists(p->db, "rpc_meta") ) return SQLITE_OK;
     *pzErr = sqlite3_mprintf("%s", rpc_conn_errmsg(p));
-    return -1;
+    return rc;
   }
   rc = sqlite3_step(pStmt);
   if( rc==SQLITE_ROW ){
-    if( sqlite3_column_type(pStmt, 0)==SQLITE_INTEGER ){
-      v = sqlite3_column_int64(pStmt, 0);
-      *pCurrent = sqlite3_column_type(pStmt, 1)==SQLITE_INTEGER
-               && sqlite3_column_int64(pStmt, 1)>=RPC_SCHEMA_REVISION;
+    sqlite3_value *pV = sqlite3_column_value(pStmt, 0);
+    sqlite3_value *pR = sqlite3_column_value(pStmt, 1);
+    if( sqlite3_value_type(pV)!=SQLITE_INTEGER
+     || sqlite3_value_int64(pV)<1
+     || (sqlite3_value_type(pR)!=SQLITE_NULL
+         && (sqlite3_value_type(pR)!=SQLITE_INTEGER
+             || sqlite3_value_int64(pR)<1)) ){
+      /* Only a hand edit writes these: rpcver cannot tell what this
+      ** database holds, so it neither migrates nor writes it. */
+      char *zV = rpc_quote_value(pV);
+      char *zR = rpc_quote_value(pR);
+      *pzErr = sqlite3_mprintf("rpc_meta says schema_version %s, "
+          "schema_revision %s, which rpcver never writes (versions and "
+          "revisions are integers from 1); the rpcver tables of this "
+          "database were edited by hand: restore it from a backup, or "
+          "check it with SELECT rpc_verify()", zV, zR);
+      sqlite3_free(zV);
+      sqlite3_free(zR);
+      rc = SQLITE_CORRUPT;
     }else{
-      *pzErr = sqlite3_mprintf("rpc_meta.schema_version is not an integer");
-      v = -1;
+      *pVersion = sqlite3_value_int64(pV);
+      if( sqlite3_value_type(pR)==SQLITE_INTEGER ){
+        *pRevision = sqlite3_value_int64(pR);
+      }
+      rc = SQLITE_OK;
     }
-  }else if( rc!=SQLITE_DONE ){
-    /* A kept statement whose table was dropped under it: start afresh. */
-    char *zErr = sqlite3_mprintf("%s", rpc_conn_errmsg(p));
     sqlite3_reset(pStmt);
-    rpc_conn_stmt_drop(p, RPC_STMT_SCHEMA_VERSION);
-    if( !table_exists(p->db, "rpc_meta") ){
-      sqlite3_free(zErr);
-      return 0;
-    }
-    *pzErr = zErr;
-    return -1;
+    return rc;
   }
-  sqlite3_reset(pStmt);
-  return v;
+  if( rc==SQLITE_DONE ) return sqlite3_reset(pStmt);
+  /* A kept statement whose table was dropped under it: start afresh. */
+  *pzErr = sqlite3_mprintf("%s", rpc_conn_errmsg(p));
+  rc = sqlite3_reset(pStmt);
+  rpc_conn_stmt_drop(p, RPC_STMT_SCHEMA_VERSION);
+  if( p->zFault==0 && !object_exists(p->db, "rpc_meta") ){
+    sqlite3_free(*pzErr);
+    *pzErr = 0;
+    return SQLITE_OK;
+  }
+  return rc ? rc : SQLITE_ERROR;
+}
+
+const char *rpc_schema_script(void){ return rpc_schema_sql; }
+
+/* Run the schema script (after the migration from schema 1, if v is 1). */
+static int run_script(RpcConn *p, sqlite3_int64 v, char **pzErr){
+  char *zErr = 0;
+  int rc = SQLITE_OK;
+  if( v==1 ) rc = sqlite3_exec(p->db, rpc_upgrade_from_1_sql, 0, 0, &zErr);
+  if( rc==SQLITE_OK ) rc = sqlite3_exec(p->db, rpc_schema_sql, 0, 0, &zErr);
+  if( rc!=SQLITE_OK ){
+    *pzErr = sqlite3_mprintf("cannot create the schema: %s",
+                             zErr ? zErr : sqlite3_errstr(rc));
+  }
+  sqlite3_free(zErr);
+  return rc;
 }
 
 /*
@@ -123,28 +166,44 @@ static sqlite3_int64 stored_version(RpcConn *p, int *pCurrent, char **pzErr){
 ** "rpcver:" prefix.
 */
 int rpc_schema_ensure(RpcConn *p, char **pzErr){
-  char *zErr = 0;
-  int current;
-  sqlite3_int64 v = stored_version(p, &current, pzErr);
-  int rc;
-  if( v==RPC_SCHEMA_VERSION && current ) return SQLITE_OK;
-  if( v<0 ) return SQLITE_ERROR;
+  sqlite3_int64 v, rev;
+  int rc = rpc_schema_stored(p, &v, &rev, pzErr);
+  if( rc!=SQLITE_OK ) return rc;
+  if( v==RPC_SCHEMA_VERSION && rev>=RPC_SCHEMA_REVISION ) return SQLITE_OK;
   if( v>RPC_SCHEMA_VERSION ){
     *pzErr = sqlite3_mprintf("this database has rpcver schema version %lld, "
         "newer than the %d this extension (rpcver %s) knows; load a newer "
         "rpcver", v, RPC_SCHEMA_VERSION, RPCVER_VERSION);
     return SQLITE_ERROR;
   }
-  if( v==1 ){
-    rc = sqlite3_exec(p->db, rpc_upgrade_from_1_sql, 0, 0, &zErr);
-    if( rc!=SQLITE_OK ) goto failed;
+  return run_script(p, v, pzErr);
+}
+
+/*
+** rpc_init() also repairs: a database whose triggers, views or indexes are
+** missing or not rpcver's (the audit, audit.c) gets this revision's again,
+** as the schema script always drops and re-creates them.  Tables it cannot
+** repair: a database whose rpcver tables are not rpcver's is refused.
+*/
+static int schema_repair(RpcConn *p, char **pzErr){
+  sqlite3_str *pStr = sqlite3_str_new(p->db);
+  RpcAudit audit;
+  int rc = rpc_schema_audit(p, pStr, &audit);
+  char *zLines = sqlite3_str_finish(pStr);
+  if( rc==SQLITE_OK && audit.present && !audit.tablesOk ){
+    char *zEnd = zLines ? strchr(zLines, '\n') : 0;
+    if( zEnd ) *zEnd = 0;
+    *pzErr = sqlite3_mprintf("this database's rpcver tables are not as "
+        "rpcver made them (%s); rpcver cannot repair tables: check the file "
+        "with SELECT rpc_verify(), or restore it from a backup",
+        zLines ? zLines : "out of memory");
+    rc = SQLITE_ERROR;
+  }else if( rc==SQLITE_OK && audit.codeBad ){
+    rc = run_script(p, RPC_SCHEMA_VERSION, pzErr);
+  }else if( rc!=SQLITE_OK ){
+    *pzErr = sqlite3_mprintf("%s", rpc_conn_errmsg(p));
   }
-  rc = sqlite3_exec(p->db, rpc_schema_sql, 0, 0, &zErr);
-  if( rc==SQLITE_OK ) return SQLITE_OK;
-failed:
-  *pzErr = sqlite3_mprintf("cannot create the schema: %s",
-                           zErr ? zErr : sqlite3_errstr(rc));
-  sqlite3_free(zErr);
+  sqlite3_free(zLines);
   return rc;
 }
 
@@ -165,14 +224,14 @@ static void init_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     zErr = sqlite3_mprintf("%s", rpc_conn_errmsg(p));
   }else{
     rc = rpc_schema_ensure(p, &zErr);
+    if( rc==SQLITE_OK ) rc = schema_repair(p, &zErr);
     rc = rpc_savepoint_end(p, rc);
     if( rc!=SQLITE_OK && zErr==0 ){
       zErr = sqlite3_mprintf("%s", rpc_conn_errmsg(p));
     }
   }
   if( rc!=SQLITE_OK ){
-    rpc_errorf(ctx, "rpcver: rpc_init: %s", zErr);
-    sqlite3_result_error_code(ctx, rc);
+    rpc_error(ctx, "rpc_init", zErr, rc);
   }else{
     sqlite3_result_int(ctx, RPC_SCHEMA_VERSION);
   }

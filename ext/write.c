@@ -9,7 +9,8 @@
 **   rpc_pin(METHOD, NULL)               DELETE FROM rpc_pins
 **   rpc_forget(METHOD)                  DELETE FROM rpc_methods
 **   rpc_heartbeat(M)                    UPDATE rpc_managers SET last_seen
-**   rpc_expire(SECONDS)                 DELETE FROM rpc_registrations
+**                                       (never backwards)
+**   rpc_expire(SECONDS [, SHARE])       DELETE FROM rpc_registrations
 **
 ** (*) It runs the INSERT or UPDATE on rpc_ranges that the view's triggers
 ** would run (write_range() says why).
@@ -26,19 +27,18 @@
 static void report(sqlite3_context *ctx, const char *zFunc, int rc,
                    const char *zMsg){
   if( zMsg==0 ) zMsg = sqlite3_errstr(rc);
-  if( strncmp(zMsg, "rpcver:", 7)==0 ){
-    sqlite3_result_error(ctx, zMsg, -1);
-  }else if( strstr(zMsg, "statements in progress") ){
+  if( strncmp(zMsg, "rpcver:", 7)!=0 && strstr(zMsg, "statements in progress") ){
     rpc_errorf(ctx, "rpcver: %s cannot run inside another INSERT, UPDATE or "
                "DELETE (%s); call it in a SELECT of its own, or write the "
                "rpc_registrations / rpc_pins views directly", zFunc, zMsg);
-  }else if( (rc & 0xff)==SQLITE_READONLY ){
+    sqlite3_result_error_code(ctx, rc);
+  }else if( strncmp(zMsg, "rpcver:", 7)!=0 && (rc & 0xff)==SQLITE_READONLY ){
     rpc_errorf(ctx, "rpcver: %s: %s; write functions need a writable "
                "database (the read functions work without one)", zFunc, zMsg);
+    sqlite3_result_error_code(ctx, rc);
   }else{
-    rpc_errorf(ctx, "rpcver: %s: %s", zFunc, zMsg);
+    rpc_error(ctx, zFunc, zMsg, rc);
   }
-  sqlite3_result_error_code(ctx, rc);
 }
 
 /* Open the function's savepoint and make the schema current. */
@@ -58,15 +58,7 @@ static int begin_write(sqlite3_context *ctx, RpcConn *p, const char *zFunc){
   rc = rpc_schema_ensure(p, &zErr);
   if( rc!=SQLITE_OK ){
     rpc_savepoint_end(p, rc);
-    if( zErr && strncmp(zErr, "rpcver:", 7)==0 ){
-      report(ctx, zFunc, rc, zErr);
-    }else if( zErr ){
-      char *zFull = sqlite3_mprintf("rpcver: %s: %s", zFunc, zErr);
-      report(ctx, zFunc, rc, zFull);
-      sqlite3_free(zFull);
-    }else{
-      report(ctx, zFunc, rc, 0);
-    }
+    report(ctx, zFunc, rc, zErr);
     sqlite3_free(zErr);
   }
   return rc;
@@ -268,8 +260,80 @@ static void heartbeat_func(sqlite3_context *ctx, int argc,
                            sqlite3_value **argv){
   (void)argc;
   name_write(ctx, argv[0], "rpc_heartbeat", "manager", RPC_STMT_HEARTBEAT,
-             "UPDATE main.rpc_managers SET last_seen = unixepoch()"
+             "UPDATE main.rpc_managers"
+             "   SET last_seen = max(last_seen, unixepoch())"
              " WHERE manager = ?1");
+}
+
+/*
+** rpc_expire(SECONDS [, MAX_SHARE]) removes the managers not seen for more
+** than SECONDS, but not more than MAX_SHARE (default 0.5) of any method's
+** receivers in one call: then it removes nothing and says why.  A clock that
+** jumps forward, or a failover to a leader whose clock runs ahead, makes
+** every manager look stale at once, and a routine rpc_expire(600) would
+** empty the fleet; Kubernetes' node lifecycle controller stops evicting in
+** a zone where too many nodes look unhealthy at once, for the same reason.
+** MAX_SHARE 1 removes whatever is stale.
+*/
+#define EXPIRE_MAX_SHARE_DEFAULT 0.5
+
+static int arg_share(sqlite3_context *ctx, sqlite3_value *pVal,
+                     double *pShare){
+  int type = sqlite3_value_numeric_type(pVal);
+  if( sqlite3_value_type(pVal)==SQLITE_NULL ){
+    *pShare = EXPIRE_MAX_SHARE_DEFAULT;
+    return 0;
+  }
+  *pShare = sqlite3_value_double(pVal);
+  if( (type!=SQLITE_INTEGER && type!=SQLITE_FLOAT)
+   || sqlite3_value_type(pVal)==SQLITE_BLOB
+   || !(*pShare>=0.0 && *pShare<=1.0) ){
+    char *zVal = rpc_describe(pVal);
+    rpc_errorf(ctx, "rpcver: rpc_expire: max_share must be a number from 0 "
+               "to 1 (the share of a method's receivers one call may "
+               "remove; 1 removes all that are stale), not %s", zVal);
+    sqlite3_free(zVal);
+    return 1;
+  }
+  return 0;
+}
+
+/* Refuse (SQLITE_CONSTRAINT, with the message on ctx) when removing the
+** managers last seen before pCutoff would take more than share of some
+** method's receivers.  Reads only the stale managers' registrations. */
+static int expire_share_check(sqlite3_context *ctx, RpcConn *p,
+                              sqlite3_value *pCutoff, double share,
+                              sqlite3_value *pSeconds){
+  sqlite3_stmt *pStmt;
+  int rc = rpc_conn_stmt(p, RPC_STMT_EXPIRE_SHARE,
+      "SELECT r.method, count(*), m.receivers"
+      "  FROM main.rpc_managers AS g"
+      "  JOIN main.rpc_ranges AS r ON r.manager = g.manager"
+      "  JOIN main.rpc_methods AS m ON m.method = r.method"
+      " WHERE g.last_seen < ?1"
+      " GROUP BY r.method HAVING count(*) > ?2 * m.receivers"
+      " ORDER BY count(*) * 1.0 / m.receivers DESC, r.method LIMIT 1",
+      &pStmt);
+  if( rc!=SQLITE_OK ) return rc;
+  sqlite3_bind_value(pStmt, 1, pCutoff);
+  sqlite3_bind_double(pStmt, 2, share);
+  if( sqlite3_step(pStmt)==SQLITE_ROW ){
+    char *zMethod = rpc_describe(sqlite3_column_value(pStmt, 0));
+    char *zSeconds = rpc_quote_value(pSeconds);
+    sqlite3_int64 n = sqlite3_column_int64(pStmt, 1);
+    sqlite3_int64 nAll = sqlite3_column_int64(pStmt, 2);
+    rpc_errorf(ctx, "rpcver: rpc_expire: refused to remove %lld of the %lld "
+        "receiver(s) of method %s, more than %g%% of them in one call; a "
+        "clock that jumped forward, or a leader whose clock runs ahead, looks "
+        "like this.  Check them (SELECT rpc_explain(%s)), then remove them "
+        "with rpc_unregister(manager), or with rpc_expire(%s, 1) if they "
+        "are all gone", n, nAll, zMethod, share*100.0, zMethod, zSeconds);
+    sqlite3_free(zMethod);
+    sqlite3_free(zSeconds);
+    rc = SQLITE_CONSTRAINT;
+  }
+  if( sqlite3_reset(pStmt)!=SQLITE_OK && rc==SQLITE_OK ) rc = SQLITE_ERROR;
+  return rc;
 }
 
 static void expire_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
@@ -278,8 +342,8 @@ static void expire_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   sqlite3_stmt *pStmt;
   int type = sqlite3_value_numeric_type(argv[0]);
   sqlite3_int64 n = 0;
+  double share = EXPIRE_MAX_SHARE_DEFAULT;
   int rc;
-  (void)argc;
   if( (type!=SQLITE_INTEGER && type!=SQLITE_FLOAT)
    || sqlite3_value_type(argv[0])==SQLITE_BLOB
    || sqlite3_value_double(argv[0])<0.0 ){
@@ -289,6 +353,7 @@ static void expire_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     sqlite3_free(zVal);
     return;
   }
+  if( argc>1 && arg_share(ctx, argv[1], &share) ) return;
   if( begin_write(ctx, p, zFunc) ) return;
   /* One statement fixes the cutoff and counts, so both see the same now. */
   rc = rpc_conn_stmt(p, RPC_STMT_EXPIRE_COUNT,
@@ -302,6 +367,15 @@ static void expire_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
       n = sqlite3_column_int64(pStmt, 1);
     }
     rc = sqlite3_reset(pStmt);
+    if( rc==SQLITE_OK && n>0 && share<1.0 ){
+      rc = expire_share_check(ctx, p, pCutoff, share, argv[0]);
+      if( rc==SQLITE_CONSTRAINT ){
+        sqlite3_value_free(pCutoff);
+        rpc_savepoint_end(p, rc);             /* the message is set */
+        sqlite3_result_error_code(ctx, rc);
+        return;
+      }
+    }
     if( rc==SQLITE_OK && n>0 ){
       rc = rpc_conn_stmt(p, RPC_STMT_EXPIRE,
           "DELETE FROM main.rpc_registrations WHERE manager IN"
@@ -331,6 +405,7 @@ int rpc_register_write_functions(sqlite3 *db, RpcConn *p){
     { "rpc_forget",     1, forget_func },
     { "rpc_heartbeat",  1, heartbeat_func },
     { "rpc_expire",     1, expire_func },
+    { "rpc_expire",     2, expire_func },
   };
   int rc = SQLITE_OK;
   unsigned int i;

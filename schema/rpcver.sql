@@ -1,8 +1,16 @@
--- rpcver schema, version 2, revision 2.
+-- rpcver schema, version 2, revision 3.
 --
 -- The version counts changes to the tables; the revision, changes to the
 -- triggers and views only (ext/schema.c re-runs this script on a database
 -- whose schema_revision is older, or missing: revision 1).
+--
+-- Every name this script creates, drops or writes at its top level is
+-- qualified with main.  SQLite looks an unqualified name up in temp, then
+-- main, then the attached databases: unqualified, DROP TRIGGER IF EXISTS
+-- would drop the trigger of an attached database when main has none, and a
+-- temp table named rpc_ranges would receive the triggers.  Inside a trigger
+-- or view no qualifier is needed (nor allowed on a trigger's DML): SQLite
+-- binds the names there to the trigger's or view's own database.
 --
 -- The one source of the schema: the build embeds this file into the
 -- extension, which runs it inside the caller's transaction on the first
@@ -17,17 +25,17 @@
 -- connection without it gets "no such function" instead of a silent
 -- inconsistency.
 
-CREATE TABLE IF NOT EXISTS rpc_meta(
+CREATE TABLE IF NOT EXISTS main.rpc_meta(
   key TEXT PRIMARY KEY,
   value
 ) WITHOUT ROWID;
 
 -- One row per manager that has at least one registration.
-CREATE TABLE IF NOT EXISTS rpc_managers(
+CREATE TABLE IF NOT EXISTS main.rpc_managers(
   manager TEXT PRIMARY KEY,
   last_seen INTEGER NOT NULL            -- unix time, seconds
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS rpc_managers_by_last_seen
+CREATE INDEX IF NOT EXISTS main.rpc_managers_by_last_seen
   ON rpc_managers(last_seen);
 
 -- The registrations: manager accepts method at every version in [lo, hi].
@@ -37,21 +45,21 @@ CREATE INDEX IF NOT EXISTS rpc_managers_by_last_seen
 -- INTEGER affinity a text version written here by mistake ('3.0') would be
 -- silently coerced to the key 3 (version 0.0.3); without it, the triggers
 -- see the text and refuse it.
-CREATE TABLE IF NOT EXISTS rpc_ranges(
+CREATE TABLE IF NOT EXISTS main.rpc_ranges(
   manager TEXT NOT NULL,
   method TEXT NOT NULL,
   lo NOT NULL,
   hi NOT NULL,
   PRIMARY KEY(manager, method)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS rpc_ranges_by_hi ON rpc_ranges(method, hi);
-CREATE INDEX IF NOT EXISTS rpc_ranges_by_lo ON rpc_ranges(method, lo);
+CREATE INDEX IF NOT EXISTS main.rpc_ranges_by_hi ON rpc_ranges(method, hi);
+CREATE INDEX IF NOT EXISTS main.rpc_ranges_by_lo ON rpc_ranges(method, lo);
 
 -- The materialized per-method state, written only by the triggers below.
 -- seq counts the changes of a row; a write that does not bump it by one did
 -- not come from these triggers and is refused (rpc_methods_guard_update,
 -- which also holds every write to the rules the triggers follow).
-CREATE TABLE IF NOT EXISTS rpc_methods(
+CREATE TABLE IF NOT EXISTS main.rpc_methods(
   method TEXT PRIMARY KEY,
   receivers INTEGER NOT NULL DEFAULT 0,
   max_lo INTEGER,
@@ -80,11 +88,12 @@ CREATE TABLE IF NOT EXISTS rpc_methods(
 -- inserted with VALUES by a trigger of its own whose WHEN clause tests that;
 -- each such trigger gives the same result whichever trigger on the same
 -- event SQLite runs first.
-DROP TRIGGER IF EXISTS rpc_ranges_check_insert;
-CREATE TRIGGER rpc_ranges_check_insert BEFORE INSERT ON rpc_ranges BEGIN
-  SELECT rpcver_raise(printf('rpcver: manager %Q already has a registration '
-           || 'for method %Q; replace it through rpc_registrations or '
-           || 'rpc_register()', NEW.manager, NEW.method))
+DROP TRIGGER IF EXISTS main.rpc_ranges_check_insert;
+CREATE TRIGGER main.rpc_ranges_check_insert BEFORE INSERT ON rpc_ranges BEGIN
+  SELECT rpcver_raise(printf('rpcver: manager %s already has a registration '
+           || 'for method %s; replace it through rpc_registrations or '
+           || 'rpc_register()', rpcver_quote(NEW.manager),
+           rpcver_quote(NEW.method)))
     FROM rpc_ranges WHERE manager = NEW.manager AND method = NEW.method;
   SELECT rpcver_check_range(NEW.manager, NEW.method, NEW.lo, NEW.hi);
   -- Admission: the range must contain the floor, the highest version
@@ -95,12 +104,13 @@ CREATE TRIGGER rpc_ranges_check_insert BEFORE INSERT ON rpc_ranges BEGIN
    WHERE method = NEW.method AND NOT (NEW.lo <= floor AND floor <= NEW.hi);
 END;
 
-DROP TRIGGER IF EXISTS rpc_ranges_check_update;
-CREATE TRIGGER rpc_ranges_check_update BEFORE UPDATE ON rpc_ranges BEGIN
+DROP TRIGGER IF EXISTS main.rpc_ranges_check_update;
+CREATE TRIGGER main.rpc_ranges_check_update BEFORE UPDATE ON rpc_ranges BEGIN
   SELECT rpcver_raise(printf('rpcver: cannot move the registration of '
-           || 'manager %Q for method %Q to manager %Q, method %Q; delete it '
-           || 'and register the new one', OLD.manager, OLD.method,
-           NEW.manager, NEW.method))
+           || 'manager %s for method %s to manager %s, method %s; delete it '
+           || 'and register the new one', rpcver_quote(OLD.manager),
+           rpcver_quote(OLD.method), rpcver_quote(NEW.manager),
+           rpcver_quote(NEW.method)))
    WHERE NEW.manager IS NOT OLD.manager OR NEW.method IS NOT OLD.method;
   SELECT rpcver_check_range(NEW.manager, NEW.method, NEW.lo, NEW.hi);
   SELECT rpcver_raise(rpcver_refusal(NEW.manager, NEW.method, NEW.lo, NEW.hi,
@@ -112,8 +122,8 @@ END;
 -- The first range of a method creates the method's row, empty, before the
 -- range is inserted, so that every AFTER INSERT trigger finds it.  (When
 -- the insert is then refused, the statement's rollback removes the row.)
-DROP TRIGGER IF EXISTS rpc_ranges_new_method;
-CREATE TRIGGER rpc_ranges_new_method BEFORE INSERT ON rpc_ranges
+DROP TRIGGER IF EXISTS main.rpc_ranges_new_method;
+CREATE TRIGGER main.rpc_ranges_new_method BEFORE INSERT ON rpc_ranges
   WHEN NOT EXISTS (SELECT 1 FROM rpc_methods WHERE method = NEW.method)
 BEGIN
   INSERT INTO rpc_methods(method) VALUES (NEW.method);
@@ -121,8 +131,8 @@ END;
 
 -- The first range of a manager creates the manager's row.  Whether this
 -- runs before or after rpc_ranges_inserted, last_seen ends up now.
-DROP TRIGGER IF EXISTS rpc_ranges_new_manager;
-CREATE TRIGGER rpc_ranges_new_manager AFTER INSERT ON rpc_ranges
+DROP TRIGGER IF EXISTS main.rpc_ranges_new_manager;
+CREATE TRIGGER main.rpc_ranges_new_manager AFTER INSERT ON rpc_ranges
   WHEN NOT EXISTS (SELECT 1 FROM rpc_managers WHERE manager = NEW.manager)
 BEGIN
   INSERT INTO rpc_managers(manager, last_seen)
@@ -130,13 +140,15 @@ BEGIN
 END;
 
 -- An insert folds the new range into the aggregates: no seek needed.
--- (last_seen is left alone when it already says now: a manager registers
--- its methods one after the other, and rewriting the row and its index
--- entry for each cost more than the check.)
-DROP TRIGGER IF EXISTS rpc_ranges_inserted;
-CREATE TRIGGER rpc_ranges_inserted AFTER INSERT ON rpc_ranges BEGIN
+-- last_seen only moves forward: after the clock steps back, a manager seen
+-- "in the future" keeps that time rather than looking older than it is.
+-- (It is also left alone when it already says now: a manager registers its
+-- methods one after the other, and rewriting the row and its index entry
+-- for each cost more than the check.)
+DROP TRIGGER IF EXISTS main.rpc_ranges_inserted;
+CREATE TRIGGER main.rpc_ranges_inserted AFTER INSERT ON rpc_ranges BEGIN
   UPDATE rpc_managers SET last_seen = unixepoch()
-   WHERE manager = NEW.manager AND last_seen IS NOT unixepoch();
+   WHERE manager = NEW.manager AND last_seen < unixepoch();
   UPDATE rpc_methods
      SET receivers = receivers + 1,
          max_lo = max(coalesce(max_lo, NEW.lo), NEW.lo),
@@ -148,10 +160,10 @@ END;
 
 -- A changed or removed range may have been an extreme: re-seek the method's
 -- extremes through the (method, lo) and (method, hi) indexes.
-DROP TRIGGER IF EXISTS rpc_ranges_updated;
-CREATE TRIGGER rpc_ranges_updated AFTER UPDATE OF lo, hi ON rpc_ranges BEGIN
+DROP TRIGGER IF EXISTS main.rpc_ranges_updated;
+CREATE TRIGGER main.rpc_ranges_updated AFTER UPDATE OF lo, hi ON rpc_ranges BEGIN
   UPDATE rpc_managers SET last_seen = unixepoch()
-   WHERE manager = NEW.manager AND last_seen IS NOT unixepoch();
+   WHERE manager = NEW.manager AND last_seen < unixepoch();
   UPDATE rpc_methods
      SET max_lo = (SELECT max(lo) FROM rpc_ranges WHERE method = NEW.method),
          min_hi = (SELECT min(hi) FROM rpc_ranges WHERE method = NEW.method),
@@ -160,8 +172,8 @@ CREATE TRIGGER rpc_ranges_updated AFTER UPDATE OF lo, hi ON rpc_ranges BEGIN
    WHERE method = NEW.method;
 END;
 
-DROP TRIGGER IF EXISTS rpc_ranges_deleted;
-CREATE TRIGGER rpc_ranges_deleted AFTER DELETE ON rpc_ranges BEGIN
+DROP TRIGGER IF EXISTS main.rpc_ranges_deleted;
+CREATE TRIGGER main.rpc_ranges_deleted AFTER DELETE ON rpc_ranges BEGIN
   UPDATE rpc_methods
      SET receivers = receivers - 1,
          max_lo = (SELECT max(lo) FROM rpc_ranges WHERE method = OLD.method),
@@ -178,8 +190,8 @@ END;
 
 -- The floor rises with negotiated and never falls here; only a pin lowers
 -- it (rpc_pins_insert).  Written once, for every change of the inputs.
-DROP TRIGGER IF EXISTS rpc_methods_floor;
-CREATE TRIGGER rpc_methods_floor
+DROP TRIGGER IF EXISTS main.rpc_methods_floor;
+CREATE TRIGGER main.rpc_methods_floor
   AFTER UPDATE OF receivers, max_lo, min_hi, pin ON rpc_methods
   WHEN NEW.negotiated > coalesce(NEW.floor, -1)
 BEGIN
@@ -187,16 +199,16 @@ BEGIN
    WHERE method = NEW.method;
 END;
 
-DROP TRIGGER IF EXISTS rpc_methods_guard_insert;
-CREATE TRIGGER rpc_methods_guard_insert BEFORE INSERT ON rpc_methods
+DROP TRIGGER IF EXISTS main.rpc_methods_guard_insert;
+CREATE TRIGGER main.rpc_methods_guard_insert BEFORE INSERT ON rpc_methods
   WHEN NEW.receivers IS NOT 0 OR NEW.max_lo IS NOT NULL
     OR NEW.min_hi IS NOT NULL OR NEW.newest IS NOT NULL
     OR NEW.pin IS NOT NULL OR NEW.floor IS NOT NULL OR NEW.seq IS NOT 0
     OR EXISTS (SELECT 1 FROM rpc_methods WHERE method = NEW.method)
 BEGIN
   SELECT rpcver_raise(printf('rpcver: rpc_methods is maintained by rpcver''s '
-           || 'triggers (refused a direct insert for method %Q); write '
-           || 'rpc_registrations or rpc_pins instead', NEW.method));
+           || 'triggers (refused a direct insert for method %s); write '
+           || 'rpc_registrations or rpc_pins instead', rpcver_quote(NEW.method)));
 END;
 
 -- A write that bumps seq (by mistake or on purpose) must still follow the
@@ -204,8 +216,8 @@ END;
 -- are 0 exactly when there are no ranges; the floor only rises to
 -- negotiated, or falls to a new pin; a new pin is not below max_lo.  (The
 -- aggregates themselves are rpc_verify()'s to audit.)
-DROP TRIGGER IF EXISTS rpc_methods_guard_update;
-CREATE TRIGGER rpc_methods_guard_update BEFORE UPDATE ON rpc_methods
+DROP TRIGGER IF EXISTS main.rpc_methods_guard_update;
+CREATE TRIGGER main.rpc_methods_guard_update BEFORE UPDATE ON rpc_methods
   WHEN NEW.seq IS NOT OLD.seq + 1 OR NEW.method IS NOT OLD.method
     OR NEW.receivers IS NULL OR NEW.receivers < 0
     OR abs(NEW.receivers - OLD.receivers) > 1
@@ -218,18 +230,18 @@ CREATE TRIGGER rpc_methods_guard_update BEFORE UPDATE ON rpc_methods
     OR (NEW.pin IS NOT OLD.pin AND NEW.pin < NEW.max_lo)
 BEGIN
   SELECT rpcver_raise(printf('rpcver: rpc_methods is maintained by rpcver''s '
-           || 'triggers (refused a direct update of method %Q); write '
-           || 'rpc_registrations or rpc_pins instead', OLD.method));
+           || 'triggers (refused a direct update of method %s); write '
+           || 'rpc_registrations or rpc_pins instead', rpcver_quote(OLD.method)));
 END;
 
 -- Deleting a row is rpc_forget(): allowed once the method has no receivers.
-DROP TRIGGER IF EXISTS rpc_methods_guard_delete;
-CREATE TRIGGER rpc_methods_guard_delete BEFORE DELETE ON rpc_methods
+DROP TRIGGER IF EXISTS main.rpc_methods_guard_delete;
+CREATE TRIGGER main.rpc_methods_guard_delete BEFORE DELETE ON rpc_methods
   WHEN OLD.receivers > 0
 BEGIN
-  SELECT rpcver_raise(printf('rpcver: cannot forget method %Q: it still has '
+  SELECT rpcver_raise(printf('rpcver: cannot forget method %s: it still has '
            || '%d receiver(s); unregister them first (rpc_unregister or '
-           || 'rpc_expire)', OLD.method, OLD.receivers));
+           || 'rpc_expire)', rpcver_quote(OLD.method), OLD.receivers));
 END;
 
 -------------------------------------------------------------- rpc_managers
@@ -237,41 +249,42 @@ END;
 -- A manager row exists exactly while the manager has registrations.  Direct
 -- writes may change last_seen (that is what rpc_heartbeat() does), nothing
 -- else.
-DROP TRIGGER IF EXISTS rpc_managers_guard_insert;
-CREATE TRIGGER rpc_managers_guard_insert BEFORE INSERT ON rpc_managers
+DROP TRIGGER IF EXISTS main.rpc_managers_guard_insert;
+CREATE TRIGGER main.rpc_managers_guard_insert BEFORE INSERT ON rpc_managers
   WHEN NOT EXISTS (SELECT 1 FROM rpc_ranges WHERE manager = NEW.manager)
     OR EXISTS (SELECT 1 FROM rpc_managers WHERE manager = NEW.manager)
 BEGIN
   SELECT rpcver_raise(printf('rpcver: rpc_managers is maintained by rpcver''s '
-           || 'triggers (refused a direct insert for manager %Q); register '
-           || 'through rpc_registrations or rpc_register()', NEW.manager));
+           || 'triggers (refused a direct insert for manager %s); register '
+           || 'through rpc_registrations or rpc_register()',
+           rpcver_quote(NEW.manager)));
 END;
 
-DROP TRIGGER IF EXISTS rpc_managers_guard_update;
-CREATE TRIGGER rpc_managers_guard_update BEFORE UPDATE ON rpc_managers
+DROP TRIGGER IF EXISTS main.rpc_managers_guard_update;
+CREATE TRIGGER main.rpc_managers_guard_update BEFORE UPDATE ON rpc_managers
   WHEN NEW.manager IS NOT OLD.manager
 BEGIN
-  SELECT rpcver_raise(printf('rpcver: cannot rename manager %Q to %Q; '
-           || 'unregister it and register the new name', OLD.manager,
-           NEW.manager));
+  SELECT rpcver_raise(printf('rpcver: cannot rename manager %s to %s; '
+           || 'unregister it and register the new name',
+           rpcver_quote(OLD.manager), rpcver_quote(NEW.manager)));
 END;
 
-DROP TRIGGER IF EXISTS rpc_managers_guard_last_seen;
-CREATE TRIGGER rpc_managers_guard_last_seen BEFORE UPDATE OF last_seen
+DROP TRIGGER IF EXISTS main.rpc_managers_guard_last_seen;
+CREATE TRIGGER main.rpc_managers_guard_last_seen BEFORE UPDATE OF last_seen
   ON rpc_managers WHEN typeof(NEW.last_seen) IS NOT 'integer'
 BEGIN
-  SELECT rpcver_raise(printf('rpcver: rpc_managers.last_seen of manager %Q '
-           || 'must be an INTEGER unix time, not %s', OLD.manager,
-           quote(NEW.last_seen)));
+  SELECT rpcver_raise(printf('rpcver: rpc_managers.last_seen of manager %s '
+           || 'must be an INTEGER unix time, not %s', rpcver_quote(OLD.manager),
+           rpcver_quote(NEW.last_seen)));
 END;
 
-DROP TRIGGER IF EXISTS rpc_managers_guard_delete;
-CREATE TRIGGER rpc_managers_guard_delete BEFORE DELETE ON rpc_managers
+DROP TRIGGER IF EXISTS main.rpc_managers_guard_delete;
+CREATE TRIGGER main.rpc_managers_guard_delete BEFORE DELETE ON rpc_managers
   WHEN EXISTS (SELECT 1 FROM rpc_ranges WHERE manager = OLD.manager)
 BEGIN
-  SELECT rpcver_raise(printf('rpcver: manager %Q still has registrations; '
+  SELECT rpcver_raise(printf('rpcver: manager %s still has registrations; '
            || 'remove them with rpc_unregister() or DELETE FROM '
-           || 'rpc_registrations', OLD.manager));
+           || 'rpc_registrations', rpcver_quote(OLD.manager)));
 END;
 
 ---------------------------------------------------------- rpc_registrations
@@ -279,8 +292,8 @@ END;
 -- The write interface for registrations, with versions as text:
 --   INSERT INTO rpc_registrations(manager, method, hi [, lo]) registers or
 --   replaces; lo defaults to MAJOR(hi).0.
-DROP VIEW IF EXISTS rpc_registrations;
-CREATE VIEW rpc_registrations(manager, method, lo, hi, last_seen) AS
+DROP VIEW IF EXISTS main.rpc_registrations;
+CREATE VIEW main.rpc_registrations(manager, method, lo, hi, last_seen) AS
   SELECT r.manager, r.method,
          (r.lo >> 40) || '.' || ((r.lo >> 20) & 1048575)
            || iif(r.lo & 1048575, '.' || (r.lo & 1048575), ''),
@@ -292,11 +305,11 @@ CREATE VIEW rpc_registrations(manager, method, lo, hi, last_seen) AS
 -- rpc_registrations_insert's way to insert a registration only when the
 -- manager has none for the method (see the top of the rpc_ranges section).
 -- Internal: inserting here is inserting into rpc_ranges, or nothing.
-DROP VIEW IF EXISTS rpc_ranges_missing;
-CREATE VIEW rpc_ranges_missing(manager, method, hi, lo) AS
+DROP VIEW IF EXISTS main.rpc_ranges_missing;
+CREATE VIEW main.rpc_ranges_missing(manager, method, hi, lo) AS
   SELECT manager, method, hi, lo FROM rpc_ranges WHERE 0;
 
-CREATE TRIGGER rpc_ranges_missing_insert INSTEAD OF INSERT ON rpc_ranges_missing
+CREATE TRIGGER main.rpc_ranges_missing_insert INSTEAD OF INSERT ON rpc_ranges_missing
   WHEN NOT EXISTS (SELECT 1 FROM rpc_ranges
                     WHERE manager = NEW.manager AND method = NEW.method)
 BEGIN
@@ -304,7 +317,7 @@ BEGIN
     VALUES (NEW.manager, NEW.method, NEW.lo, NEW.hi);
 END;
 
-CREATE TRIGGER rpc_registrations_insert INSTEAD OF INSERT ON rpc_registrations
+CREATE TRIGGER main.rpc_registrations_insert INSTEAD OF INSERT ON rpc_registrations
 BEGIN
   -- Names first: the UPDATE below would otherwise match an INTEGER 7 to
   -- an existing manager '7', and rpc_ranges' TEXT affinity would turn a
@@ -329,7 +342,7 @@ BEGIN
                 rpcver_key('rpc_registrations.lo', NEW.lo)));
 END;
 
-CREATE TRIGGER rpc_registrations_update INSTEAD OF UPDATE ON rpc_registrations
+CREATE TRIGGER main.rpc_registrations_update INSTEAD OF UPDATE ON rpc_registrations
 BEGIN
   UPDATE rpc_ranges
      SET manager = NEW.manager, method = NEW.method,
@@ -338,7 +351,7 @@ BEGIN
    WHERE manager = OLD.manager AND method = OLD.method;
 END;
 
-CREATE TRIGGER rpc_registrations_delete INSTEAD OF DELETE ON rpc_registrations
+CREATE TRIGGER main.rpc_registrations_delete INSTEAD OF DELETE ON rpc_registrations
 BEGIN
   DELETE FROM rpc_ranges WHERE manager = OLD.manager AND method = OLD.method;
 END;
@@ -346,14 +359,14 @@ END;
 ------------------------------------------------------------------- rpc_pins
 
 -- The write interface for pins: INSERT [OR REPLACE] pins, DELETE unpins.
-DROP VIEW IF EXISTS rpc_pins;
-CREATE VIEW rpc_pins(method, version) AS
+DROP VIEW IF EXISTS main.rpc_pins;
+CREATE VIEW main.rpc_pins(method, version) AS
   SELECT method,
          (pin >> 40) || '.' || ((pin >> 20) & 1048575)
            || iif(pin & 1048575, '.' || (pin & 1048575), '')
     FROM rpc_methods WHERE pin IS NOT NULL;
 
-CREATE TRIGGER rpc_pins_insert INSTEAD OF INSERT ON rpc_pins BEGIN
+CREATE TRIGGER main.rpc_pins_insert INSTEAD OF INSERT ON rpc_pins BEGIN
   SELECT rpcver_name('rpc_pins.method', NEW.method);
   -- Nothing could be sent below a receiver's lo: name the receiver.
   SELECT rpcver_raise(rpcver_pin_refusal(r.method, p.pin, r.manager, r.lo,
@@ -370,23 +383,23 @@ CREATE TRIGGER rpc_pins_insert INSTEAD OF INSERT ON rpc_pins BEGIN
    WHERE method = NEW.method;
 END;
 
-CREATE TRIGGER rpc_pins_update INSTEAD OF UPDATE ON rpc_pins BEGIN
-  SELECT rpcver_raise(printf('rpcver: cannot move the pin of method %Q to '
-           || 'method %Q; delete it and pin the other method', OLD.method,
-           NEW.method))
+CREATE TRIGGER main.rpc_pins_update INSTEAD OF UPDATE ON rpc_pins BEGIN
+  SELECT rpcver_raise(printf('rpcver: cannot move the pin of method %s to '
+           || 'method %s; delete it and pin the other method',
+           rpcver_quote(OLD.method), rpcver_quote(NEW.method)))
    WHERE NEW.method IS NOT OLD.method;
   INSERT INTO rpc_pins(method, version) VALUES (NEW.method, NEW.version);
 END;
 
-CREATE TRIGGER rpc_pins_delete INSTEAD OF DELETE ON rpc_pins BEGIN
+CREATE TRIGGER main.rpc_pins_delete INSTEAD OF DELETE ON rpc_pins BEGIN
   UPDATE rpc_methods SET pin = NULL, seq = seq + 1 WHERE method = OLD.method;
 END;
 
 -------------------------------------------------------------- status views
 
 -- One row per method; state is empty / blocked / pinned / upgrading / steady.
-DROP VIEW IF EXISTS rpc_status;
-CREATE VIEW rpc_status(method, receivers, negotiated, newest, pin, floor,
+DROP VIEW IF EXISTS main.rpc_status;
+CREATE VIEW main.rpc_status(method, receivers, negotiated, newest, pin, floor,
                        state) AS
   SELECT method, receivers,
          (negotiated >> 40) || '.' || ((negotiated >> 20) & 1048575)
@@ -407,8 +420,8 @@ CREATE VIEW rpc_status(method, receivers, negotiated, newest, pin, floor,
 -- Who holds an upgrade back: receivers below the newest version registered
 -- for their method.  One index range per method, not a scan: CROSS JOIN
 -- makes SQLite keep that join order (it would otherwise scan rpc_ranges).
-DROP VIEW IF EXISTS rpc_laggards;
-CREATE VIEW rpc_laggards(manager, method, hi, newest) AS
+DROP VIEW IF EXISTS main.rpc_laggards;
+CREATE VIEW main.rpc_laggards(manager, method, hi, newest) AS
   SELECT r.manager, r.method,
          (r.hi >> 40) || '.' || ((r.hi >> 20) & 1048575)
            || iif(r.hi & 1048575, '.' || (r.hi & 1048575), ''),
@@ -418,5 +431,5 @@ CREATE VIEW rpc_laggards(manager, method, hi, newest) AS
     CROSS JOIN rpc_ranges AS r ON r.method = m.method AND r.hi < m.newest
    ORDER BY r.method, r.hi, r.manager;
 
-INSERT OR REPLACE INTO rpc_meta(key, value) VALUES ('schema_version', 2);
-INSERT OR REPLACE INTO rpc_meta(key, value) VALUES ('schema_revision', 2);
+INSERT OR REPLACE INTO main.rpc_meta(key, value) VALUES ('schema_version', 2);
+INSERT OR REPLACE INTO main.rpc_meta(key, value) VALUES ('schema_revision', 3);

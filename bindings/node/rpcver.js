@@ -251,9 +251,13 @@ function heartbeat(db, manager) {
   return write(db, 'SELECT rpc_heartbeat(?)', [manager]) === 1;
 }
 
-/** Unregisters every manager not seen for more than `seconds`; returns how many. */
-function expire(db, seconds) {
-  return write(db, 'SELECT rpc_expire(?)', [seconds]);
+/**
+ * Unregisters every manager not seen for more than `seconds`; returns how many.
+ * Throws, removing nothing, when that would take more than `maxShare` (0 to 1;
+ * default 0.5) of some method's receivers; `maxShare` 1 removes all that are stale.
+ */
+function expire(db, seconds, maxShare = null) {
+  return write(db, 'SELECT rpc_expire(?, ?)', [seconds, maxShare]);
 }
 
 /** Pins the method to `version` (null clears the pin); returns negotiated after it. */

@@ -326,13 +326,17 @@ def heartbeat(conn, manager):
         return bool(_one(conn, "SELECT rpc_heartbeat(?)", (manager,)))
 
 
-def expire(conn, seconds):
+def expire(conn, seconds, max_share=None):
     """Unregister every manager not seen for more than ``seconds``.
 
-    Returns the number of managers removed.
+    Returns the number of managers removed.  Raises RpcverError, removing
+    nothing, when that would take more than ``max_share`` (0 to 1; None is
+    rpc_expire's default, 0.5) of some method's receivers: a clock that
+    jumped forward makes every manager look stale at once.  ``max_share=1``
+    removes all that are stale.
     """
     with transaction(conn):
-        return _one(conn, "SELECT rpc_expire(?)", (seconds,))
+        return _one(conn, "SELECT rpc_expire(?, ?)", (seconds, max_share))
 
 
 def pin(conn, method, version):

@@ -383,6 +383,17 @@ class TestWrites(Base):
             rpcver.expire(self.conn, -1)
         self.assertIn("seconds must be a number >= 0", str(cm.exception))
 
+    def test_expire_max_share(self):
+        self.upgraded()
+        # every manager looks stale at once (a clock that jumped forward)
+        self.conn.execute("UPDATE rpc_managers SET last_seen = unixepoch() - 100")
+        with self.assertRaises(rpcver.RpcverError) as cm:
+            rpcver.expire(self.conn, 50)
+        self.assertIn("refused to remove", str(cm.exception))
+        self.assertIs(rpcver.heartbeat(self.conn, "a"), True)  # still there
+        self.conn.execute("UPDATE rpc_managers SET last_seen = unixepoch() - 100")
+        self.assertEqual(rpcver.expire(self.conn, 50, max_share=1), 2)
+
     def test_pin(self):
         self.upgraded()
         self.assertEqual(rpcver.pin(self.conn, "volume", "3.16"), "3.16")

@@ -8,6 +8,8 @@
 #   model::pin METHOD VERSION            -> 1 / 0 (below some receiver's lo)
 #   model::unpin METHOD
 #   model::forget METHOD                 -> 1 / 0 (receivers remain)
+#   model::expire MANAGERS SHARE         -> 1 removed / 0 refused (more than
+#                                           SHARE of some method's receivers)
 #   model::heartbeat MANAGER             -> 1 registered / 0 not
 #   model::state METHOD                  -> {} unknown, else
 #                  {receivers max_lo min_hi newest negotiated pin floor}
@@ -114,6 +116,24 @@ namespace eval model {
     variable floor; variable pin; variable known
     if {[llength [receivers $method]]} { return 0 }
     array unset floor $method; array unset pin $method; array unset known $method
+    return 1
+  }
+
+  # Unregister MANAGERS (the stale ones), unless that takes more than SHARE
+  # (0..1) of some method's receivers: then nothing changes.
+  proc expire {managers share} {
+    variable reg
+    array set taken {}
+    foreach g $managers {
+      foreach k [array names reg "$g,*"] {
+        set m [string range $k [string length "$g,"] end]
+        incr taken($m)
+      }
+    }
+    foreach m [array names taken] {
+      if {$taken($m) > $share * [llength [receivers $m]]} { return 0 }
+    }
+    foreach g $managers { unregister $g }
     return 1
   }
 

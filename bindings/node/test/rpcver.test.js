@@ -196,6 +196,12 @@ test('heartbeat and expire', (t) => {
   assert.equal(rpcver.heartbeat(db, 'b'), true);
   assert.equal(rpcver.maxSend(db, 'volume'), '3.17', 'the stale old manager no longer holds it back');
   throwsRpcver(() => rpcver.expire(db, -1), RpcverError, /seconds must be a number >= 0/);
+  // every manager looks stale at once: refused, unless maxShare allows it
+  db.exec('UPDATE rpc_managers SET last_seen = last_seen - 1000');
+  throwsRpcver(() => rpcver.expire(db, 500), RpcverError, /refused to remove 1 of the 1 receiver/);
+  assert.equal(rpcver.heartbeat(db, 'b'), true, 'a refused expire removes nothing');
+  db.exec('UPDATE rpc_managers SET last_seen = last_seen - 1000');
+  assert.equal(rpcver.expire(db, 500, 1), 1);
   throwsRpcver(() => rpcver.heartbeat(db, ''), RpcverError);
 });
 
