@@ -21,7 +21,9 @@
 ** Outside a transaction on a file the lookup statement runs, which opens a
 ** read transaction and so sees every commit, from any process.  Inside a
 ** write transaction the cache is bypassed: this connection's own uncommitted
-** writes do not move the counter.
+** writes do not move the counter.  Nor is it used on the memdb VFS
+** (file_cacheable()), nor filled under PRAGMA read_uncommitted
+** (fill_allowed()): there the counter proves nothing.
 */
 #include "rpcver_int.h"
 #include <string.h>

@@ -28,8 +28,11 @@
 **   rpc_pin(METHOD, VERSION | NULL)            -> negotiated after it
 **   rpc_forget(METHOD)                         -> 1 when forgotten, else 0
 **   rpc_heartbeat(MANAGER)                     -> 1, or 0 if not registered
-**   rpc_expire(SECONDS)                        -> managers removed
-**   rpc_init()                                 -> schema version
+**   rpc_expire(SECONDS [, MAX_SHARE])          -> managers removed (none, and
+**       an error, when that is more than MAX_SHARE, default 0.5, of some
+**       method's receivers: a clock that jumped forward looks like that)
+**   rpc_init()                                 -> schema version (creates,
+**       migrates, or repairs the schema's triggers, views and indexes)
 **
 ** Reads (read.c, report.c; SQLITE_INNOCUOUS):
 **   rpc_max_send(METHOD [, SENDER_HI [, SENDER_LO]]) -> version or NULL
