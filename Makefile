@@ -7,7 +7,7 @@ VERSION := $(shell cat VERSION)
 SRC      = $(wildcard ext/*.c)
 HDR      = $(wildcard ext/*.h) build/schema_sql.h
 CLIENT   = cluster/dqlite_client.c cluster/dqlite_client.h
-SCHEMA   = schema/rpcver.sql schema/upgrade-from-1.sql
+SCHEMA   = schema/rpcver.sql schema/upgrade-from-1.sql schema/upgrade-from-1-finish.sql
 DEFS     = -DRPCVER_VERSION='"$(VERSION)"' -Iext -Ibuild
 
 .PHONY: all loadable static cli cluster bench-cluster demo-cluster test test-asan test-valgrind fuzz fuzz-smoke demo deps \
@@ -39,7 +39,8 @@ help:
 build/schema_sql.h: $(SCHEMA) tools/embed.sh
 	@mkdir -p build
 	sh tools/embed.sh rpc_schema_sql schema/rpcver.sql \
-	    rpc_upgrade_from_1_sql schema/upgrade-from-1.sql > $@.tmp
+	    rpc_upgrade_from_1_sql schema/upgrade-from-1.sql \
+	    rpc_upgrade_from_1_finish_sql schema/upgrade-from-1-finish.sql > $@.tmp
 	mv $@.tmp $@
 
 rpcver.so: $(SRC) $(HDR) VERSION
@@ -77,6 +78,7 @@ NODEDIR   ?= $(PREFIX)/lib/node_modules/rpcver
 INSTALLED = $(PREFIX)/lib/rpcver/rpcver.so $(PREFIX)/lib/librpcver.a \
             $(PREFIX)/include/rpcver.h $(PREFIX)/lib/pkgconfig/rpcver.pc \
             $(PREFIX)/share/rpcver/rpcver.sql $(PREFIX)/share/rpcver/upgrade-from-1.sql \
+            $(PREFIX)/share/rpcver/upgrade-from-1-finish.sql \
             $(PREFIX)/bin/rpcver $(PREFIX)/bin/rpcverd \
             $(PYTHONDIR)/rpcver.py $(PYTHONDIR)/rpcver_cluster.py \
             $(NODEDIR)/rpcver.js $(NODEDIR)/package.json
@@ -88,7 +90,7 @@ install: all
 	install -m 755 rpcver.so $(LIBDIR)/rpcver/rpcver.so
 	install -m 644 build/librpcver.a $(LIBDIR)/librpcver.a
 	install -m 644 ext/rpcver.h $(DESTDIR)$(PREFIX)/include/rpcver.h
-	install -m 644 schema/rpcver.sql schema/upgrade-from-1.sql $(DESTDIR)$(PREFIX)/share/rpcver/
+	install -m 644 $(SCHEMA) $(DESTDIR)$(PREFIX)/share/rpcver/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' tools/rpcver.pc.in \
 	    > $(LIBDIR)/pkgconfig/rpcver.pc
 	install -m 755 build/rpcver $(DESTDIR)$(PREFIX)/bin/rpcver

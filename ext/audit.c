@@ -8,11 +8,13 @@
 ** unqualified name in an attached database) admits anything, yet its data
 ** can look consistent.  What rpcver's own objects should be is known
 ** exactly: the embedded schema script, run once per connection into a
-** private in-memory database.  Triggers, views and indexes are compared by
-** their SQL text; tables by their columns (a table's text also records how
-** it was migrated, which is not a difference), and the values the columns
-** compute are rpc_verify()'s data checks.  A database at another revision
-** of the code cannot be compared, and the audit says so.
+** private in-memory database.  Every object is compared by its SQL as
+** SQLite stores it, token by token (sql_tokens(): comments, spacing, case
+** and identifier quotes do not count, everything else does: a generated
+** column's formula, a type, a collation, a CHECK).  A database whose code
+** is at an older revision is compared by its tables only, until its next
+** write brings the code up to date; one at a newer revision (a newer rpcver
+** wrote it) by what this rpcver knows must be there.
 */
 #include "rpcver_int.h"
 #include "schema_sql.h"         /* RPC_SCHEMA_VERSION, RPC_SCHEMA_REVISION */
@@ -23,7 +25,7 @@ typedef struct RpcObject {
   char *zType;
   char *zName;
   char *zTable;                 /* tbl_name */
-  char *zSql;                   /* for a table: its columns (table_columns) */
+  char *zSql;                   /* its SQL as sql_tokens() renders it */
 } RpcObject;
 
 struct RpcSchemaObjects {       /* rpcver_int.h: RpcConn.pExpected */
@@ -43,23 +45,63 @@ void rpc_audit_free(RpcSchemaObjects *pObjs){
   sqlite3_free(pObjs);
 }
 
-/* A table's columns as one line: name, hidden (generated), pk, notnull. */
-static char *table_columns(sqlite3 *db, const char *zTable){
-  sqlite3_stmt *pStmt = 0;
-  char *z = 0;
-  if( sqlite3_prepare_v2(db,
-        "SELECT group_concat(name || iif(hidden, ' generated', '')"
-        "                    || iif(pk, ' key', '')"
-        "                    || iif(\"notnull\", ' not null', ''), ', ')"
-        "  FROM (SELECT * FROM pragma_table_xinfo(?1, 'main') ORDER BY cid)",
-        -1, &pStmt, 0)==SQLITE_OK ){
-    sqlite3_bind_text(pStmt, 1, zTable, -1, SQLITE_STATIC);
-    if( sqlite3_step(pStmt)==SQLITE_ROW ){
-      z = sqlite3_mprintf("%s", sqlite3_column_text(pStmt, 0));
+/*
+** SQL text as a canonical line of tokens, one space apart: comments and
+** whitespace dropped, keywords and identifiers lowercased and stripped of
+** their quotes ("x", [x], `x`), string literals kept as written.  Two
+** statements SQLite would read the same way get the same line, whatever
+** their layout and however a migration or a rename rewrote the text.
+*/
+static char lower_ascii(unsigned char c){
+  return (char)(c>='A' && c<='Z' ? c + ('a' - 'A') : c);
+}
+
+static int ident_char(unsigned char c){
+  return (c>='a' && c<='z') || (c>='A' && c<='Z') || (c>='0' && c<='9')
+      || c=='_' || c=='$' || c=='.' || c>=0x80;
+}
+
+static char *sql_tokens(const char *zSql){
+  const unsigned char *z = (const unsigned char*)(zSql ? zSql : "");
+  sqlite3_str *pOut = sqlite3_str_new(0);
+  while( *z ){
+    const unsigned char *zStart;
+    unsigned char c = *z;
+    if( c==' ' || c=='\t' || c=='\n' || c=='\r' || c=='\f' ){ z++; continue; }
+    if( c=='-' && z[1]=='-' ){
+      while( *z && *z!='\n' ) z++;
+      continue;
+    }
+    if( c=='/' && z[1]=='*' ){
+      z += 2;
+      while( *z && !(z[0]=='*' && z[1]=='/') ) z++;
+      if( *z ) z += 2;
+      continue;
+    }
+    if( sqlite3_str_length(pOut) ) sqlite3_str_appendchar(pOut, 1, ' ');
+    zStart = z;
+    if( c=='\'' ){                               /* a string literal */
+      for(z++; *z; z++){
+        if( *z=='\'' ){ if( z[1]=='\'' ){ z++; continue; } z++; break; }
+      }
+      sqlite3_str_append(pOut, (const char*)zStart, (int)(z - zStart));
+    }else if( c=='"' || c=='`' || c=='[' ){      /* a quoted identifier */
+      unsigned char cEnd = c=='[' ? ']' : c;
+      for(z++; *z; z++){
+        if( *z==cEnd ){ if( cEnd!=']' && z[1]==cEnd ){ z++; } else { z++; break; } }
+        sqlite3_str_appendchar(pOut, 1, lower_ascii(*z));
+      }
+    }else if( ident_char(c) ){
+      while( ident_char(*z) ){
+        sqlite3_str_appendchar(pOut, 1, lower_ascii(*z));
+        z++;
+      }
+    }else{
+      sqlite3_str_appendchar(pOut, 1, (char)c);
+      z++;
     }
   }
-  sqlite3_finalize(pStmt);
-  return z;
+  return sqlite3_str_finish(pOut);
 }
 
 static char *dup_column(sqlite3_stmt *pStmt, int i){
@@ -94,8 +136,7 @@ static int load_expected(RpcConn *p){
     pObj->zType = dup_column(pStmt, 1);
     pObj->zName = dup_column(pStmt, 2);
     pObj->zTable = dup_column(pStmt, 3);
-    pObj->zSql = strcmp(pObj->zType ? pObj->zType : "", "table")==0
-               ? table_columns(db, pObj->zName) : dup_column(pStmt, 4);
+    pObj->zSql = sql_tokens((const char*)sqlite3_column_text(pStmt, 4));
     if( !pObj->zType || !pObj->zName || !pObj->zTable || !pObj->zSql ){
       rc = SQLITE_NOMEM;
     }
@@ -111,6 +152,16 @@ static int load_expected(RpcConn *p){
   return SQLITE_OK;
 }
 
+int rpc_schema_object_count(RpcConn *p){
+  return p->pExpected ? p->pExpected->n : 0;
+}
+
+void rpc_schema_object(RpcConn *p, int i, const char **pzType,
+                       const char **pzName){
+  *pzType = p->pExpected->a[i].zType;
+  *pzName = p->pExpected->a[i].zName;
+}
+
 static const RpcObject *find_expected(RpcSchemaObjects *pObjs,
                                       const char *zName){
   int i;
@@ -120,9 +171,17 @@ static const RpcObject *find_expected(RpcSchemaObjects *pObjs,
   return 0;
 }
 
+/* One line of the report, up to VERIFY_LINES_MAX; then one that says more
+** were left out. */
 static void add_line(sqlite3_str *pOut, RpcAudit *pAudit, const char *zFormat,
                      ...){
   va_list ap;
+  if( pAudit->nLine>RPC_VERIFY_LINES_MAX ) return;
+  if( pAudit->nLine==RPC_VERIFY_LINES_MAX ){
+    sqlite3_str_appendall(pOut, "... more differences not shown\n");
+    pAudit->nLine++;
+    return;
+  }
   va_start(ap, zFormat);
   sqlite3_str_vappendf(pOut, zFormat, ap);
   va_end(ap);
@@ -130,8 +189,8 @@ static void add_line(sqlite3_str *pOut, RpcAudit *pAudit, const char *zFormat,
   pAudit->nLine++;
 }
 
-/* The revision line, if the stored revision is not this rpcver's.
-** Returns 1 when the code (triggers, views, indexes) can be compared. */
+/* Which revision the code is at, with a line when it is not this rpcver's:
+** 0 this one's, -1 older (or the version is not this one's), 1 newer. */
 static int audit_revision(RpcConn *p, sqlite3_str *pOut, RpcAudit *pAudit){
   sqlite3_int64 v, rev;
   char *zErr = 0;
@@ -139,41 +198,42 @@ static int audit_revision(RpcConn *p, sqlite3_str *pOut, RpcAudit *pAudit){
   if( rc!=SQLITE_OK ){
     add_line(pOut, pAudit, "%s", zErr ? zErr : sqlite3_errstr(rc));
     sqlite3_free(zErr);
-    return 0;
+    return -1;
   }
   if( v==0 ){
     add_line(pOut, pAudit, "rpc_meta has no schema_version: rpcver always "
              "writes one");
-    return 0;
+    return -1;
   }
   if( v!=RPC_SCHEMA_VERSION ){
     add_line(pOut, pAudit, "rpc_meta: schema_version is %lld; this rpcver "
              "checks version %d (%s)", v, RPC_SCHEMA_VERSION,
              v<RPC_SCHEMA_VERSION ? "the next write or SELECT rpc_init() "
              "migrates it" : "load a newer rpcver");
-    return 0;
+    return v<RPC_SCHEMA_VERSION ? -1 : 1;
   }
   if( rev<RPC_SCHEMA_REVISION ){
     add_line(pOut, pAudit, "rpc_meta: schema_revision %lld is older than "
              "this rpcver's %d: the next write or SELECT rpc_init() brings "
              "its triggers and views up to date (they are not checked until "
              "then)", rev, RPC_SCHEMA_REVISION);
-    return 0;
+    return -1;
   }
   if( rev>RPC_SCHEMA_REVISION ){
     add_line(pOut, pAudit, "rpc_meta: schema_revision %lld was written by a "
-             "newer rpcver; this one (revision %d) cannot check its "
-             "triggers and views", rev, RPC_SCHEMA_REVISION);
-    return 0;
+             "newer rpcver; this one (revision %d) checks only that its own "
+             "triggers, views and indexes are there", rev,
+             RPC_SCHEMA_REVISION);
+    return 1;
   }
-  return 1;
+  return 0;
 }
 
 int rpc_schema_audit(RpcConn *p, sqlite3_str *pOut, RpcAudit *pAudit){
   sqlite3_stmt *pStmt = 0;
   RpcSchemaObjects *pObjs;
   unsigned char aSeen[256];
-  int i, rc, compareCode;
+  int i, rc, revision = 0, pass;
 
   memset(pAudit, 0, sizeof(*pAudit));
   if( p->pExpected==0 && (rc = load_expected(p))!=SQLITE_OK ) return rc;
@@ -181,94 +241,95 @@ int rpc_schema_audit(RpcConn *p, sqlite3_str *pOut, RpcAudit *pAudit){
   if( pObjs->n>(int)sizeof(aSeen) ) return SQLITE_INTERNAL;
   memset(aSeen, 0, sizeof(aSeen));
 
-  /* Every object of main: rpcver's by name, or a trigger on its tables. */
   rc = sqlite3_prepare_v2(p->db,
       "SELECT type, name, tbl_name, sql FROM main.sqlite_schema"
       " WHERE type IN ('table', 'view', 'index', 'trigger')", -1, &pStmt, 0);
   if( rc!=SQLITE_OK ) return rc;
   pAudit->tablesOk = 1;
-  while( sqlite3_step(pStmt)==SQLITE_ROW ){
-    const char *zType = (const char*)sqlite3_column_text(pStmt, 0);
-    const char *zName = (const char*)sqlite3_column_text(pStmt, 1);
-    const char *zTable = (const char*)sqlite3_column_text(pStmt, 2);
-    const RpcObject *pObj;
-    if( zType==0 || zName==0 || zTable==0 ) continue;
-    pObj = find_expected(pObjs, zName);
-    if( pObj==0 ){
-      const RpcObject *pOn = find_expected(pObjs, zTable);
-      if( strcmp(zType, "trigger")==0 && pOn ){
-        char *zQuoted = rpc_quote(zName, sqlite3_column_bytes(pStmt, 1));
-        add_line(pOut, pAudit, "trigger %s on %s is not part of rpcver's "
-                 "schema: it runs on writes of rpcver's %s; drop it unless "
-                 "you made it", zQuoted, pOn->zName, pOn->zType);
-        sqlite3_free(zQuoted);
-      }
-      continue;
-    }
-    aSeen[pObj - pObjs->a] = 1;
-    pAudit->present = 1;
-    if( strcmp(zType, pObj->zType)!=0 ){
-      add_line(pOut, pAudit, "%s is a %s; rpcver's %s is a %s: this "
-               "database's rpcver schema is not rpcver's", pObj->zName,
-               zType, pObj->zName, pObj->zType);
-      if( strcmp(pObj->zType, "table")==0 ) pAudit->tablesOk = 0;
-    }else if( strcmp(zType, "table")==0 ){
-      char *zCols = table_columns(p->db, pObj->zName);
-      if( zCols==0 ){
-        rc = SQLITE_NOMEM;
-        break;
-      }
-      if( strcmp(zCols, pObj->zSql)!=0 ){
-        char *zQuoted = rpc_quote(zCols, (int)strlen(zCols));
-        add_line(pOut, pAudit, "table %s has the columns %s; rpcver's has "
-                 "(%s)", pObj->zName, zQuoted, pObj->zSql);
-        sqlite3_free(zQuoted);
-        pAudit->tablesOk = 0;
-      }
-      sqlite3_free(zCols);
-    }
-  }
-  if( rc==SQLITE_OK ) rc = sqlite3_reset(pStmt);
-  if( rc!=SQLITE_OK || !pAudit->present ){
-    sqlite3_finalize(pStmt);
-    if( !pAudit->present ) pAudit->tablesOk = 0;
-    return rc;
-  }
-  for(i=0; i<pObjs->n; i++){
-    if( !aSeen[i] && strcmp(pObjs->a[i].zType, "table")==0 ){
-      add_line(pOut, pAudit, "table %s is missing", pObjs->a[i].zName);
-      pAudit->tablesOk = 0;
-    }
-  }
-  if( !pAudit->tablesOk ){
-    sqlite3_finalize(pStmt);
-    return SQLITE_OK;
-  }
 
-  /* The code: only against this rpcver's revision of it. */
-  compareCode = audit_revision(p, pOut, pAudit);
-  while( compareCode && sqlite3_step(pStmt)==SQLITE_ROW ){
-    const char *zName = (const char*)sqlite3_column_text(pStmt, 1);
-    const char *zSql = (const char*)sqlite3_column_text(pStmt, 3);
-    const RpcObject *pObj = zName ? find_expected(pObjs, zName) : 0;
-    if( pObj==0 || strcmp(pObj->zType, "table")==0 ) continue;
-    if( strcmp((const char*)sqlite3_column_text(pStmt, 0), pObj->zType)!=0 ){
-      continue;                          /* reported above */
+  /* Pass 0: the tables, and what is not rpcver's.  Pass 1: the code, once
+  ** the tables are known to be rpcver's and the revision to compare with. */
+  for(pass=0; pass<2 && rc==SQLITE_OK; pass++){
+    if( pass==1 ){
+      if( !pAudit->present ) break;
+      for(i=0; i<pObjs->n; i++){
+        if( !aSeen[i] && strcmp(pObjs->a[i].zType, "table")==0 ){
+          add_line(pOut, pAudit, "table %s is missing", pObjs->a[i].zName);
+          pAudit->tablesOk = 0;
+        }
+      }
+      if( !pAudit->tablesOk ) break;
+      revision = audit_revision(p, pOut, pAudit);
+      if( revision<0 ) break;
     }
-    if( strcmp(zSql ? zSql : "", pObj->zSql)!=0 ){
-      add_line(pOut, pAudit, "%s %s is not rpcver's: its SQL differs from "
-               "revision %d's (SELECT rpc_init() restores it)",
-               pObj->zType, pObj->zName, RPC_SCHEMA_REVISION);
-      pAudit->codeBad = 1;
+    while( sqlite3_step(pStmt)==SQLITE_ROW ){
+      const char *zType = (const char*)sqlite3_column_text(pStmt, 0);
+      const char *zName = (const char*)sqlite3_column_text(pStmt, 1);
+      const char *zTable = (const char*)sqlite3_column_text(pStmt, 2);
+      const RpcObject *pObj;
+      char *zTokens;
+      if( zType==0 || zName==0 || zTable==0 ) continue;
+      pObj = find_expected(pObjs, zName);
+      if( pObj==0 ){
+        const RpcObject *pOn = find_expected(pObjs, zTable);
+        if( pass==0 && strcmp(zType, "trigger")==0 && pOn ){
+          char *zQuoted = rpc_quote(zName, sqlite3_column_bytes(pStmt, 1));
+          add_line(pOut, pAudit, "trigger %s on %s is not part of rpcver's "
+                   "schema: it runs on writes of rpcver's %s, and can switch "
+                   "its rules off; drop it", zQuoted, pOn->zName, pOn->zType);
+          sqlite3_free(zQuoted);
+          pAudit->foreign = 1;
+        }
+        continue;
+      }
+      if( pass==0 ){
+        aSeen[pObj - pObjs->a] = 1;
+        pAudit->present = 1;
+      }
+      if( strcmp(zType, pObj->zType)!=0 ){
+        if( pass==0 ){
+          add_line(pOut, pAudit, "%s is a %s; rpcver's %s is a %s: this "
+                   "database's rpcver schema is not rpcver's", pObj->zName,
+                   zType, pObj->zName, pObj->zType);
+          if( strcmp(pObj->zType, "table")==0 ) pAudit->tablesOk = 0;
+          else pAudit->codeBad = 1;
+        }
+        continue;
+      }
+      if( (strcmp(zType, "table")==0)!=(pass==0) ) continue;
+      if( revision>0 ) continue;        /* a newer revision's code: its own */
+      zTokens = sql_tokens((const char*)sqlite3_column_text(pStmt, 3));
+      if( zTokens==0 ){ rc = SQLITE_NOMEM; break; }
+      if( strcmp(zTokens, pObj->zSql)!=0 ){
+        if( pass==0 ){
+          add_line(pOut, pAudit, "table %s is not rpcver's: its definition "
+                   "differs from rpcver's (a column's type, collation, "
+                   "constraint or formula)", pObj->zName);
+          pAudit->tablesOk = 0;
+        }else{
+          add_line(pOut, pAudit, "%s %s is not rpcver's: its SQL differs "
+                   "from revision %d's (SELECT rpc_init() restores it)",
+                   pObj->zType, pObj->zName, RPC_SCHEMA_REVISION);
+          pAudit->codeBad = 1;
+        }
+      }
+      sqlite3_free(zTokens);
+    }
+    if( rc==SQLITE_OK ) rc = sqlite3_reset(pStmt);
+  }
+  if( rc==SQLITE_OK && pAudit->present && pAudit->tablesOk && revision>=0 ){
+    for(i=0; i<pObjs->n; i++){
+      if( !aSeen[i] && strcmp(pObjs->a[i].zType, "table")!=0 ){
+        add_line(pOut, pAudit, "%s %s is missing (%s)",
+                 pObjs->a[i].zType, pObjs->a[i].zName, revision>0
+                 ? "or a newer revision removed it: check with that rpcver"
+                 : "SELECT rpc_init() restores it");
+        pAudit->codeBad = 1;
+      }
     }
   }
-  for(i=0; compareCode && i<pObjs->n; i++){
-    if( !aSeen[i] ){
-      add_line(pOut, pAudit, "%s %s is missing (SELECT rpc_init() restores "
-               "it)", pObjs->a[i].zType, pObjs->a[i].zName);
-      pAudit->codeBad = 1;
-    }
-  }
-  rc = sqlite3_finalize(pStmt);
+  sqlite3_finalize(pStmt);
+  if( !pAudit->present ) pAudit->tablesOk = 0;
+  pAudit->newer = revision>0;
   return rc;
 }

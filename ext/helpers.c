@@ -180,10 +180,13 @@ static void quote_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   sqlite3_result_text(ctx, z, -1, sqlite3_free);
 }
 
+/* The message is made safe like any other (rpc_error): a file's own view
+** or trigger may call this with any text. */
 static void raise_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   const char *zMsg = (const char*)sqlite3_value_text(argv[0]);
   (void)argc;
-  sqlite3_result_error(ctx, zMsg ? zMsg : "rpcver: refused", -1);
+  rpc_error(ctx, "rpcver_raise", zMsg ? zMsg : "rpcver: refused",
+            SQLITE_ERROR);
 }
 
 int rpc_register_helper_functions(sqlite3 *db, RpcConn *p){

@@ -15,7 +15,6 @@
 #include <string.h>
 
 #define EXPLAIN_RECEIVERS_MAX 50
-#define VERIFY_LINES_MAX 100
 
 static void append_key(sqlite3_str *pStr, sqlite3_stmt *pStmt, int iCol){
   if( sqlite3_column_type(pStmt, iCol)==SQLITE_INTEGER ){
@@ -49,10 +48,13 @@ static int explain_summary(sqlite3 *db, sqlite3_value *pMethod,
   rc = sqlite3_step(pStmt);
   if( rc==SQLITE_ROW ){
     char *zMethod = rpc_describe(pMethod);
+    /* (the state comes from a view of the file: made safe like a name) */
+    char *zState = rpc_printable((const char*)sqlite3_column_text(pStmt, 5),
+                                 sqlite3_column_bytes(pStmt, 5), 64);
     sqlite3_str_appendf(pStr, "method %s: %s, %lld receiver(s)\n", zMethod,
-                        sqlite3_column_text(pStmt, 5),
-                        sqlite3_column_int64(pStmt, 0));
+                        zState, sqlite3_column_int64(pStmt, 0));
     sqlite3_free(zMethod);
+    sqlite3_free(zState);
     sqlite3_str_appendall(pStr, "  negotiated ");
     append_key(pStr, pStmt, 1);
     sqlite3_str_appendall(pStr, "  newest ");
@@ -270,17 +272,22 @@ static const char zVerifySql[] =
   "  FROM main.rpc_managers AS g"
   " WHERE NOT EXISTS (SELECT 1 FROM main.rpc_ranges WHERE manager = g.manager)";
 
-/* Append the data checks' lines to pStr, up to VERIFY_LINES_MAX in all. */
+/* Append the data checks' lines to pStr, up to RPC_VERIFY_LINES_MAX in all. */
 static int verify_data(RpcConn *p, sqlite3_str *pStr, int *pnLine){
   sqlite3_stmt *pStmt;
   int rc = rpc_conn_stmt(p, RPC_STMT_VERIFY, zVerifySql, &pStmt);
   if( rc!=SQLITE_OK ) return rc;
   while( (rc = sqlite3_step(pStmt))==SQLITE_ROW ){
-    if( *pnLine>=VERIFY_LINES_MAX ){
+    if( *pnLine>=RPC_VERIFY_LINES_MAX ){
       sqlite3_str_appendall(pStr, "... more differences not shown\n");
       break;
     }
-    sqlite3_str_appendf(pStr, "%s\n", sqlite3_column_text(pStmt, 0));
+    /* (safe already, and once more: a line of the report is text from
+    ** the file however it was built) */
+    char *zLine = rpc_printable((const char*)sqlite3_column_text(pStmt, 0),
+                                sqlite3_column_bytes(pStmt, 0), 1000);
+    sqlite3_str_appendf(pStr, "%s\n", zLine);
+    sqlite3_free(zLine);
     (*pnLine)++;
   }
   rc = sqlite3_reset(pStmt);

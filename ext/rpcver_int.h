@@ -42,6 +42,8 @@ char *rpc_name_problem(sqlite3_value *pVal);
 /* Printable, quoted, length-capped rendering of any value for messages. */
 char *rpc_describe(sqlite3_value *pVal);
 char *rpc_quote(const char *z, int n);
+/* z[0..n) with unsafe characters replaced, unquoted, cut after nMax. */
+char *rpc_printable(const char *z, int n, int nMax);
 /* Like SQL's quote(), with rpc_quote()'s text (rpcver_quote() in SQL). */
 char *rpc_quote_value(sqlite3_value *pVal);
 void rpc_errorf(sqlite3_context *ctx, const char *zFormat, ...);
@@ -164,9 +166,16 @@ typedef struct RpcAudit {
   int tablesOk;                  /* rpcver's tables are there, as it made them */
   int codeBad;                   /* a trigger, view or index is missing or
                                  ** differs from this revision's */
+  int foreign;                   /* a trigger not rpcver's on its tables */
+  int newer;                     /* the code is a newer rpcver's revision */
 } RpcAudit;
+#define RPC_VERIFY_LINES_MAX 100 /* lines of rpc_verify()'s report */
 int rpc_schema_audit(RpcConn *p, sqlite3_str *pOut, RpcAudit *pAudit);
 void rpc_audit_free(RpcSchemaObjects *pObjs);
+/* The objects of rpcver's schema, once rpc_schema_audit() has read them. */
+int rpc_schema_object_count(RpcConn *p);
+void rpc_schema_object(RpcConn *p, int i, const char **pzType,
+                       const char **pzName);
 
 /* 1 when the rpcver tables exist (read functions return "unknown" otherwise). */
 int rpc_schema_present(sqlite3 *db);

@@ -152,6 +152,9 @@ static int run_script(RpcConn *p, sqlite3_int64 v, char **pzErr){
   int rc = SQLITE_OK;
   if( v==1 ) rc = sqlite3_exec(p->db, rpc_upgrade_from_1_sql, 0, 0, &zErr);
   if( rc==SQLITE_OK ) rc = sqlite3_exec(p->db, rpc_schema_sql, 0, 0, &zErr);
+  if( rc==SQLITE_OK && v==1 ){
+    rc = sqlite3_exec(p->db, rpc_upgrade_from_1_finish_sql, 0, 0, &zErr);
+  }
   if( rc!=SQLITE_OK ){
     *pzErr = sqlite3_mprintf("cannot create the schema: %s",
                              zErr ? zErr : sqlite3_errstr(rc));
@@ -179,30 +182,70 @@ int rpc_schema_ensure(RpcConn *p, char **pzErr){
   return run_script(p, v, pzErr);
 }
 
+/* The line of the audit's report that contains zNeedle, or its first. */
+static char *report_line(const char *zLines, const char *zNeedle){
+  const char *z = zLines ? strstr(zLines, zNeedle) : 0;
+  const char *zEnd;
+  if( zLines==0 ) return sqlite3_mprintf("out of memory");
+  if( z==0 ) z = zLines;
+  while( z>zLines && z[-1]!='\n' ) z--;
+  zEnd = strchr(z, '\n');
+  return sqlite3_mprintf("%.*s", zEnd ? (int)(zEnd - z) : (int)strlen(z), z);
+}
+
+/* Drop rpcver's own indexes, which the schema script creates only when
+** missing: one that was changed would stay.  The names are the embedded
+** script's, not the database's. */
+static int drop_indexes(RpcConn *p, char **pzErr){
+  int i, rc = SQLITE_OK;
+  for(i=0; rc==SQLITE_OK && i<rpc_schema_object_count(p); i++){
+    const char *zType, *zName;
+    rpc_schema_object(p, i, &zType, &zName);
+    if( strcmp(zType, "index")==0 ){
+      char *zSql = sqlite3_mprintf("DROP INDEX IF EXISTS main.\"%w\"", zName);
+      rc = zSql ? sqlite3_exec(p->db, zSql, 0, 0, pzErr) : SQLITE_NOMEM;
+      sqlite3_free(zSql);
+    }
+  }
+  return rc;
+}
+
 /*
 ** rpc_init() also repairs: a database whose triggers, views or indexes are
-** missing or not rpcver's (the audit, audit.c) gets this revision's again,
-** as the schema script always drops and re-creates them.  Tables it cannot
-** repair: a database whose rpcver tables are not rpcver's is refused.
+** missing or not rpcver's (the audit, audit.c) gets this revision's again.
+** What it cannot repair it refuses, saying why: tables that are not
+** rpcver's, a trigger of someone else's on rpcver's tables (it could switch
+** the rules off: the operator decides whether to drop it), and missing code
+** of a newer revision (that rpcver's rpc_init() repairs it).
 */
 static int schema_repair(RpcConn *p, char **pzErr){
   sqlite3_str *pStr = sqlite3_str_new(p->db);
   RpcAudit audit;
   int rc = rpc_schema_audit(p, pStr, &audit);
   char *zLines = sqlite3_str_finish(pStr);
-  if( rc==SQLITE_OK && audit.present && !audit.tablesOk ){
-    char *zEnd = zLines ? strchr(zLines, '\n') : 0;
-    if( zEnd ) *zEnd = 0;
+  char *zLine = 0;
+  if( rc!=SQLITE_OK ){
+    *pzErr = sqlite3_mprintf("%s", rpc_conn_errmsg(p));
+  }else if( audit.present && !audit.tablesOk ){
+    zLine = report_line(zLines, "");
     *pzErr = sqlite3_mprintf("this database's rpcver tables are not as "
         "rpcver made them (%s); rpcver cannot repair tables: check the file "
-        "with SELECT rpc_verify(), or restore it from a backup",
-        zLines ? zLines : "out of memory");
+        "with SELECT rpc_verify(), or restore it from a backup", zLine);
     rc = SQLITE_ERROR;
-  }else if( rc==SQLITE_OK && audit.codeBad ){
-    rc = run_script(p, RPC_SCHEMA_VERSION, pzErr);
-  }else if( rc!=SQLITE_OK ){
-    *pzErr = sqlite3_mprintf("%s", rpc_conn_errmsg(p));
+  }else if( audit.foreign ){
+    zLine = report_line(zLines, " is not part of rpcver's schema");
+    *pzErr = sqlite3_mprintf("%s; then call rpc_init() again", zLine);
+    rc = SQLITE_ERROR;
+  }else if( audit.codeBad && audit.newer ){
+    zLine = report_line(zLines, " is missing");
+    *pzErr = sqlite3_mprintf("%s; this database was written by a newer "
+        "rpcver, whose rpc_init() can repair it", zLine);
+    rc = SQLITE_ERROR;
+  }else if( audit.codeBad ){
+    rc = drop_indexes(p, pzErr);
+    if( rc==SQLITE_OK ) rc = run_script(p, RPC_SCHEMA_VERSION, pzErr);
   }
+  sqlite3_free(zLine);
   sqlite3_free(zLines);
   return rc;
 }
