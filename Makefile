@@ -43,16 +43,24 @@ build/schema_sql.h: $(SCHEMA) tools/embed.sh
 	    rpc_upgrade_from_1_finish_sql schema/upgrade-from-1-finish.sql > $@.tmp
 	mv $@.tmp $@
 
+# Only the two entry points (RPCVER_API in ext/rpcver.h) are exported:
+# every other symbol is compiled hidden.  tests/api.test checks the lists.
+HIDE     = -fvisibility=hidden
+
 rpcver.so: $(SRC) $(HDR) VERSION
-	$(CC) $(WARN) $(CFLAGS) $(DEFS) -fPIC -shared -o $@ $(SRC)
+	$(CC) $(WARN) $(CFLAGS) $(HIDE) $(DEFS) -fPIC -shared -o $@ $(SRC)
 
 # Static library for applications that link SQLite themselves and call
-# sqlite3_auto_extension(sqlite3_rpcver_init).
+# sqlite3_auto_extension(sqlite3_rpcver_init).  Its objects are linked into
+# one (ld -r) whose hidden symbols are then made local, so that the rv_
+# internals cannot clash with, or be reached from, the program's own.
 build/librpcver.a: $(SRC) $(HDR) VERSION
-	@mkdir -p build/static
-	cd build/static && $(CC) $(WARN) $(CFLAGS) -DSQLITE_CORE \
+	@rm -rf build/static && mkdir -p build/static
+	cd build/static && $(CC) $(WARN) $(CFLAGS) $(HIDE) -DSQLITE_CORE \
 	    -DRPCVER_VERSION='"$(VERSION)"' -I../../ext -I.. -c $(addprefix ../../,$(SRC))
-	ar rcs $@ build/static/*.o
+	ld -r -o build/static/rpcver.o.tmp build/static/*.o
+	objcopy --localize-hidden build/static/rpcver.o.tmp build/rpcver.o
+	rm -f $@ && ar rcs $@ build/rpcver.o
 
 # The operator CLI links rpcver statically: it needs no extension path.
 cli: build/rpcver
@@ -119,7 +127,7 @@ ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
              -fno-sanitize-recover=all
 build/asan/rpcver.so: $(SRC) $(HDR) VERSION
 	@mkdir -p build/asan
-	$(CC) $(WARN) $(ASAN_FLAGS) $(DEFS) -fPIC -shared -o $@ $(SRC)
+	$(CC) $(WARN) $(ASAN_FLAGS) $(HIDE) $(DEFS) -fPIC -shared -o $@ $(SRC)
 
 # The concurrent and crash tests run at reduced sizes here; make test runs
 # them in full.

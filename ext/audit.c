@@ -33,7 +33,7 @@ struct RpcSchemaObjects {       /* rpcver_int.h: RpcConn.pExpected */
   RpcObject a[1];               /* n of them */
 };
 
-void rpc_audit_free(RpcSchemaObjects *pObjs){
+void rv_audit_free(RpcSchemaObjects *pObjs){
   int i;
   if( pObjs==0 ) return;
   for(i=0; i<pObjs->n; i++){
@@ -117,7 +117,7 @@ static int load_expected(RpcConn *p){
   int rc, n = 0;
   rc = sqlite3_open_v2(":memory:", &db,
                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, 0);
-  if( rc==SQLITE_OK ) rc = sqlite3_exec(db, rpc_schema_script(), 0, 0, 0);
+  if( rc==SQLITE_OK ) rc = sqlite3_exec(db, rv_schema_script(), 0, 0, 0);
   if( rc==SQLITE_OK ){
     rc = sqlite3_prepare_v2(db,
         "SELECT count(*) OVER (), type, name, tbl_name, sql"
@@ -145,18 +145,18 @@ static int load_expected(RpcConn *p){
   sqlite3_close(db);
   if( rc==SQLITE_OK && pObjs==0 ) rc = SQLITE_ERROR;
   if( rc!=SQLITE_OK ){
-    rpc_audit_free(pObjs);
+    rv_audit_free(pObjs);
     return rc;
   }
   p->pExpected = pObjs;
   return SQLITE_OK;
 }
 
-int rpc_schema_object_count(RpcConn *p){
+int rv_schema_object_count(RpcConn *p){
   return p->pExpected ? p->pExpected->n : 0;
 }
 
-void rpc_schema_object(RpcConn *p, int i, const char **pzType,
+void rv_schema_object(RpcConn *p, int i, const char **pzType,
                        const char **pzName){
   *pzType = p->pExpected->a[i].zType;
   *pzName = p->pExpected->a[i].zName;
@@ -194,7 +194,7 @@ static void add_line(sqlite3_str *pOut, RpcAudit *pAudit, const char *zFormat,
 static int audit_revision(RpcConn *p, sqlite3_str *pOut, RpcAudit *pAudit){
   sqlite3_int64 v, rev;
   char *zErr = 0;
-  int rc = rpc_schema_stored(p, &v, &rev, &zErr);
+  int rc = rv_schema_stored(p, &v, &rev, &zErr);
   if( rc!=SQLITE_OK ){
     add_line(pOut, pAudit, "%s", zErr ? zErr : sqlite3_errstr(rc));
     sqlite3_free(zErr);
@@ -229,7 +229,7 @@ static int audit_revision(RpcConn *p, sqlite3_str *pOut, RpcAudit *pAudit){
   return 0;
 }
 
-int rpc_schema_audit(RpcConn *p, sqlite3_str *pOut, RpcAudit *pAudit){
+int rv_schema_audit(RpcConn *p, sqlite3_str *pOut, RpcAudit *pAudit){
   sqlite3_stmt *pStmt = 0;
   RpcSchemaObjects *pObjs;
   unsigned char aSeen[256];
@@ -273,7 +273,7 @@ int rpc_schema_audit(RpcConn *p, sqlite3_str *pOut, RpcAudit *pAudit){
       if( pObj==0 ){
         const RpcObject *pOn = find_expected(pObjs, zTable);
         if( pass==0 && strcmp(zType, "trigger")==0 && pOn ){
-          char *zQuoted = rpc_quote(zName, sqlite3_column_bytes(pStmt, 1));
+          char *zQuoted = rv_quote(zName, sqlite3_column_bytes(pStmt, 1));
           add_line(pOut, pAudit, "trigger %s on %s is not part of rpcver's "
                    "schema: it runs on writes of rpcver's %s, and can switch "
                    "its rules off; drop it", zQuoted, pOn->zName, pOn->zType);

@@ -17,7 +17,7 @@
 #include "rpcver_int.h"
 #include <string.h>
 
-RpcConn *rpc_conn_new(sqlite3 *db){
+RpcConn *rv_conn_new(sqlite3 *db){
   RpcConn *p = sqlite3_malloc(sizeof(*p));
   if( p ){
     memset(p, 0, sizeof(*p));
@@ -27,7 +27,7 @@ RpcConn *rpc_conn_new(sqlite3 *db){
   return p;
 }
 
-void rpc_conn_ref(RpcConn *p){ p->nRef++; }
+void rv_conn_ref(RpcConn *p){ p->nRef++; }
 
 static void finalize_all(RpcConn *p){
   int i;
@@ -37,12 +37,12 @@ static void finalize_all(RpcConn *p){
   }
 }
 
-void rpc_conn_unref(void *pArg){
+void rv_conn_unref(void *pArg){
   RpcConn *p = (RpcConn*)pArg;
   if( --p->nRef==0 ){
     finalize_all(p);
     sqlite3_free(p->zStmtErr);
-    rpc_audit_free(p->pExpected);
+    rv_audit_free(p->pExpected);
     sqlite3_free(p);
   }
 }
@@ -63,7 +63,7 @@ static int connect_hook(RpcConn *p){
   return rc;
 }
 
-const char *rpc_conn_errmsg(RpcConn *p){
+const char *rv_conn_errmsg(RpcConn *p){
   if( p->zFault ) return p->zFault;
   if( p->zStmtErr ) return p->zStmtErr;
   if( p->hookShadowed ){
@@ -87,17 +87,17 @@ static const char zReentered[] =
   "tables are not rpcver's (a view or trigger in the file calls rpcver's "
   "functions); do not trust this file, and see SELECT rpc_verify()";
 
-int rpc_conn_reentered(RpcConn *p, sqlite3_stmt *pStmt){
+int rv_conn_reentered(RpcConn *p, sqlite3_stmt *pStmt){
   if( pStmt==0 || !sqlite3_stmt_busy(pStmt) ) return 0;
   p->zFault = zReentered;
   return 1;
 }
 
-void rpc_conn_fault(RpcConn *p){
+void rv_conn_fault(RpcConn *p){
   p->zFault = zReentered;
 }
 
-void rpc_conn_clear(RpcConn *p){
+void rv_conn_clear(RpcConn *p){
   p->zFault = 0;
   sqlite3_free(p->zStmtErr);
   p->zStmtErr = 0;
@@ -106,13 +106,13 @@ void rpc_conn_clear(RpcConn *p){
 /*
 ** Return in *ppStmt the kept statement for id, preparing zSql the first time.
 ** The statement is reset and its bindings cleared.  SQLITE_MISUSE when it
-** is running (rpc_conn_reentered()).
+** is running (rv_conn_reentered()).
 */
-int rpc_conn_stmt(RpcConn *p, RpcStmtId id, const char *zSql,
+int rv_conn_stmt(RpcConn *p, RpcStmtId id, const char *zSql,
                   sqlite3_stmt **ppStmt){
   int rc = SQLITE_OK;
-  if( p->zFault || p->zStmtErr ) rpc_conn_clear(p);
-  if( rpc_conn_reentered(p, p->aStmt[id]) ){
+  if( p->zFault || p->zStmtErr ) rv_conn_clear(p);
+  if( rv_conn_reentered(p, p->aStmt[id]) ){
     *ppStmt = 0;
     return SQLITE_MISUSE;
   }
@@ -132,10 +132,10 @@ int rpc_conn_stmt(RpcConn *p, RpcStmtId id, const char *zSql,
 
 /* Forget a kept statement after it failed at step: a statement SQLite can
 ** no longer re-prepare (the schema was dropped under it) would fail for
-** good; the next rpc_conn_stmt() prepares it afresh.  Its error message is
-** kept for rpc_conn_errmsg() first: finalizing, and whatever SQL runs next,
+** good; the next rv_conn_stmt() prepares it afresh.  Its error message is
+** kept for rv_conn_errmsg() first: finalizing, and whatever SQL runs next,
 ** would replace it. */
-void rpc_conn_stmt_drop(RpcConn *p, RpcStmtId id){
+void rv_conn_stmt_drop(RpcConn *p, RpcStmtId id){
   if( p->zStmtErr==0 ){
     p->zStmtErr = sqlite3_mprintf("%s", sqlite3_errmsg(p->db));
   }
@@ -172,7 +172,7 @@ static int hook_connect(sqlite3 *db, void *pAux, int argc,
   /* The table holds its own reference: when a second load of rpcver
   ** replaces the module, SQLite drops the module's reference before it
   ** disconnects this table. */
-  rpc_conn_ref(p);
+  rv_conn_ref(p);
   p->hookConnected = 1;
   sqlite3_vtab_config(db, SQLITE_VTAB_INNOCUOUS);
   *ppVtab = &pTab->base;
@@ -184,7 +184,7 @@ static int hook_disconnect(sqlite3_vtab *pVtab){
   HookVtab *pTab = (HookVtab*)pVtab;
   finalize_all(pTab->pConn);
   pTab->pConn->hookConnected = 0;
-  rpc_conn_unref(pTab->pConn);
+  rv_conn_unref(pTab->pConn);
   sqlite3_free(pTab);
   return SQLITE_OK;
 }
@@ -248,10 +248,10 @@ static int hook_column(sqlite3_vtab_cursor *pCursor, sqlite3_context *ctx,
                           SQLITE_TRANSIENT);
       break;
     case 1:
-      if( pEntry->negotiated>=0 ) rpc_result_version(ctx, pEntry->negotiated);
+      if( pEntry->negotiated>=0 ) rv_result_version(ctx, pEntry->negotiated);
       break;
     case 2:
-      if( pEntry->maxLo>=0 ) rpc_result_version(ctx, pEntry->maxLo);
+      if( pEntry->maxLo>=0 ) rv_result_version(ctx, pEntry->maxLo);
       break;
     default:
       sqlite3_result_int64(ctx, pEntry->dataVersion);
@@ -274,10 +274,10 @@ static const sqlite3_module hook_module = {
   0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
 };
 
-int rpc_conn_register_hook(sqlite3 *db, RpcConn *p){
+int rv_conn_register_hook(sqlite3 *db, RpcConn *p){
   int rc;
-  rpc_conn_ref(p);
+  rv_conn_ref(p);
   rc = sqlite3_create_module_v2(db, "rpcver_cache", &hook_module, p,
-                                rpc_conn_unref);
+                                rv_conn_unref);
   return rc;
 }

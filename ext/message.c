@@ -2,7 +2,9 @@
 ** Messages: rpcver's errors quote the offending value.  Values can be
 ** hostile (a megabyte of text, invalid UTF-8, NUL bytes, control characters),
 ** so they are rendered printable, quoted SQL-style, and capped in length
-** before they reach an error message.  Names are validated here too.
+** before they reach an error message.  Names are validated here too, and
+** the small SQL functions the schema's triggers call to check values and to
+** word their refusals live at the end.
 */
 #include "rpcver_int.h"
 #include <string.h>
@@ -93,7 +95,7 @@ static void result_safe_error(sqlite3_context *ctx, char *zMsg){
 ** used as it is; any other (SQLite's) gets "rpcver: FUNC: " in front.
 ** SQLite's result code is kept.  Either is made safe: a message may carry
 ** a name from the database. */
-void rpc_error(sqlite3_context *ctx, const char *zFunc, const char *zMsg,
+void rv_error(sqlite3_context *ctx, const char *zFunc, const char *zMsg,
                int rc){
   if( zMsg==0 ) zMsg = sqlite3_errstr(rc);
   if( strncmp(zMsg, "rpcver:", 7)==0 ){
@@ -104,7 +106,7 @@ void rpc_error(sqlite3_context *ctx, const char *zFunc, const char *zMsg,
   if( rc!=SQLITE_OK ) sqlite3_result_error_code(ctx, rc);
 }
 
-void rpc_errorf(sqlite3_context *ctx, const char *zFormat, ...){
+void rv_errorf(sqlite3_context *ctx, const char *zFormat, ...){
   va_list ap;
   char *zMsg;
   va_start(ap, zFormat);
@@ -114,7 +116,7 @@ void rpc_errorf(sqlite3_context *ctx, const char *zFormat, ...){
 }
 
 /* z[0..n) made safe, without quotes, cut after nMax bytes with "...". */
-char *rpc_printable(const char *zIn, int n, int nMax){
+char *rv_printable(const char *zIn, int n, int nMax){
   char *z = sqlite3_mprintf("%.*s%s", n<nMax ? n : nMax, zIn,
                             n>nMax ? "..." : "");
   if( z ) make_safe(z);
@@ -123,7 +125,7 @@ char *rpc_printable(const char *zIn, int n, int nMax){
 
 /* A quoted, printable rendering of z[0..n): valid UTF-8 is kept, unsafe
 ** characters and invalid bytes become '?', and long values are cut. */
-char *rpc_quote(const char *zIn, int n){
+char *rv_quote(const char *zIn, int n){
   const unsigned char *z = (const unsigned char*)zIn;
   sqlite3_str *pStr = sqlite3_str_new(0);
   int i = 0;
@@ -150,7 +152,7 @@ char *rpc_quote(const char *zIn, int n){
 }
 
 /* Any value, for a message: text is quoted, other types say what they are. */
-char *rpc_describe(sqlite3_value *pVal){
+char *rv_describe(sqlite3_value *pVal){
   switch( sqlite3_value_type(pVal) ){
     case SQLITE_NULL:    return sqlite3_mprintf("NULL");
     case SQLITE_INTEGER: return sqlite3_mprintf("the INTEGER %lld",
@@ -162,28 +164,28 @@ char *rpc_describe(sqlite3_value *pVal){
     default: {
       const char *z = (const char*)sqlite3_value_text(pVal);
       if( z==0 ) return 0;
-      return rpc_quote(z, sqlite3_value_bytes(pVal));
+      return rv_quote(z, sqlite3_value_bytes(pVal));
     }
   }
 }
 
-/* Any value as SQL's quote() renders it, but with rpc_quote()'s text: for
+/* Any value as SQL's quote() renders it, but with rv_quote()'s text: for
 ** reports that show a stored value as it is. */
-char *rpc_quote_value(sqlite3_value *pVal){
+char *rv_quote_value(sqlite3_value *pVal){
   switch( sqlite3_value_type(pVal) ){
     case SQLITE_INTEGER: return sqlite3_mprintf("%lld",
                                                 sqlite3_value_int64(pVal));
     case SQLITE_FLOAT:   return sqlite3_mprintf("%!.15g",
                                                 sqlite3_value_double(pVal));
-    default:             return rpc_describe(pVal);
+    default:             return rv_describe(pVal);
   }
 }
 
-char *rpc_name_problem(sqlite3_value *pVal){
+char *rv_name_problem(sqlite3_value *pVal){
   const unsigned char *z;
   int n, i;
   if( sqlite3_value_type(pVal)!=SQLITE_TEXT ){
-    char *zVal = rpc_describe(pVal);
+    char *zVal = rv_describe(pVal);
     char *zMsg = sqlite3_mprintf("must be text, not %s", zVal);
     sqlite3_free(zVal);
     return zMsg;
@@ -193,7 +195,7 @@ char *rpc_name_problem(sqlite3_value *pVal){
   if( z==0 ) return 0;
   if( n==0 ) return sqlite3_mprintf("must not be empty");
   if( n>RPC_NAME_MAX ){
-    char *zVal = rpc_quote((const char*)z, n);
+    char *zVal = rv_quote((const char*)z, n);
     char *zMsg = sqlite3_mprintf("%s is %d bytes long; the limit is %d",
                                  zVal, n, RPC_NAME_MAX);
     sqlite3_free(zVal);
@@ -203,7 +205,7 @@ char *rpc_name_problem(sqlite3_value *pVal){
     unsigned int cp = 0;
     int len = utf8_sequence(z+i, n-i, &cp);
     if( len==0 || unsafe_codepoint(cp) ){
-      char *zVal = rpc_quote((const char*)z, n);
+      char *zVal = rv_quote((const char*)z, n);
       char *zWhat = len==0 ? sqlite3_mprintf("invalid UTF-8")
                   : cp<0xa0 ? sqlite3_mprintf("a control character")
                   : sqlite3_mprintf("the format character U+%04X", cp);
@@ -218,25 +220,215 @@ char *rpc_name_problem(sqlite3_value *pVal){
   return 0;
 }
 
-int rpc_arg_name(sqlite3_context *ctx, const char *zFunc, const char *zArg,
+int rv_arg_name(sqlite3_context *ctx, const char *zFunc, const char *zArg,
                  sqlite3_value *pVal){
-  char *zProblem = rpc_name_problem(pVal);
+  char *zProblem = rv_name_problem(pVal);
   if( zProblem==0 ) return 0;
-  rpc_errorf(ctx, "rpcver: %s: %s %s", zFunc, zArg, zProblem);
+  rv_errorf(ctx, "rpcver: %s: %s %s", zFunc, zArg, zProblem);
   sqlite3_free(zProblem);
   return 1;
 }
 
-int rpc_arg_version(sqlite3_context *ctx, const char *zFunc,
+int rv_arg_version(sqlite3_context *ctx, const char *zFunc,
                     const char *zArg, sqlite3_value *pVal, RpcKey *pKey){
   char *zWhere;
-  if( rpc_version_from_value(pVal, pKey)==0 ) return 0;
+  if( rv_version_from_value(pVal, pKey)==0 ) return 0;
   zWhere = sqlite3_mprintf("%s: %s", zFunc, zArg);
   if( zWhere==0 ){
     sqlite3_result_error_nomem(ctx);
   }else{
-    rpc_result_bad_version(ctx, zWhere, pVal);
+    rv_result_bad_version(ctx, zWhere, pVal);
     sqlite3_free(zWhere);
   }
   return 1;
+}
+
+/************************************************ the triggers' helpers */
+/*
+** The schema's helpers: small INNOCUOUS functions that rpcver's own triggers
+** call, because a trigger's RAISE() accepts only a string literal and
+** rpcver's errors must name the manager, the method and the versions.  They
+** have no side effects, so they run under PRAGMA trusted_schema=OFF.  They
+** are not part of the public interface.
+**
+**   rpcver_key(WHAT, V)          -> version key of V, or an error naming WHAT
+**   rpcver_name(WHAT, V)         -> V when it is a valid name, else an error
+**   rpcver_check_range(MANAGER, METHOD, LO, HI) -> NULL, or an error
+**   rpcver_refusal(MANAGER, METHOD, LO, HI, FLOOR) -> admission refusal text
+**   rpcver_pin_refusal(METHOD, PIN, MANAGER, LO, HI) -> pin refusal text
+**   rpcver_raise(MESSAGE)        -> raises MESSAGE as an SQL error
+**   rpcver_text(KEY)             -> version text of a key, for reports
+**   rpcver_quote(V)              -> V for a message: like quote(), but text
+**                                   is printable and cut (message.c)
+*/
+#define KEY_LIMIT ((RpcKey)1 << 60)
+
+void rv_rpcver_key(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  RpcKey k;
+  (void)argc;
+  if( rv_version_from_value(argv[1], &k) ){
+    rv_result_bad_version(ctx, (const char*)sqlite3_value_text(argv[0]),
+                           argv[1]);
+    return;
+  }
+  sqlite3_result_int64(ctx, k);
+}
+
+void rv_rpcver_name(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  char *zProblem = rv_name_problem(argv[1]);
+  (void)argc;
+  if( zProblem ){
+    rv_errorf(ctx, "rpcver: %s %s", sqlite3_value_text(argv[0]), zProblem);
+    sqlite3_free(zProblem);
+    return;
+  }
+  sqlite3_result_value(ctx, argv[1]);
+}
+
+static int is_key(sqlite3_value *pVal){
+  return sqlite3_value_type(pVal)==SQLITE_INTEGER
+      && sqlite3_value_int64(pVal)>=0
+      && sqlite3_value_int64(pVal)<KEY_LIMIT;
+}
+
+/* Validate a row of rpc_ranges (the view's triggers and direct writes). */
+void rv_rpcver_check_range(sqlite3_context *ctx, int argc,
+                             sqlite3_value **argv){
+  static const char *azCol[] = { "manager", "method" };
+  char zLo[RPC_KEY_TEXT_MAX], zHi[RPC_KEY_TEXT_MAX];
+  char *zManager = 0, *zMethod = 0;
+  int i;
+  (void)argc;
+  for(i=0; i<2; i++){
+    char *zProblem = rv_name_problem(argv[i]);
+    if( zProblem ){
+      rv_errorf(ctx, "rpcver: registration: %s %s", azCol[i], zProblem);
+      sqlite3_free(zProblem);
+      return;
+    }
+  }
+  /* Every registration passes here: render the names only for a message. */
+  if( is_key(argv[2]) && is_key(argv[3])
+   && sqlite3_value_int64(argv[2])<=sqlite3_value_int64(argv[3]) ){
+    return;
+  }
+  zManager = rv_describe(argv[0]);
+  zMethod = rv_describe(argv[1]);
+  if( !is_key(argv[2]) || !is_key(argv[3]) ){
+    int iBad = is_key(argv[2]) ? 3 : 2;
+    char *zVal = rv_describe(argv[iBad]);
+    rv_errorf(ctx, "rpcver: registration of manager %s for method %s: %s "
+               "%s is not a version key (write rpc_registrations, which "
+               "takes versions as text)", zManager, zMethod,
+               iBad==2 ? "lo" : "hi", zVal);
+    sqlite3_free(zVal);
+  }else if( sqlite3_value_int64(argv[2])>sqlite3_value_int64(argv[3]) ){
+    rv_version_format(sqlite3_value_int64(argv[2]), zLo);
+    rv_version_format(sqlite3_value_int64(argv[3]), zHi);
+    rv_errorf(ctx, "rpcver: registration of manager %s for method %s: lo "
+               "%s is above hi %s; a range needs lo <= hi", zManager, zMethod,
+               zLo, zHi);
+  }
+  sqlite3_free(zManager);
+  sqlite3_free(zMethod);
+}
+
+/*
+** The admission refusal, shared by the triggers (raised) and rpc_check()
+** (returned).  MANAGER may be NULL: rpc_check() has no manager.
+*/
+void rv_rpcver_refusal(sqlite3_context *ctx, int argc,
+                         sqlite3_value **argv){
+  char zLo[RPC_KEY_TEXT_MAX], zHi[RPC_KEY_TEXT_MAX], zFloor[RPC_KEY_TEXT_MAX];
+  RpcKey lo = sqlite3_value_int64(argv[2]);
+  RpcKey hi = sqlite3_value_int64(argv[3]);
+  RpcKey floor = sqlite3_value_int64(argv[4]);
+  char *zMethod = rv_describe(argv[1]);
+  char *zWho;
+  char *zMsg;
+  (void)argc;
+  rv_version_format(lo, zLo);
+  rv_version_format(hi, zHi);
+  rv_version_format(floor, zFloor);
+  if( sqlite3_value_type(argv[0])==SQLITE_NULL ){
+    zWho = sqlite3_mprintf("a manager");
+  }else{
+    char *zManager = rv_describe(argv[0]);
+    zWho = sqlite3_mprintf("manager %s", zManager);
+    sqlite3_free(zManager);
+  }
+  if( hi<floor ){
+    zMsg = sqlite3_mprintf("rpcver: %s cannot register method %s with range "
+      "[%s, %s]: senders may already be using %s (the method's floor), "
+      "which it cannot receive. Upgrade it to a version that accepts %s; "
+      "or, to roll back, first pin the method: SELECT rpc_pin(%s, '%s'); "
+      "or remove stale managers (rpc_unregister, rpc_expire)",
+      zWho, zMethod, zLo, zHi, zFloor, zFloor, zMethod, zHi);
+  }else{
+    zMsg = sqlite3_mprintf("rpcver: %s cannot register method %s with range "
+      "[%s, %s]: senders may still be using %s (the method's floor), below "
+      "its lo. Register a range that reaches down to %s (a bridge: give lo "
+      "explicitly, e.g. rpc_register(manager, method, '%s', '%s')), or "
+      "upgrade the other receivers first",
+      zWho, zMethod, zLo, zHi, zFloor, zFloor, zHi, zFloor);
+  }
+  sqlite3_free(zWho);
+  sqlite3_free(zMethod);
+  if( zMsg==0 ){ sqlite3_result_error_nomem(ctx); return; }
+  sqlite3_result_text(ctx, zMsg, -1, sqlite3_free);
+}
+
+void rv_rpcver_pin_refusal(sqlite3_context *ctx, int argc,
+                             sqlite3_value **argv){
+  char zPin[RPC_KEY_TEXT_MAX], zLo[RPC_KEY_TEXT_MAX], zHi[RPC_KEY_TEXT_MAX];
+  char *zMethod = rv_describe(argv[0]);
+  char *zManager = rv_describe(argv[2]);
+  char *zMsg;
+  (void)argc;
+  rv_version_format(sqlite3_value_int64(argv[1]), zPin);
+  rv_version_format(sqlite3_value_int64(argv[3]), zLo);
+  rv_version_format(sqlite3_value_int64(argv[4]), zHi);
+  zMsg = sqlite3_mprintf("rpcver: cannot pin method %s to %s: receiver %s "
+    "accepts only [%s, %s], so nothing could be sent. Pin at or above %s, "
+    "or unregister the receivers that do not accept %s",
+    zMethod, zPin, zManager, zLo, zHi, zLo, zPin);
+  sqlite3_free(zMethod);
+  sqlite3_free(zManager);
+  if( zMsg==0 ){ sqlite3_result_error_nomem(ctx); return; }
+  sqlite3_result_text(ctx, zMsg, -1, sqlite3_free);
+}
+
+/* Reports (rpc_verify, rpc_explain) render keys they may find corrupted. */
+void rv_rpcver_text(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  (void)argc;
+  if( sqlite3_value_type(argv[0])==SQLITE_NULL ){
+    sqlite3_result_text(ctx, "NULL", 4, SQLITE_STATIC);
+  }else if( is_key(argv[0]) ){
+    rv_result_version(ctx, sqlite3_value_int64(argv[0]));
+  }else{
+    char *zVal = rv_describe(argv[0]);
+    char *zMsg = sqlite3_mprintf("<not a version key: %s>", zVal);
+    sqlite3_free(zVal);
+    if( zMsg==0 ){ sqlite3_result_error_nomem(ctx); return; }
+    sqlite3_result_text(ctx, zMsg, -1, sqlite3_free);
+  }
+}
+
+/* Messages quote names from the database, which may hold any bytes: SQL's
+** quote() and printf('%Q') would pass control characters and invalid UTF-8
+** through to a terminal or a UTF-8 decoder. */
+void rv_rpcver_quote(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  char *z = rv_quote_value(argv[0]);
+  (void)argc;
+  if( z==0 ){ sqlite3_result_error_nomem(ctx); return; }
+  sqlite3_result_text(ctx, z, -1, sqlite3_free);
+}
+
+/* The message is made safe like any other (rv_error): a file's own view
+** or trigger may call this with any text. */
+void rv_rpcver_raise(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  const char *zMsg = (const char*)sqlite3_value_text(argv[0]);
+  (void)argc;
+  rv_error(ctx, "rpcver_raise", zMsg ? zMsg : "rpcver: refused",
+            SQLITE_ERROR);
 }

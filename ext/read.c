@@ -99,7 +99,7 @@ static int cache_usable(RpcConn *p, unsigned int *pDataVersion){
 static int fill_allowed(RpcConn *p){
   sqlite3_stmt *pStmt;
   int dirty = 1;
-  if( rpc_conn_stmt(p, RPC_STMT_READ_UNCOMMITTED, "PRAGMA read_uncommitted",
+  if( rv_conn_stmt(p, RPC_STMT_READ_UNCOMMITTED, "PRAGMA read_uncommitted",
                     &pStmt)==SQLITE_OK ){
     if( sqlite3_step(pStmt)==SQLITE_ROW ) dirty = sqlite3_column_int(pStmt, 0);
     sqlite3_reset(pStmt);
@@ -107,7 +107,7 @@ static int fill_allowed(RpcConn *p){
   return !dirty;
 }
 
-int rpc_lookup(RpcConn *p, const char *zMethod, int nMethod, RpcLookup *pOut){
+int rv_lookup(RpcConn *p, const char *zMethod, int nMethod, RpcLookup *pOut){
   unsigned int dataVersion = 0;
   int useCache = nMethod<=RPC_NAME_MAX && cache_usable(p, &dataVersion);
   RpcCacheEntry *pEntry = 0;
@@ -131,20 +131,20 @@ int rpc_lookup(RpcConn *p, const char *zMethod, int nMethod, RpcLookup *pOut){
   memset(pOut, 0, sizeof(*pOut));
   pOut->negotiated = pOut->maxLo = -1;
   /* The kept statement is left reset and without bindings after each use
-  ** (below), so it is used as it is; rpc_conn_stmt() prepares it. */
+  ** (below), so it is used as it is; rv_conn_stmt() prepares it. */
   pStmt = p->aStmt[RPC_STMT_LOOKUP];
   if( pStmt==0 ){
-    rc = rpc_conn_stmt(p, RPC_STMT_LOOKUP,
+    rc = rv_conn_stmt(p, RPC_STMT_LOOKUP,
         "SELECT negotiated, max_lo FROM main.rpc_methods WHERE method = ?1",
         &pStmt);
     if( rc!=SQLITE_OK ){
       /* No schema yet: every method is unknown. */
-      return rpc_schema_present(p->db) ? rc : SQLITE_OK;
+      return rv_schema_present(p->db) ? rc : SQLITE_OK;
     }
-  }else if( rpc_conn_reentered(p, pStmt) ){
+  }else if( rv_conn_reentered(p, pStmt) ){
     return SQLITE_MISUSE;
   }else if( p->zFault || p->zStmtErr ){
-    rpc_conn_clear(p);
+    rv_conn_clear(p);
   }
   /* STATIC: zMethod outlives the step; the binding is cleared below */
   sqlite3_bind_text(pStmt, 1, zMethod, nMethod, SQLITE_STATIC);
@@ -153,7 +153,7 @@ int rpc_lookup(RpcConn *p, const char *zMethod, int nMethod, RpcLookup *pOut){
     if( sqlite3_column_type(pStmt, 0)==SQLITE_INTEGER ){
       pOut->negotiated = sqlite3_column_int64(pStmt, 0);
       if( pOut->negotiated!=p->lastKey ){
-        p->nLastText = rpc_version_format(pOut->negotiated, p->zLastText);
+        p->nLastText = rv_version_format(pOut->negotiated, p->zLastText);
         p->lastKey = pOut->negotiated;
       }
       pOut->nText = p->nLastText;
@@ -166,11 +166,11 @@ int rpc_lookup(RpcConn *p, const char *zMethod, int nMethod, RpcLookup *pOut){
   rc = sqlite3_reset(pStmt);
   sqlite3_clear_bindings(pStmt);
   if( rc!=SQLITE_OK ){
-    rpc_conn_stmt_drop(p, RPC_STMT_LOOKUP);
+    rv_conn_stmt_drop(p, RPC_STMT_LOOKUP);
     /* The schema was dropped under a kept statement: unknown, as before
     ** it was created.  (Not when the query failed because it called
     ** rpcver again: that is an error however the schema looks.) */
-    if( p->zFault==0 && !rpc_schema_present(p->db) ){
+    if( p->zFault==0 && !rv_schema_present(p->db) ){
       memset(pOut, 0, sizeof(*pOut));
       pOut->negotiated = pOut->maxLo = -1;
       return SQLITE_OK;
@@ -198,8 +198,8 @@ static int arg_method(sqlite3_context *ctx, const char *zFunc,
                       sqlite3_value *pVal, const char **pz, int *pn){
   if( sqlite3_value_type(pVal)==SQLITE_NULL ) return 1;
   if( sqlite3_value_type(pVal)!=SQLITE_TEXT ){
-    char *zVal = rpc_describe(pVal);
-    rpc_errorf(ctx, "rpcver: %s: method must be text, not %s", zFunc, zVal);
+    char *zVal = rv_describe(pVal);
+    rv_errorf(ctx, "rpcver: %s: method must be text, not %s", zFunc, zVal);
     sqlite3_free(zVal);
     return 1;
   }
@@ -218,10 +218,10 @@ static int arg_method(sqlite3_context *ctx, const char *zFunc,
 
 static void lookup_failed(sqlite3_context *ctx, RpcConn *p, const char *zFunc,
                           int rc){
-  rpc_error(ctx, zFunc, rpc_conn_errmsg(p), rc);
+  rv_error(ctx, zFunc, rv_conn_errmsg(p), rc);
 }
 
-static void max_send_func(sqlite3_context *ctx, int argc,
+void rv_rpc_max_send(sqlite3_context *ctx, int argc,
                           sqlite3_value **argv){
   static const char zFunc[] = "rpc_max_send";
   RpcConn *p = (RpcConn*)sqlite3_user_data(ctx);
@@ -232,21 +232,21 @@ static void max_send_func(sqlite3_context *ctx, int argc,
 
   if( arg_method(ctx, zFunc, argv[0], &zMethod, &nMethod) ) return;
   if( argc>1 && sqlite3_value_type(argv[1])!=SQLITE_NULL ){
-    if( rpc_arg_version(ctx, zFunc, "sender_hi", argv[1], &cap) ) return;
+    if( rv_arg_version(ctx, zFunc, "sender_hi", argv[1], &cap) ) return;
     senderLo = RPC_KEY_MAJOR_BASE(cap);
   }
   if( argc>2 && sqlite3_value_type(argv[2])!=SQLITE_NULL ){
-    if( rpc_arg_version(ctx, zFunc, "sender_lo", argv[2], &senderLo) ) return;
+    if( rv_arg_version(ctx, zFunc, "sender_lo", argv[2], &senderLo) ) return;
     if( cap>=0 && senderLo>cap ){
       char zLo[RPC_KEY_TEXT_MAX], zHi[RPC_KEY_TEXT_MAX];
-      rpc_version_format(senderLo, zLo);
-      rpc_version_format(cap, zHi);
-      rpc_errorf(ctx, "rpcver: rpc_max_send: sender_lo %s is above "
+      rv_version_format(senderLo, zLo);
+      rv_version_format(cap, zHi);
+      rv_errorf(ctx, "rpcver: rpc_max_send: sender_lo %s is above "
                  "sender_hi %s", zLo, zHi);
       return;
     }
   }
-  rc = rpc_lookup(p, zMethod, nMethod, &look);
+  rc = rv_lookup(p, zMethod, nMethod, &look);
   if( rc!=SQLITE_OK ){ lookup_failed(ctx, p, zFunc, rc); return; }
   if( !look.hasRow || look.negotiated<0 ) return;
   v = look.negotiated;
@@ -257,11 +257,11 @@ static void max_send_func(sqlite3_context *ctx, int argc,
     ** sqlite3_column_text() need not copy the result again to add one. */
     sqlite3_result_text(ctx, look.zText, -1, SQLITE_TRANSIENT);
   }else{
-    rpc_result_version(ctx, v);
+    rv_result_version(ctx, v);
   }
 }
 
-static void can_send_func(sqlite3_context *ctx, int argc,
+void rv_rpc_can_send(sqlite3_context *ctx, int argc,
                           sqlite3_value **argv){
   static const char zFunc[] = "rpc_can_send";
   RpcConn *p = (RpcConn*)sqlite3_user_data(ctx);
@@ -271,39 +271,39 @@ static void can_send_func(sqlite3_context *ctx, int argc,
   RpcLookup look;
   (void)argc;
   if( arg_method(ctx, zFunc, argv[0], &zMethod, &nMethod) ) return;
-  if( rpc_arg_version(ctx, zFunc, "version", argv[1], &v) ) return;
-  rc = rpc_lookup(p, zMethod, nMethod, &look);
+  if( rv_arg_version(ctx, zFunc, "version", argv[1], &v) ) return;
+  rc = rv_lookup(p, zMethod, nMethod, &look);
   if( rc!=SQLITE_OK ){ lookup_failed(ctx, p, zFunc, rc); return; }
   sqlite3_result_int(ctx, look.hasRow && look.negotiated>=0
                           && look.maxLo<=v && v<=look.negotiated);
 }
 
-static void check_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+void rv_rpc_check(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   static const char zFunc[] = "rpc_check";
   RpcConn *p = (RpcConn*)sqlite3_user_data(ctx);
   sqlite3_stmt *pStmt;
   RpcKey hi, lo;
   int rc;
-  if( rpc_arg_name(ctx, zFunc, "method", argv[0]) ) return;
-  if( rpc_arg_version(ctx, zFunc, "hi", argv[1], &hi) ) return;
+  if( rv_arg_name(ctx, zFunc, "method", argv[0]) ) return;
+  if( rv_arg_version(ctx, zFunc, "hi", argv[1], &hi) ) return;
   if( argc<3 || sqlite3_value_type(argv[2])==SQLITE_NULL ){
     lo = RPC_KEY_MAJOR_BASE(hi);
-  }else if( rpc_arg_version(ctx, zFunc, "lo", argv[2], &lo) ){
+  }else if( rv_arg_version(ctx, zFunc, "lo", argv[2], &lo) ){
     return;
   }
   if( lo>hi ){
     char zLo[RPC_KEY_TEXT_MAX], zHi[RPC_KEY_TEXT_MAX];
-    rpc_version_format(lo, zLo);
-    rpc_version_format(hi, zHi);
-    rpc_errorf(ctx, "rpcver: rpc_check: lo %s is above hi %s", zLo, zHi);
+    rv_version_format(lo, zLo);
+    rv_version_format(hi, zHi);
+    rv_errorf(ctx, "rpcver: rpc_check: lo %s is above hi %s", zLo, zHi);
     return;
   }
-  rc = rpc_conn_stmt(p, RPC_STMT_CHECK,
+  rc = rv_conn_stmt(p, RPC_STMT_CHECK,
       "SELECT rpcver_refusal(NULL, method, ?2, ?3, floor)"
       "  FROM main.rpc_methods"
       " WHERE method = ?1 AND NOT (?2 <= floor AND floor <= ?3)", &pStmt);
   if( rc!=SQLITE_OK ){
-    if( p->zFault || rpc_schema_present(p->db) ){
+    if( p->zFault || rv_schema_present(p->db) ){
       lookup_failed(ctx, p, zFunc, rc);
     }
     return;                                  /* no schema: admitted */
@@ -316,31 +316,9 @@ static void check_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   }
   rc = sqlite3_reset(pStmt);
   if( rc!=SQLITE_OK ){
-    rpc_conn_stmt_drop(p, RPC_STMT_CHECK);
-    if( p->zFault || rpc_schema_present(p->db) ){
+    rv_conn_stmt_drop(p, RPC_STMT_CHECK);
+    if( p->zFault || rv_schema_present(p->db) ){
       lookup_failed(ctx, p, zFunc, rc);
     }
   }
-}
-
-int rpc_register_read_functions(sqlite3 *db, RpcConn *p){
-  static const struct {
-    const char *zName;
-    int nArg;
-    void (*xFunc)(sqlite3_context*, int, sqlite3_value**);
-  } aFunc[] = {
-    { "rpc_max_send", 1, max_send_func },
-    { "rpc_max_send", 2, max_send_func },
-    { "rpc_max_send", 3, max_send_func },
-    { "rpc_can_send", 2, can_send_func },
-    { "rpc_check",    2, check_func },
-    { "rpc_check",    3, check_func },
-  };
-  int rc = SQLITE_OK;
-  unsigned int i;
-  for(i=0; rc==SQLITE_OK && i<sizeof(aFunc)/sizeof(aFunc[0]); i++){
-    rc = rpc_create_function(db, p, aFunc[i].zName, aFunc[i].nArg, RPC_READ,
-                             aFunc[i].xFunc);
-  }
-  return rc;
 }

@@ -19,7 +19,7 @@
 static void append_key(sqlite3_str *pStr, sqlite3_stmt *pStmt, int iCol){
   if( sqlite3_column_type(pStmt, iCol)==SQLITE_INTEGER ){
     char zBuf[RPC_KEY_TEXT_MAX];
-    rpc_version_format(sqlite3_column_int64(pStmt, iCol), zBuf);
+    rv_version_format(sqlite3_column_int64(pStmt, iCol), zBuf);
     sqlite3_str_appendall(pStr, zBuf);
   }else{
     sqlite3_str_appendall(pStr, "none");
@@ -27,7 +27,7 @@ static void append_key(sqlite3_str *pStr, sqlite3_stmt *pStmt, int iCol){
 }
 
 static void append_name(sqlite3_str *pStr, sqlite3_stmt *pStmt, int iCol){
-  char *z = rpc_quote((const char*)sqlite3_column_text(pStmt, iCol),
+  char *z = rv_quote((const char*)sqlite3_column_text(pStmt, iCol),
                       sqlite3_column_bytes(pStmt, iCol));
   sqlite3_str_appendall(pStr, z);
   sqlite3_free(z);
@@ -47,9 +47,9 @@ static int explain_summary(sqlite3 *db, sqlite3_value *pMethod,
   sqlite3_bind_value(pStmt, 1, pMethod);
   rc = sqlite3_step(pStmt);
   if( rc==SQLITE_ROW ){
-    char *zMethod = rpc_describe(pMethod);
+    char *zMethod = rv_describe(pMethod);
     /* (the state comes from a view of the file: made safe like a name) */
-    char *zState = rpc_printable((const char*)sqlite3_column_text(pStmt, 5),
+    char *zState = rv_printable((const char*)sqlite3_column_text(pStmt, 5),
                                  sqlite3_column_bytes(pStmt, 5), 64);
     sqlite3_str_appendf(pStr, "method %s: %s, %lld receiver(s)\n", zMethod,
                         zState, sqlite3_column_int64(pStmt, 0));
@@ -127,7 +127,7 @@ static int explain_receivers(sqlite3 *db, sqlite3_value *pMethod,
   return SQLITE_OK;
 }
 
-static void explain_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+void rv_rpc_explain(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   RpcConn *p = (RpcConn*)sqlite3_user_data(ctx);
   sqlite3_str *pStr;
   sqlite3_int64 newest = -1;
@@ -136,28 +136,28 @@ static void explain_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   (void)argc;
   if( sqlite3_value_type(argv[0])==SQLITE_NULL ) return;
   if( sqlite3_value_type(argv[0])!=SQLITE_TEXT ){
-    char *zVal = rpc_describe(argv[0]);
-    rpc_errorf(ctx, "rpcver: rpc_explain: method must be text, not %s", zVal);
+    char *zVal = rv_describe(argv[0]);
+    rv_errorf(ctx, "rpcver: rpc_explain: method must be text, not %s", zVal);
     sqlite3_free(zVal);
     return;
   }
   /* Its statements are prepared afresh, so a view that calls rpc_explain()
-  ** again would recurse without end (rpc_conn_reentered() says more). */
+  ** again would recurse without end (rv_conn_reentered() says more). */
   if( p->inExplain ){
-    rpc_conn_fault(p);
-    rpc_error(ctx, "rpc_explain", rpc_conn_errmsg(p), SQLITE_MISUSE);
+    rv_conn_fault(p);
+    rv_error(ctx, "rpc_explain", rv_conn_errmsg(p), SQLITE_MISUSE);
     return;
   }
-  rpc_conn_clear(p);
+  rv_conn_clear(p);
   pStr = sqlite3_str_new(p->db);
-  if( rpc_schema_present(p->db) ){
+  if( rv_schema_present(p->db) ){
     p->inExplain = 1;
     rc = explain_summary(p->db, argv[0], pStr, &newest);
     if( rc==SQLITE_ROW ) rc = explain_receivers(p->db, argv[0], newest, pStr);
     p->inExplain = 0;
   }
   if( rc==SQLITE_DONE ){
-    zMethod = rpc_describe(argv[0]);
+    zMethod = rv_describe(argv[0]);
     sqlite3_str_appendf(pStr, "method %s is unknown: no receivers, no pin, "
                         "no floor\n", zMethod);
     sqlite3_free(zMethod);
@@ -165,7 +165,7 @@ static void explain_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   }
   if( rc!=SQLITE_OK ){
     sqlite3_free(sqlite3_str_finish(pStr));
-    rpc_error(ctx, "rpc_explain", rpc_conn_errmsg(p), rc);
+    rv_error(ctx, "rpc_explain", rv_conn_errmsg(p), rc);
     return;
   }
   if( sqlite3_str_length(pStr)>0 ){
@@ -275,7 +275,7 @@ static const char zVerifySql[] =
 /* Append the data checks' lines to pStr, up to RPC_VERIFY_LINES_MAX in all. */
 static int verify_data(RpcConn *p, sqlite3_str *pStr, int *pnLine){
   sqlite3_stmt *pStmt;
-  int rc = rpc_conn_stmt(p, RPC_STMT_VERIFY, zVerifySql, &pStmt);
+  int rc = rv_conn_stmt(p, RPC_STMT_VERIFY, zVerifySql, &pStmt);
   if( rc!=SQLITE_OK ) return rc;
   while( (rc = sqlite3_step(pStmt))==SQLITE_ROW ){
     if( *pnLine>=RPC_VERIFY_LINES_MAX ){
@@ -284,14 +284,14 @@ static int verify_data(RpcConn *p, sqlite3_str *pStr, int *pnLine){
     }
     /* (safe already, and once more: a line of the report is text from
     ** the file however it was built) */
-    char *zLine = rpc_printable((const char*)sqlite3_column_text(pStmt, 0),
+    char *zLine = rv_printable((const char*)sqlite3_column_text(pStmt, 0),
                                 sqlite3_column_bytes(pStmt, 0), 1000);
     sqlite3_str_appendf(pStr, "%s\n", zLine);
     sqlite3_free(zLine);
     (*pnLine)++;
   }
   rc = sqlite3_reset(pStmt);
-  if( rc!=SQLITE_OK ) rpc_conn_stmt_drop(p, RPC_STMT_VERIFY);
+  if( rc!=SQLITE_OK ) rv_conn_stmt_drop(p, RPC_STMT_VERIFY);
   return rc;
 }
 
@@ -300,7 +300,7 @@ static int verify_data(RpcConn *p, sqlite3_str *pStr, int *pnLine){
 ** integrity_check: first the schema objects (audit.c), then, when rpcver's
 ** tables are rpcver's own, the data.
 */
-static void verify_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+void rv_rpc_verify(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   RpcConn *p = (RpcConn*)sqlite3_user_data(ctx);
   sqlite3_str *pStr;
   RpcAudit audit;
@@ -310,14 +310,14 @@ static void verify_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   /* The audit prepares its statements afresh: a view of the file that
   ** calls rpc_verify() again would recurse without end. */
   if( p->inVerify ){
-    rpc_conn_fault(p);
-    rpc_error(ctx, "rpc_verify", rpc_conn_errmsg(p), SQLITE_MISUSE);
+    rv_conn_fault(p);
+    rv_error(ctx, "rpc_verify", rv_conn_errmsg(p), SQLITE_MISUSE);
     return;
   }
-  rpc_conn_clear(p);
+  rv_conn_clear(p);
   p->inVerify = 1;
   pStr = sqlite3_str_new(p->db);
-  rc = rpc_schema_audit(p, pStr, &audit);
+  rc = rv_schema_audit(p, pStr, &audit);
   if( rc==SQLITE_OK && audit.tablesOk ){
     rc = verify_data(p, pStr, &audit.nLine);
   }else if( rc==SQLITE_OK && audit.present ){
@@ -328,7 +328,7 @@ static void verify_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   p->inVerify = 0;
   if( rc!=SQLITE_OK ){
     sqlite3_free(sqlite3_str_finish(pStr));
-    rpc_error(ctx, "rpc_verify", rpc_conn_errmsg(p), rc);
+    rv_error(ctx, "rpc_verify", rv_conn_errmsg(p), rc);
     return;
   }
   if( audit.nLine==0 ){
@@ -341,13 +341,4 @@ static void verify_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   n = (int)strlen(z);
   if( n>0 && z[n-1]=='\n' ) z[--n] = 0;   /* no newline after the last */
   sqlite3_result_text(ctx, z, n, sqlite3_free);
-}
-
-int rpc_register_report_functions(sqlite3 *db, RpcConn *p){
-  int rc = rpc_create_function(db, p, "rpc_explain", 1, RPC_READ,
-                               explain_func);
-  if( rc==SQLITE_OK ){
-    rc = rpc_create_function(db, p, "rpc_verify", 0, RPC_READ, verify_func);
-  }
-  return rc;
 }

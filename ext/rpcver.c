@@ -46,12 +46,19 @@
 ** Every write above is also plain DML on the rpc_registrations and rpc_pins
 ** views, enforced by the same triggers.
 **
-** Replicated hosts (host.c): sqlite3_rpcver_init_replicated() is the entry
+** Replicated hosts (write.c): sqlite3_rpcver_init_replicated() is the entry
 ** point for a host whose engine replicates the database (dqlite); there the
 ** write functions refuse to run outside an explicit transaction.
 **
 ** Errors are SQL errors whose message starts with "rpcver:", names the
 ** function and the offending value, and says what to do.
+**
+** Every SQL function is in aFunc[] below, with its flags; tests/api.test
+** holds the list against pragma_function_list.  rpcver needs SQLite 3.38
+** or later (its triggers use unixepoch()) and refuses to load on an older
+** library.  Only the two entry points are exported; every other C symbol
+** is internal (rv_ prefix), hidden in both the loadable module and the
+** static library (Makefile).
 */
 #if !defined(SQLITE_CORE) && !defined(_WIN32)
 # define _GNU_SOURCE            /* dladdr() */
@@ -60,43 +67,92 @@
 #include "sqlite3ext.h"
 SQLITE_EXTENSION_INIT1
 #include "rpcver_int.h"
+#define RPCVER_BUILDING
 #include "rpcver.h"
 
-/* Register a function that shares the connection's RpcConn. */
-int rpc_create_function(sqlite3 *db, RpcConn *p, const char *zName, int nArg,
-                        int flags,
-                        void (*xFunc)(sqlite3_context*, int, sqlite3_value**)){
-  rpc_conn_ref(p);
-  /* On failure sqlite3_create_function_v2() calls the destructor itself. */
-  return sqlite3_create_function_v2(db, zName, nArg, flags, p, xFunc, 0, 0,
-                                    rpc_conn_unref);
-}
+#define RPC_SQLITE_MIN 3038000          /* 3.38.0: unixepoch() */
 
-static void version_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+void rv_rpcver_version(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   (void)argc; (void)argv;
   sqlite3_result_text(ctx, RPCVER_VERSION, -1, SQLITE_STATIC);
 }
 
+/*
+** Every SQL function rpcver defines.  PURE: deterministic, no side effects
+** (usable in indexes, CHECKs, generated columns).  READ: reads the database,
+** never writes; INNOCUOUS, so views and triggers may call it, under
+** trusted_schema=OFF too.  WRITE: DIRECTONLY, so a database file's own
+** views and triggers cannot.  The rpcver_* helpers are what the schema's
+** triggers call; they are not an interface.
+*/
+static const struct RpcFunction {
+  const char *zName;
+  int nArg;
+  int flags;
+  void (*xFunc)(sqlite3_context*, int, sqlite3_value**);
+} aFunc[] = {
+  /* versions (version.c) */
+  { "rpc_version_cmp",       2, RPC_PURE,  rv_rpc_version_cmp },
+  { "rpc_version_key",       1, RPC_PURE,  rv_rpc_version_key },
+  { "rpc_version_norm",      1, RPC_PURE,  rv_rpc_version_norm },
+  { "rpcver_version",        0, RPC_PURE,  rv_rpcver_version },
+  /* writes (write.c, schema.c) */
+  { "rpc_register",          3, RPC_WRITE, rv_rpc_register },
+  { "rpc_register",          4, RPC_WRITE, rv_rpc_register },
+  { "rpc_unregister",        1, RPC_WRITE, rv_rpc_unregister },
+  { "rpc_unregister",        2, RPC_WRITE, rv_rpc_unregister },
+  { "rpc_pin",               2, RPC_WRITE, rv_rpc_pin },
+  { "rpc_forget",            1, RPC_WRITE, rv_rpc_forget },
+  { "rpc_heartbeat",         1, RPC_WRITE, rv_rpc_heartbeat },
+  { "rpc_expire",            1, RPC_WRITE, rv_rpc_expire },
+  { "rpc_expire",            2, RPC_WRITE, rv_rpc_expire },
+  { "rpc_init",              0, RPC_WRITE, rv_rpc_init },
+  /* reads (read.c, report.c) */
+  { "rpc_max_send",          1, RPC_READ,  rv_rpc_max_send },
+  { "rpc_max_send",          2, RPC_READ,  rv_rpc_max_send },
+  { "rpc_max_send",          3, RPC_READ,  rv_rpc_max_send },
+  { "rpc_can_send",          2, RPC_READ,  rv_rpc_can_send },
+  { "rpc_check",             2, RPC_READ,  rv_rpc_check },
+  { "rpc_check",             3, RPC_READ,  rv_rpc_check },
+  { "rpc_explain",           1, RPC_READ,  rv_rpc_explain },
+  { "rpc_verify",            0, RPC_READ,  rv_rpc_verify },
+  /* the schema's helpers (message.c) */
+  { "rpcver_key",            2, RPC_PURE,  rv_rpcver_key },
+  { "rpcver_name",           2, RPC_PURE,  rv_rpcver_name },
+  { "rpcver_check_range",    4, RPC_PURE,  rv_rpcver_check_range },
+  { "rpcver_refusal",        5, RPC_PURE,  rv_rpcver_refusal },
+  { "rpcver_pin_refusal",    5, RPC_PURE,  rv_rpcver_pin_refusal },
+  { "rpcver_text",           1, RPC_PURE,  rv_rpcver_text },
+  { "rpcver_quote",          1, RPC_PURE,  rv_rpcver_quote },
+  /* not deterministic: it must run each time, never be factored out */
+  { "rpcver_raise",          1, RPC_READ,  rv_rpcver_raise },
+};
+
 /* Registers functions only: it never writes, so it is safe on read-only
-** databases and on connections a replication engine opens for itself. */
+** databases and on connections a replication engine opens for itself.
+** Every function shares the connection's RpcConn, which counts its
+** references; on failure sqlite3_create_function_v2() releases the one it
+** was given. */
 static int rpcver_register(sqlite3 *db, int replicated){
-  RpcConn *p = rpc_conn_new(db);
+  RpcConn *p = rv_conn_new(db);
   int rc;
+  unsigned int i;
   if( p==0 ) return SQLITE_NOMEM;
   p->replicated = replicated;
-  rpc_conn_ref(p);                 /* held until registration is done */
-  rc = rpc_version_register(db);
-  if( rc==SQLITE_OK ){
-    rc = sqlite3_create_function(db, "rpcver_version", 0, RPC_PURE, 0,
-                                 version_func, 0, 0);
+  rv_conn_ref(p);                   /* held until registration is done */
+  for(i=0, rc=SQLITE_OK; rc==SQLITE_OK && i<sizeof(aFunc)/sizeof(aFunc[0]);
+      i++){
+    rv_conn_ref(p);
+    rc = sqlite3_create_function_v2(db, aFunc[i].zName, aFunc[i].nArg,
+                                    aFunc[i].flags, p, aFunc[i].xFunc, 0, 0,
+                                    rv_conn_unref);
   }
-  if( rc==SQLITE_OK ) rc = rpc_conn_register_hook(db, p);
-  if( rc==SQLITE_OK ) rc = rpc_register_helper_functions(db, p);
-  if( rc==SQLITE_OK ) rc = rpc_register_schema_functions(db, p);
-  if( rc==SQLITE_OK ) rc = rpc_register_write_functions(db, p);
-  if( rc==SQLITE_OK ) rc = rpc_register_read_functions(db, p);
-  if( rc==SQLITE_OK ) rc = rpc_register_report_functions(db, p);
-  rpc_conn_unref(p);
+  if( rc==SQLITE_OK ){
+    rc = sqlite3_create_collation(db, "RPCVER", SQLITE_UTF8, 0,
+                                  rv_version_collate);
+  }
+  if( rc==SQLITE_OK ) rc = rv_conn_register_hook(db, p);
+  rv_conn_unref(p);
   return rc;
 }
 
@@ -117,7 +173,16 @@ static void keep_library_loaded(void){
 }
 
 static int rpcver_init(sqlite3 *db, char **pzErrMsg, int replicated){
-  int rc = rpcver_register(db, replicated);
+  int rc;
+  if( sqlite3_libversion_number()<RPC_SQLITE_MIN ){
+    if( pzErrMsg ){
+      *pzErrMsg = sqlite3_mprintf("rpcver: needs SQLite 3.38.0 or later "
+          "(its triggers use unixepoch()); this library is %s",
+          sqlite3_libversion());
+    }
+    return SQLITE_ERROR;
+  }
+  rc = rpcver_register(db, replicated);
   if( rc!=SQLITE_OK ){
     keep_library_loaded();
     if( pzErrMsg ){
@@ -128,20 +193,14 @@ static int rpcver_init(sqlite3 *db, char **pzErrMsg, int replicated){
   return rc;
 }
 
-#ifdef _WIN32
-__declspec(dllexport)
-#endif
-int sqlite3_rpcver_init(sqlite3 *db, char **pzErrMsg,
-                        const sqlite3_api_routines *pApi){
+RPCVER_API int sqlite3_rpcver_init(sqlite3 *db, char **pzErrMsg,
+                                   const sqlite3_api_routines *pApi){
   SQLITE_EXTENSION_INIT2(pApi);
   return rpcver_init(db, pzErrMsg, 0);
 }
 
-/* For hosts that replicate the database (dqlite): see host.c. */
-#ifdef _WIN32
-__declspec(dllexport)
-#endif
-int sqlite3_rpcver_init_replicated(sqlite3 *db, char **pzErrMsg,
+/* For hosts that replicate the database (dqlite): see write.c. */
+RPCVER_API int sqlite3_rpcver_init_replicated(sqlite3 *db, char **pzErrMsg,
                                    const sqlite3_api_routines *pApi){
   SQLITE_EXTENSION_INIT2(pApi);
   return rpcver_init(db, pzErrMsg, 1);

@@ -28,28 +28,29 @@ typedef sqlite3_int64 RpcKey;
 #define RPC_KEY_TEXT_MAX 24                /* "1048575.1048575.1048575" + NUL */
 #define RPC_NAME_MAX 256                   /* bytes in a manager or method */
 
-int rpc_version_from_value(sqlite3_value *pVal, RpcKey *pKey);
-int rpc_version_format(RpcKey key, char *zBuf);
-void rpc_result_version(sqlite3_context *ctx, RpcKey key);
-void rpc_result_bad_version(sqlite3_context *ctx, const char *zWhere,
+int rv_version_from_value(sqlite3_value *pVal, RpcKey *pKey);
+int rv_version_format(RpcKey key, char *zBuf);
+void rv_result_version(sqlite3_context *ctx, RpcKey key);
+void rv_result_bad_version(sqlite3_context *ctx, const char *zWhere,
                             sqlite3_value *pVal);
-int rpc_version_register(sqlite3 *db);
+int rv_version_collate(void *pArg, int nA, const void *zA,
+                       int nB, const void *zB);    /* COLLATE RPCVER */
 
 /* Names (managers and methods): non-empty UTF-8 text without control
 ** characters, at most RPC_NAME_MAX bytes.  Returns NULL when pVal is a valid
 ** name, else a sqlite3_malloc'd reason. */
-char *rpc_name_problem(sqlite3_value *pVal);
+char *rv_name_problem(sqlite3_value *pVal);
 /* Printable, quoted, length-capped rendering of any value for messages. */
-char *rpc_describe(sqlite3_value *pVal);
-char *rpc_quote(const char *z, int n);
+char *rv_describe(sqlite3_value *pVal);
+char *rv_quote(const char *z, int n);
 /* z[0..n) with unsafe characters replaced, unquoted, cut after nMax. */
-char *rpc_printable(const char *z, int n, int nMax);
-/* Like SQL's quote(), with rpc_quote()'s text (rpcver_quote() in SQL). */
-char *rpc_quote_value(sqlite3_value *pVal);
-void rpc_errorf(sqlite3_context *ctx, const char *zFormat, ...);
+char *rv_printable(const char *z, int n, int nMax);
+/* Like SQL's quote(), with rv_quote()'s text (rpcver_quote() in SQL). */
+char *rv_quote_value(sqlite3_value *pVal);
+void rv_errorf(sqlite3_context *ctx, const char *zFormat, ...);
 /* An error for function zFunc from zMsg (NULL: rc's text), with the
 ** "rpcver: zFunc: " prefix unless zMsg has "rpcver:" already. */
-void rpc_error(sqlite3_context *ctx, const char *zFunc, const char *zMsg,
+void rv_error(sqlite3_context *ctx, const char *zFunc, const char *zMsg,
                int rc);
 
 /*
@@ -108,7 +109,7 @@ typedef struct RpcConn {
                                  ** rpcver refused it (conn.c), else 0 */
   char *zStmtErr;                /* the message of the last kept statement
                                  ** that failed and was dropped (conn.c) */
-  int replicated;                /* writes only inside BEGIN...COMMIT (host.c) */
+  int replicated;                /* writes only inside BEGIN...COMMIT (write.c) */
   sqlite3_stmt *aStmt[RPC_STMT_COUNT];
   /* What the cache entries were filled against (read.c): the main
   ** database's file handle and the highest data version seen on it. */
@@ -125,38 +126,38 @@ typedef struct RpcConn {
   char zLastText[RPC_KEY_TEXT_MAX];
 } RpcConn;
 
-RpcConn *rpc_conn_new(sqlite3 *db);
+RpcConn *rv_conn_new(sqlite3 *db);
 /* NULL when a write function may run now, else a sqlite3_malloc'd reason
-** (host.c): on a replicated host, writes need an explicit transaction. */
-char *rpc_write_problem(RpcConn *p, const char *zFunc);
-void rpc_conn_ref(RpcConn *p);
-void rpc_conn_unref(void *p);
-int rpc_conn_stmt(RpcConn *p, RpcStmtId id, const char *zSql,
+** (write.c): on a replicated host, writes need an explicit transaction. */
+char *rv_write_problem(RpcConn *p, const char *zFunc);
+void rv_conn_ref(RpcConn *p);
+void rv_conn_unref(void *p);
+int rv_conn_stmt(RpcConn *p, RpcStmtId id, const char *zSql,
                   sqlite3_stmt **ppStmt);
-void rpc_conn_stmt_drop(RpcConn *p, RpcStmtId id);
+void rv_conn_stmt_drop(RpcConn *p, RpcStmtId id);
 /* The message for the last failure: sqlite3_errmsg(), or why rpcver could
 ** not keep statements at all. */
-const char *rpc_conn_errmsg(RpcConn *p);
-/* 1 (and the reason kept for rpc_conn_errmsg()) when pStmt is running: an
+const char *rv_conn_errmsg(RpcConn *p);
+/* 1 (and the reason kept for rv_conn_errmsg()) when pStmt is running: an
 ** rpcver function was called again from inside its own query. */
-int rpc_conn_reentered(RpcConn *p, sqlite3_stmt *pStmt);
+int rv_conn_reentered(RpcConn *p, sqlite3_stmt *pStmt);
 /* The same reason, for a function that was re-entered without a kept
 ** statement (rpc_explain). */
-void rpc_conn_fault(RpcConn *p);
+void rv_conn_fault(RpcConn *p);
 /* Forget the reasons above, before a function's new attempt. */
-void rpc_conn_clear(RpcConn *p);
-int rpc_conn_register_hook(sqlite3 *db, RpcConn *p);
+void rv_conn_clear(RpcConn *p);
+int rv_conn_register_hook(sqlite3 *db, RpcConn *p);
 
 /* A savepoint around one write function (schema.c). */
-int rpc_savepoint_begin(RpcConn *p);
-int rpc_savepoint_end(RpcConn *p, int rc);
+int rv_savepoint_begin(RpcConn *p);
+int rv_savepoint_end(RpcConn *p, int rc);
 /* Create or migrate the schema inside the current savepoint. */
-int rpc_schema_ensure(RpcConn *p, char **pzErr);
+int rv_schema_ensure(RpcConn *p, char **pzErr);
 /* The stored schema version (0: no schema) and revision (audit.c). */
-int rpc_schema_stored(RpcConn *p, sqlite3_int64 *pVersion,
+int rv_schema_stored(RpcConn *p, sqlite3_int64 *pVersion,
                       sqlite3_int64 *pRevision, char **pzErr);
 /* The embedded schema script (schema/rpcver.sql). */
-const char *rpc_schema_script(void);
+const char *rv_schema_script(void);
 
 /* The audit of the schema objects (audit.c): appends one line, ending in a
 ** newline, per difference from rpcver's own schema to pOut. */
@@ -170,26 +171,47 @@ typedef struct RpcAudit {
   int newer;                     /* the code is a newer rpcver's revision */
 } RpcAudit;
 #define RPC_VERIFY_LINES_MAX 100 /* lines of rpc_verify()'s report */
-int rpc_schema_audit(RpcConn *p, sqlite3_str *pOut, RpcAudit *pAudit);
-void rpc_audit_free(RpcSchemaObjects *pObjs);
-/* The objects of rpcver's schema, once rpc_schema_audit() has read them. */
-int rpc_schema_object_count(RpcConn *p);
-void rpc_schema_object(RpcConn *p, int i, const char **pzType,
+int rv_schema_audit(RpcConn *p, sqlite3_str *pOut, RpcAudit *pAudit);
+void rv_audit_free(RpcSchemaObjects *pObjs);
+/* The objects of rpcver's schema, once rv_schema_audit() has read them. */
+int rv_schema_object_count(RpcConn *p);
+void rv_schema_object(RpcConn *p, int i, const char **pzType,
                        const char **pzName);
 
 /* 1 when the rpcver tables exist (read functions return "unknown" otherwise). */
-int rpc_schema_present(sqlite3 *db);
+int rv_schema_present(sqlite3 *db);
 
-int rpc_register_schema_functions(sqlite3 *db, RpcConn *p);
-int rpc_register_write_functions(sqlite3 *db, RpcConn *p);
-int rpc_register_read_functions(sqlite3 *db, RpcConn *p);
-int rpc_register_report_functions(sqlite3 *db, RpcConn *p);
-int rpc_register_helper_functions(sqlite3 *db, RpcConn *p);
-
-/* Registration with a shared, reference-counted user data pointer. */
-int rpc_create_function(sqlite3 *db, RpcConn *p, const char *zName, int nArg,
-                        int flags,
-                        void (*xFunc)(sqlite3_context*, int, sqlite3_value**));
+/*
+** The SQL functions, each implemented in the file its section names and
+** registered from the one table in rpcver.c.  The C name is rv_ and the
+** SQL name.
+*/
+#define RPC_SQL_FUNCTION(x) \
+  void x(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+RPC_SQL_FUNCTION(rv_rpc_version_cmp);       /* version.c */
+RPC_SQL_FUNCTION(rv_rpc_version_key);
+RPC_SQL_FUNCTION(rv_rpc_version_norm);
+RPC_SQL_FUNCTION(rv_rpcver_version);        /* rpcver.c */
+RPC_SQL_FUNCTION(rv_rpc_register);          /* write.c */
+RPC_SQL_FUNCTION(rv_rpc_unregister);
+RPC_SQL_FUNCTION(rv_rpc_pin);
+RPC_SQL_FUNCTION(rv_rpc_forget);
+RPC_SQL_FUNCTION(rv_rpc_heartbeat);
+RPC_SQL_FUNCTION(rv_rpc_expire);
+RPC_SQL_FUNCTION(rv_rpc_init);              /* schema.c */
+RPC_SQL_FUNCTION(rv_rpc_max_send);          /* read.c */
+RPC_SQL_FUNCTION(rv_rpc_can_send);
+RPC_SQL_FUNCTION(rv_rpc_check);
+RPC_SQL_FUNCTION(rv_rpc_explain);           /* report.c */
+RPC_SQL_FUNCTION(rv_rpc_verify);
+RPC_SQL_FUNCTION(rv_rpcver_key);            /* message.c */
+RPC_SQL_FUNCTION(rv_rpcver_name);
+RPC_SQL_FUNCTION(rv_rpcver_check_range);
+RPC_SQL_FUNCTION(rv_rpcver_refusal);
+RPC_SQL_FUNCTION(rv_rpcver_pin_refusal);
+RPC_SQL_FUNCTION(rv_rpcver_text);
+RPC_SQL_FUNCTION(rv_rpcver_quote);
+RPC_SQL_FUNCTION(rv_rpcver_raise);
 
 #define RPC_PURE      (SQLITE_UTF8|SQLITE_DETERMINISTIC|SQLITE_INNOCUOUS)
 #define RPC_READ      (SQLITE_UTF8|SQLITE_INNOCUOUS)
@@ -199,9 +221,9 @@ int rpc_create_function(sqlite3 *db, RpcConn *p, const char *zName, int nArg,
 
 /* Argument checks shared by the SQL functions: each returns 0 when the
 ** argument is good, else sets an "rpcver: FUNC: ARG ..." error on ctx. */
-int rpc_arg_name(sqlite3_context *ctx, const char *zFunc, const char *zArg,
+int rv_arg_name(sqlite3_context *ctx, const char *zFunc, const char *zArg,
                  sqlite3_value *pVal);
-int rpc_arg_version(sqlite3_context *ctx, const char *zFunc,
+int rv_arg_version(sqlite3_context *ctx, const char *zFunc,
                     const char *zArg, sqlite3_value *pVal, RpcKey *pKey);
 
 /* One method's negotiated version and max_lo (-1 for NULL), through the
@@ -213,5 +235,5 @@ typedef struct RpcLookup {
   int nText;                     /* negotiated as text (when >= 0) */
   char zText[RPC_KEY_TEXT_MAX];
 } RpcLookup;
-int rpc_lookup(RpcConn *p, const char *zMethod, int nMethod, RpcLookup *pOut);
+int rv_lookup(RpcConn *p, const char *zMethod, int nMethod, RpcLookup *pOut);
 #endif /* RPCVER_INT_H */

@@ -44,31 +44,31 @@ static int object_exists(sqlite3 *db, const char *zName){
   return found;
 }
 
-int rpc_schema_present(sqlite3 *db){
+int rv_schema_present(sqlite3 *db){
   return object_exists(db, "rpc_methods");
 }
 
 /* Run one of the savepoint's statements.  They are kept prepared: through
 ** sqlite3_exec() they were parsed again on every write call, which cost
 ** about a tenth of a whole rpc_register().  Where rpcver cannot keep
-** statements (rpc_conn_errmsg() says why) they still run, through
+** statements (rv_conn_errmsg() says why) they still run, through
 ** sqlite3_exec(), and the write's own statements report the problem. */
 static int savepoint_exec(RpcConn *p, RpcStmtId id, const char *zSql){
   sqlite3_stmt *pStmt;
-  if( rpc_conn_stmt(p, id, zSql, &pStmt)!=SQLITE_OK ){
+  if( rv_conn_stmt(p, id, zSql, &pStmt)!=SQLITE_OK ){
     return sqlite3_exec(p->db, zSql, 0, 0, 0);
   }
   sqlite3_step(pStmt);
   return sqlite3_reset(pStmt);
 }
 
-int rpc_savepoint_begin(RpcConn *p){
+int rv_savepoint_begin(RpcConn *p){
   return savepoint_exec(p, RPC_STMT_SAVEPOINT, "SAVEPOINT rpcver");
 }
 
 /* Release the savepoint when rc is SQLITE_OK, else undo everything the
 ** function did and release it, leaving the caller's transaction as it was. */
-int rpc_savepoint_end(RpcConn *p, int rc){
+int rv_savepoint_end(RpcConn *p, int rc){
   if( rc==SQLITE_OK ){
     rc = savepoint_exec(p, RPC_STMT_RELEASE, "RELEASE rpcver");
     if( rc==SQLITE_OK ) return SQLITE_OK;
@@ -86,10 +86,10 @@ int rpc_savepoint_end(RpcConn *p, int rc){
 ** wrote none).  Returns SQLITE_OK, or an error code with *pzErr set to a
 ** message without the "rpcver:" prefix.
 */
-int rpc_schema_stored(RpcConn *p, sqlite3_int64 *pVersion,
+int rv_schema_stored(RpcConn *p, sqlite3_int64 *pVersion,
                       sqlite3_int64 *pRevision, char **pzErr){
   sqlite3_stmt *pStmt;
-  int rc = rpc_conn_stmt(p, RPC_STMT_SCHEMA_VERSION,
+  int rc = rv_conn_stmt(p, RPC_STMT_SCHEMA_VERSION,
       "SELECT value, (SELECT value FROM main.rpc_meta"
       "                WHERE key='schema_revision')"
       "  FROM main.rpc_meta WHERE key='schema_version'", &pStmt);
@@ -97,7 +97,7 @@ int rpc_schema_stored(RpcConn *p, sqlite3_int64 *pVersion,
   *pRevision = 1;
   if( rc!=SQLITE_OK ){
     if( p->zFault==0 && !object_exists(p->db, "rpc_meta") ) return SQLITE_OK;
-    *pzErr = sqlite3_mprintf("%s", rpc_conn_errmsg(p));
+    *pzErr = sqlite3_mprintf("%s", rv_conn_errmsg(p));
     return rc;
   }
   rc = sqlite3_step(pStmt);
@@ -111,8 +111,8 @@ int rpc_schema_stored(RpcConn *p, sqlite3_int64 *pVersion,
              || sqlite3_value_int64(pR)<1)) ){
       /* Only a hand edit writes these: rpcver cannot tell what this
       ** database holds, so it neither migrates nor writes it. */
-      char *zV = rpc_quote_value(pV);
-      char *zR = rpc_quote_value(pR);
+      char *zV = rv_quote_value(pV);
+      char *zR = rv_quote_value(pR);
       *pzErr = sqlite3_mprintf("rpc_meta says schema_version %s, "
           "schema_revision %s, which rpcver never writes (versions and "
           "revisions are integers from 1); the rpcver tables of this "
@@ -133,9 +133,9 @@ int rpc_schema_stored(RpcConn *p, sqlite3_int64 *pVersion,
   }
   if( rc==SQLITE_DONE ) return sqlite3_reset(pStmt);
   /* A kept statement whose table was dropped under it: start afresh. */
-  *pzErr = sqlite3_mprintf("%s", rpc_conn_errmsg(p));
+  *pzErr = sqlite3_mprintf("%s", rv_conn_errmsg(p));
   rc = sqlite3_reset(pStmt);
-  rpc_conn_stmt_drop(p, RPC_STMT_SCHEMA_VERSION);
+  rv_conn_stmt_drop(p, RPC_STMT_SCHEMA_VERSION);
   if( p->zFault==0 && !object_exists(p->db, "rpc_meta") ){
     sqlite3_free(*pzErr);
     *pzErr = 0;
@@ -144,7 +144,7 @@ int rpc_schema_stored(RpcConn *p, sqlite3_int64 *pVersion,
   return rc ? rc : SQLITE_ERROR;
 }
 
-const char *rpc_schema_script(void){ return rpc_schema_sql; }
+const char *rv_schema_script(void){ return rpc_schema_sql; }
 
 /* Run the schema script (after the migration from schema 1, if v is 1). */
 static int run_script(RpcConn *p, sqlite3_int64 v, char **pzErr){
@@ -168,9 +168,9 @@ static int run_script(RpcConn *p, sqlite3_int64 v, char **pzErr){
 ** returns an SQLite code and sets *pzErr to a message without the
 ** "rpcver:" prefix.
 */
-int rpc_schema_ensure(RpcConn *p, char **pzErr){
+int rv_schema_ensure(RpcConn *p, char **pzErr){
   sqlite3_int64 v, rev;
-  int rc = rpc_schema_stored(p, &v, &rev, pzErr);
+  int rc = rv_schema_stored(p, &v, &rev, pzErr);
   if( rc!=SQLITE_OK ) return rc;
   if( v==RPC_SCHEMA_VERSION && rev>=RPC_SCHEMA_REVISION ) return SQLITE_OK;
   if( v>RPC_SCHEMA_VERSION ){
@@ -198,9 +198,9 @@ static char *report_line(const char *zLines, const char *zNeedle){
 ** script's, not the database's. */
 static int drop_indexes(RpcConn *p, char **pzErr){
   int i, rc = SQLITE_OK;
-  for(i=0; rc==SQLITE_OK && i<rpc_schema_object_count(p); i++){
+  for(i=0; rc==SQLITE_OK && i<rv_schema_object_count(p); i++){
     const char *zType, *zName;
-    rpc_schema_object(p, i, &zType, &zName);
+    rv_schema_object(p, i, &zType, &zName);
     if( strcmp(zType, "index")==0 ){
       char *zSql = sqlite3_mprintf("DROP INDEX IF EXISTS main.\"%w\"", zName);
       rc = zSql ? sqlite3_exec(p->db, zSql, 0, 0, pzErr) : SQLITE_NOMEM;
@@ -221,11 +221,11 @@ static int drop_indexes(RpcConn *p, char **pzErr){
 static int schema_repair(RpcConn *p, char **pzErr){
   sqlite3_str *pStr = sqlite3_str_new(p->db);
   RpcAudit audit;
-  int rc = rpc_schema_audit(p, pStr, &audit);
+  int rc = rv_schema_audit(p, pStr, &audit);
   char *zLines = sqlite3_str_finish(pStr);
   char *zLine = 0;
   if( rc!=SQLITE_OK ){
-    *pzErr = sqlite3_mprintf("%s", rpc_conn_errmsg(p));
+    *pzErr = sqlite3_mprintf("%s", rv_conn_errmsg(p));
   }else if( audit.present && !audit.tablesOk ){
     zLine = report_line(zLines, "");
     *pzErr = sqlite3_mprintf("this database's rpcver tables are not as "
@@ -250,37 +250,33 @@ static int schema_repair(RpcConn *p, char **pzErr){
   return rc;
 }
 
-static void init_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+void rv_rpc_init(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   RpcConn *p = (RpcConn*)sqlite3_user_data(ctx);
   char *zErr = 0;
   int rc;
   (void)argc; (void)argv;
-  zErr = rpc_write_problem(p, "rpc_init");
+  zErr = rv_write_problem(p, "rpc_init");
   if( zErr ){
     sqlite3_result_error(ctx, zErr, -1);
     sqlite3_result_error_code(ctx, SQLITE_MISUSE);
     sqlite3_free(zErr);
     return;
   }
-  rc = rpc_savepoint_begin(p);
+  rc = rv_savepoint_begin(p);
   if( rc!=SQLITE_OK ){
-    zErr = sqlite3_mprintf("%s", rpc_conn_errmsg(p));
+    zErr = sqlite3_mprintf("%s", rv_conn_errmsg(p));
   }else{
-    rc = rpc_schema_ensure(p, &zErr);
+    rc = rv_schema_ensure(p, &zErr);
     if( rc==SQLITE_OK ) rc = schema_repair(p, &zErr);
-    rc = rpc_savepoint_end(p, rc);
+    rc = rv_savepoint_end(p, rc);
     if( rc!=SQLITE_OK && zErr==0 ){
-      zErr = sqlite3_mprintf("%s", rpc_conn_errmsg(p));
+      zErr = sqlite3_mprintf("%s", rv_conn_errmsg(p));
     }
   }
   if( rc!=SQLITE_OK ){
-    rpc_error(ctx, "rpc_init", zErr, rc);
+    rv_error(ctx, "rpc_init", zErr, rc);
   }else{
     sqlite3_result_int(ctx, RPC_SCHEMA_VERSION);
   }
   sqlite3_free(zErr);
-}
-
-int rpc_register_schema_functions(sqlite3 *db, RpcConn *p){
-  return rpc_create_function(db, p, "rpc_init", 0, RPC_WRITE, init_func);
 }

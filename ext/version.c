@@ -45,7 +45,7 @@ static int parse_text(const unsigned char *z, int n, RpcKey *pKey){
 }
 
 /* Returns 0 and sets *pKey when pVal is a version, else nonzero. */
-int rpc_version_from_value(sqlite3_value *pVal, RpcKey *pKey){
+int rv_version_from_value(sqlite3_value *pVal, RpcKey *pKey){
   switch( sqlite3_value_type(pVal) ){
     case SQLITE_INTEGER: {
       sqlite3_int64 v = sqlite3_value_int64(pVal);
@@ -65,7 +65,7 @@ int rpc_version_from_value(sqlite3_value *pVal, RpcKey *pKey){
 }
 
 /* Write the canonical text of key into zBuf (RPC_KEY_TEXT_MAX bytes). */
-int rpc_version_format(RpcKey key, char *zBuf){
+int rv_version_format(RpcKey key, char *zBuf){
   int major = (int)(key >> 40);
   int minor = (int)((key >> 20) & RPC_COMPONENT_MAX);
   int patch = (int)(key & RPC_COMPONENT_MAX);
@@ -77,36 +77,36 @@ int rpc_version_format(RpcKey key, char *zBuf){
   return (int)strlen(zBuf);
 }
 
-void rpc_result_version(sqlite3_context *ctx, RpcKey key){
+void rv_result_version(sqlite3_context *ctx, RpcKey key){
   char zBuf[RPC_KEY_TEXT_MAX];
-  int n = rpc_version_format(key, zBuf);
+  int n = rv_version_format(key, zBuf);
   sqlite3_result_text(ctx, zBuf, n, SQLITE_TRANSIENT);
 }
 
 /* Set an error that says which argument of which function is not a version,
 ** and why, quoting the value. */
-void rpc_result_bad_version(sqlite3_context *ctx, const char *zWhere,
+void rv_result_bad_version(sqlite3_context *ctx, const char *zWhere,
                             sqlite3_value *pVal){
   char *zVal;
   switch( sqlite3_value_type(pVal) ){
     case SQLITE_NULL:
-      rpc_errorf(ctx, "rpcver: %s is NULL, but a version is required "
+      rv_errorf(ctx, "rpcver: %s is NULL, but a version is required "
                  "(text such as '3.4')", zWhere);
       return;
     case SQLITE_INTEGER:
-      rpc_errorf(ctx, "rpcver: %s: %lld is not a version (an INTEGER version "
+      rv_errorf(ctx, "rpcver: %s: %lld is not a version (an INTEGER version "
                  "must be 0..%d)", zWhere, sqlite3_value_int64(pVal),
                  RPC_COMPONENT_MAX);
       return;
     case SQLITE_FLOAT:
-      rpc_errorf(ctx, "rpcver: %s: the REAL %!.15g is not a version; pass "
+      rv_errorf(ctx, "rpcver: %s: the REAL %!.15g is not a version; pass "
                  "versions as text ('3.4'), since 3.10 and 3.1 are the same "
                  "REAL", zWhere, sqlite3_value_double(pVal));
       return;
     default:
-      zVal = rpc_describe(pVal);
+      zVal = rv_describe(pVal);
       if( zVal==0 ){ sqlite3_result_error_nomem(ctx); return; }
-      rpc_errorf(ctx, "rpcver: %s: %s is not a version; expected text "
+      rv_errorf(ctx, "rpcver: %s: %s is not a version; expected text "
                  "MAJOR[.MINOR[.PATCH]] with decimal components 0..%d and "
                  "no leading zeros, e.g. '3.4'", zWhere, zVal,
                  RPC_COMPONENT_MAX);
@@ -115,41 +115,41 @@ void rpc_result_bad_version(sqlite3_context *ctx, const char *zWhere,
   }
 }
 
-static void version_cmp_func(sqlite3_context *ctx, int argc,
+void rv_rpc_version_cmp(sqlite3_context *ctx, int argc,
                              sqlite3_value **argv){
   RpcKey a, b;
   (void)argc;
-  if( rpc_version_from_value(argv[0], &a) ){
-    rpc_result_bad_version(ctx, "rpc_version_cmp(A, B): A", argv[0]);
+  if( rv_version_from_value(argv[0], &a) ){
+    rv_result_bad_version(ctx, "rpc_version_cmp(A, B): A", argv[0]);
     return;
   }
-  if( rpc_version_from_value(argv[1], &b) ){
-    rpc_result_bad_version(ctx, "rpc_version_cmp(A, B): B", argv[1]);
+  if( rv_version_from_value(argv[1], &b) ){
+    rv_result_bad_version(ctx, "rpc_version_cmp(A, B): B", argv[1]);
     return;
   }
   sqlite3_result_int(ctx, a<b ? -1 : a>b);
 }
 
-static void version_key_func(sqlite3_context *ctx, int argc,
+void rv_rpc_version_key(sqlite3_context *ctx, int argc,
                              sqlite3_value **argv){
   RpcKey k;
   (void)argc;
-  if( rpc_version_from_value(argv[0], &k) ){
-    rpc_result_bad_version(ctx, "rpc_version_key(V): V", argv[0]);
+  if( rv_version_from_value(argv[0], &k) ){
+    rv_result_bad_version(ctx, "rpc_version_key(V): V", argv[0]);
     return;
   }
   sqlite3_result_int64(ctx, k);
 }
 
-static void version_norm_func(sqlite3_context *ctx, int argc,
+void rv_rpc_version_norm(sqlite3_context *ctx, int argc,
                               sqlite3_value **argv){
   RpcKey k;
   (void)argc;
-  if( rpc_version_from_value(argv[0], &k) ){
-    rpc_result_bad_version(ctx, "rpc_version_norm(V): V", argv[0]);
+  if( rv_version_from_value(argv[0], &k) ){
+    rv_result_bad_version(ctx, "rpc_version_norm(V): V", argv[0]);
     return;
   }
-  rpc_result_version(ctx, k);
+  rv_result_version(ctx, k);
 }
 
 /*
@@ -157,7 +157,7 @@ static void version_norm_func(sqlite3_context *ctx, int argc,
 ** version sorts after every version, in byte order among itself: a column
 ** holding a stray bad value still sorts deterministically.
 */
-static int version_collate(void *pArg, int nA, const void *zA,
+int rv_version_collate(void *pArg, int nA, const void *zA,
                            int nB, const void *zB){
   RpcKey a, b;
   int badA = parse_text((const unsigned char*)zA, nA, &a);
@@ -169,23 +169,4 @@ static int version_collate(void *pArg, int nA, const void *zA,
     int c = memcmp(zA, zB, nA<nB ? nA : nB);
     return c ? c : nA - nB;
   }
-}
-
-int rpc_version_register(sqlite3 *db){
-  int rc;
-  rc = sqlite3_create_function(db, "rpc_version_cmp", 2, RPC_PURE, 0,
-                               version_cmp_func, 0, 0);
-  if( rc==SQLITE_OK ){
-    rc = sqlite3_create_function(db, "rpc_version_key", 1, RPC_PURE, 0,
-                                 version_key_func, 0, 0);
-  }
-  if( rc==SQLITE_OK ){
-    rc = sqlite3_create_function(db, "rpc_version_norm", 1, RPC_PURE, 0,
-                                 version_norm_func, 0, 0);
-  }
-  if( rc==SQLITE_OK ){
-    rc = sqlite3_create_collation(db, "RPCVER", SQLITE_UTF8, 0,
-                                  version_collate);
-  }
-  return rc;
 }

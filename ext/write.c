@@ -23,41 +23,64 @@
 #include "rpcver_int.h"
 #include <string.h>
 
+/*
+** Replicated hosts: rpcver on a database whose pages a replication engine
+** (dqlite) ships to other nodes.
+**
+** dqlite replicates a transaction when the statement that ends it is a
+** write: plain DML in autocommit, or COMMIT.  A write made by a function
+** inside a bare autocommit SELECT ends with a read-only statement, so dqlite
+** reports success and ships nothing; the leader's next write then fails
+** (dqlite 1.11 crashes).  The same call inside BEGIN...COMMIT is shipped
+** with the COMMIT.  So a host that replicates registers rpcver through
+** sqlite3_rpcver_init_replicated(), and the write functions then refuse to
+** run outside an explicit transaction, naming the two forms that are safe.
+** The views' DML needs no such rule: it is a write statement of its own.
+*/
+char *rv_write_problem(RpcConn *p, const char *zFunc){
+  if( !p->replicated || !sqlite3_get_autocommit(p->db) ) return 0;
+  return sqlite3_mprintf("rpcver: %s needs an explicit transaction on this "
+      "replicated database: a write made by a function in an autocommit "
+      "statement would not be replicated; call it between BEGIN and COMMIT, "
+      "or write the rpc_registrations / rpc_pins views with INSERT, UPDATE "
+      "or DELETE", zFunc);
+}
+
 /* Set the function's error from an SQLite failure, keeping its code. */
 static void report(sqlite3_context *ctx, const char *zFunc, int rc,
                    const char *zMsg){
   if( zMsg==0 ) zMsg = sqlite3_errstr(rc);
   if( strncmp(zMsg, "rpcver:", 7)!=0 && strstr(zMsg, "statements in progress") ){
-    rpc_errorf(ctx, "rpcver: %s cannot run inside another INSERT, UPDATE or "
+    rv_errorf(ctx, "rpcver: %s cannot run inside another INSERT, UPDATE or "
                "DELETE (%s); call it in a SELECT of its own, or write the "
                "rpc_registrations / rpc_pins views directly", zFunc, zMsg);
     sqlite3_result_error_code(ctx, rc);
   }else if( strncmp(zMsg, "rpcver:", 7)!=0 && (rc & 0xff)==SQLITE_READONLY ){
-    rpc_errorf(ctx, "rpcver: %s: %s; write functions need a writable "
+    rv_errorf(ctx, "rpcver: %s: %s; write functions need a writable "
                "database (the read functions work without one)", zFunc, zMsg);
     sqlite3_result_error_code(ctx, rc);
   }else{
-    rpc_error(ctx, zFunc, zMsg, rc);
+    rv_error(ctx, zFunc, zMsg, rc);
   }
 }
 
 /* Open the function's savepoint and make the schema current. */
 static int begin_write(sqlite3_context *ctx, RpcConn *p, const char *zFunc){
-  char *zErr = rpc_write_problem(p, zFunc);
+  char *zErr = rv_write_problem(p, zFunc);
   int rc;
   if( zErr ){
     report(ctx, zFunc, SQLITE_MISUSE, zErr);
     sqlite3_free(zErr);
     return SQLITE_MISUSE;
   }
-  rc = rpc_savepoint_begin(p);
+  rc = rv_savepoint_begin(p);
   if( rc!=SQLITE_OK ){
-    report(ctx, zFunc, rc, rpc_conn_errmsg(p));
+    report(ctx, zFunc, rc, rv_conn_errmsg(p));
     return rc;
   }
-  rc = rpc_schema_ensure(p, &zErr);
+  rc = rv_schema_ensure(p, &zErr);
   if( rc!=SQLITE_OK ){
-    rpc_savepoint_end(p, rc);
+    rv_savepoint_end(p, rc);
     report(ctx, zFunc, rc, zErr);
     sqlite3_free(zErr);
   }
@@ -68,10 +91,10 @@ static int begin_write(sqlite3_context *ctx, RpcConn *p, const char *zFunc){
 static int end_write(sqlite3_context *ctx, RpcConn *p, const char *zFunc,
                      int rc){
   char *zErr = 0;
-  if( rc!=SQLITE_OK ) zErr = sqlite3_mprintf("%s", rpc_conn_errmsg(p));
-  rc = rpc_savepoint_end(p, rc);
+  if( rc!=SQLITE_OK ) zErr = sqlite3_mprintf("%s", rv_conn_errmsg(p));
+  rc = rv_savepoint_end(p, rc);
   if( rc!=SQLITE_OK ){
-    report(ctx, zFunc, rc, zErr ? zErr : rpc_conn_errmsg(p));
+    report(ctx, zFunc, rc, zErr ? zErr : rv_conn_errmsg(p));
   }
   sqlite3_free(zErr);
   return rc;
@@ -85,7 +108,7 @@ static int run(sqlite3_stmt *pStmt){
 
 static int bind_version(sqlite3_stmt *pStmt, int i, RpcKey key){
   char zBuf[RPC_KEY_TEXT_MAX];
-  int n = rpc_version_format(key, zBuf);
+  int n = rv_version_format(key, zBuf);
   return sqlite3_bind_text(pStmt, i, zBuf, n, SQLITE_TRANSIENT);
 }
 
@@ -93,10 +116,10 @@ static int bind_version(sqlite3_stmt *pStmt, int i, RpcKey key){
 static int result_negotiated(sqlite3_context *ctx, RpcConn *p,
                              sqlite3_value *pMethod){
   RpcLookup look;
-  int rc = rpc_lookup(p, (const char*)sqlite3_value_text(pMethod),
+  int rc = rv_lookup(p, (const char*)sqlite3_value_text(pMethod),
                       sqlite3_value_bytes(pMethod), &look);
   if( rc==SQLITE_OK && look.hasRow && look.negotiated>=0 ){
-    rpc_result_version(ctx, look.negotiated);
+    rv_result_version(ctx, look.negotiated);
   }
   return rc;
 }
@@ -113,7 +136,7 @@ static int write_range(RpcConn *p, sqlite3_value *pManager,
                        sqlite3_value *pMethod, RpcKey lo, RpcKey hi){
   sqlite3_stmt *pStmt;
   int exists;
-  int rc = rpc_conn_stmt(p, RPC_STMT_RANGE_EXISTS,
+  int rc = rv_conn_stmt(p, RPC_STMT_RANGE_EXISTS,
       "SELECT 1 FROM main.rpc_ranges WHERE manager = ?1 AND method = ?2",
       &pStmt);
   if( rc!=SQLITE_OK ) return rc;
@@ -123,11 +146,11 @@ static int write_range(RpcConn *p, sqlite3_value *pManager,
   rc = sqlite3_reset(pStmt);
   if( rc!=SQLITE_OK ) return rc;
   if( exists ){
-    rc = rpc_conn_stmt(p, RPC_STMT_RANGE_UPDATE,
+    rc = rv_conn_stmt(p, RPC_STMT_RANGE_UPDATE,
         "UPDATE main.rpc_ranges SET lo = ?3, hi = ?4"
         " WHERE manager = ?1 AND method = ?2", &pStmt);
   }else{
-    rc = rpc_conn_stmt(p, RPC_STMT_RANGE_INSERT,
+    rc = rv_conn_stmt(p, RPC_STMT_RANGE_INSERT,
         "INSERT INTO main.rpc_ranges(manager, method, lo, hi)"
         " VALUES (?1, ?2, ?3, ?4)", &pStmt);
   }
@@ -139,25 +162,25 @@ static int write_range(RpcConn *p, sqlite3_value *pManager,
   return run(pStmt);
 }
 
-static void register_func(sqlite3_context *ctx, int argc,
+void rv_rpc_register(sqlite3_context *ctx, int argc,
                           sqlite3_value **argv){
   static const char zFunc[] = "rpc_register";
   RpcConn *p = (RpcConn*)sqlite3_user_data(ctx);
   RpcKey hi, lo;
   int rc;
-  if( rpc_arg_name(ctx, zFunc, "manager", argv[0]) ) return;
-  if( rpc_arg_name(ctx, zFunc, "method", argv[1]) ) return;
-  if( rpc_arg_version(ctx, zFunc, "hi", argv[2], &hi) ) return;
+  if( rv_arg_name(ctx, zFunc, "manager", argv[0]) ) return;
+  if( rv_arg_name(ctx, zFunc, "method", argv[1]) ) return;
+  if( rv_arg_version(ctx, zFunc, "hi", argv[2], &hi) ) return;
   if( argc<4 || sqlite3_value_type(argv[3])==SQLITE_NULL ){
     lo = RPC_KEY_MAJOR_BASE(hi);             /* oslo.messaging's rule */
-  }else if( rpc_arg_version(ctx, zFunc, "lo", argv[3], &lo) ){
+  }else if( rv_arg_version(ctx, zFunc, "lo", argv[3], &lo) ){
     return;
   }
   if( lo>hi ){
     char zLo[RPC_KEY_TEXT_MAX], zHi[RPC_KEY_TEXT_MAX];
-    rpc_version_format(lo, zLo);
-    rpc_version_format(hi, zHi);
-    rpc_errorf(ctx, "rpcver: rpc_register: lo %s is above hi %s; a manager "
+    rv_version_format(lo, zLo);
+    rv_version_format(hi, zHi);
+    rv_errorf(ctx, "rpcver: rpc_register: lo %s is above hi %s; a manager "
                "accepts the versions from lo up to hi", zLo, zHi);
     return;
   }
@@ -167,22 +190,22 @@ static void register_func(sqlite3_context *ctx, int argc,
   end_write(ctx, p, zFunc, rc);
 }
 
-static void unregister_func(sqlite3_context *ctx, int argc,
+void rv_rpc_unregister(sqlite3_context *ctx, int argc,
                             sqlite3_value **argv){
   static const char zFunc[] = "rpc_unregister";
   RpcConn *p = (RpcConn*)sqlite3_user_data(ctx);
   sqlite3_stmt *pStmt;
   sqlite3_int64 n = 0;
   int rc;
-  if( rpc_arg_name(ctx, zFunc, "manager", argv[0]) ) return;
+  if( rv_arg_name(ctx, zFunc, "manager", argv[0]) ) return;
   if( argc==2 && sqlite3_value_type(argv[1])==SQLITE_NULL ){
-    rpc_errorf(ctx, "rpcver: rpc_unregister: method is NULL; to remove all "
+    rv_errorf(ctx, "rpcver: rpc_unregister: method is NULL; to remove all "
                "of a manager's registrations call rpc_unregister(manager)");
     return;
   }
-  if( argc==2 && rpc_arg_name(ctx, zFunc, "method", argv[1]) ) return;
+  if( argc==2 && rv_arg_name(ctx, zFunc, "method", argv[1]) ) return;
   if( begin_write(ctx, p, zFunc) ) return;
-  rc = rpc_conn_stmt(p, RPC_STMT_UNREGISTER_COUNT,
+  rc = rv_conn_stmt(p, RPC_STMT_UNREGISTER_COUNT,
       "SELECT count(*) FROM main.rpc_ranges"
       " WHERE manager = ?1 AND (?2 IS NULL OR method = ?2)", &pStmt);
   if( rc==SQLITE_OK ){
@@ -192,7 +215,7 @@ static void unregister_func(sqlite3_context *ctx, int argc,
     rc = sqlite3_reset(pStmt);
   }
   if( rc==SQLITE_OK && n>0 ){
-    rc = rpc_conn_stmt(p, RPC_STMT_UNREGISTER,
+    rc = rv_conn_stmt(p, RPC_STMT_UNREGISTER,
         "DELETE FROM main.rpc_registrations"
         " WHERE manager = ?1 AND (?2 IS NULL OR method = ?2)", &pStmt);
     if( rc==SQLITE_OK ){
@@ -204,7 +227,7 @@ static void unregister_func(sqlite3_context *ctx, int argc,
   if( end_write(ctx, p, zFunc, rc)==SQLITE_OK ) sqlite3_result_int64(ctx, n);
 }
 
-static void pin_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+void rv_rpc_pin(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   static const char zFunc[] = "rpc_pin";
   RpcConn *p = (RpcConn*)sqlite3_user_data(ctx);
   sqlite3_stmt *pStmt;
@@ -212,14 +235,14 @@ static void pin_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   RpcKey pin = 0;
   int rc;
   (void)argc;
-  if( rpc_arg_name(ctx, zFunc, "method", argv[0]) ) return;
-  if( !unpin && rpc_arg_version(ctx, zFunc, "version", argv[1], &pin) ) return;
+  if( rv_arg_name(ctx, zFunc, "method", argv[0]) ) return;
+  if( !unpin && rv_arg_version(ctx, zFunc, "version", argv[1], &pin) ) return;
   if( begin_write(ctx, p, zFunc) ) return;
   if( unpin ){
-    rc = rpc_conn_stmt(p, RPC_STMT_UNPIN,
+    rc = rv_conn_stmt(p, RPC_STMT_UNPIN,
         "DELETE FROM main.rpc_pins WHERE method = ?1", &pStmt);
   }else{
-    rc = rpc_conn_stmt(p, RPC_STMT_PIN,
+    rc = rv_conn_stmt(p, RPC_STMT_PIN,
         "INSERT INTO main.rpc_pins(method, version) VALUES (?1, ?2)", &pStmt);
     if( rc==SQLITE_OK ) bind_version(pStmt, 2, pin);
   }
@@ -239,9 +262,9 @@ static void name_write(sqlite3_context *ctx, sqlite3_value *pName,
   sqlite3_stmt *pStmt;
   int n = 0;
   int rc;
-  if( rpc_arg_name(ctx, zFunc, zArg, pName) ) return;
+  if( rv_arg_name(ctx, zFunc, zArg, pName) ) return;
   if( begin_write(ctx, p, zFunc) ) return;
-  rc = rpc_conn_stmt(p, id, zSql, &pStmt);
+  rc = rv_conn_stmt(p, id, zSql, &pStmt);
   if( rc==SQLITE_OK ){
     sqlite3_bind_value(pStmt, 1, pName);
     rc = run(pStmt);
@@ -250,13 +273,13 @@ static void name_write(sqlite3_context *ctx, sqlite3_value *pName,
   if( end_write(ctx, p, zFunc, rc)==SQLITE_OK ) sqlite3_result_int(ctx, n);
 }
 
-static void forget_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+void rv_rpc_forget(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   (void)argc;
   name_write(ctx, argv[0], "rpc_forget", "method", RPC_STMT_FORGET,
              "DELETE FROM main.rpc_methods WHERE method = ?1");
 }
 
-static void heartbeat_func(sqlite3_context *ctx, int argc,
+void rv_rpc_heartbeat(sqlite3_context *ctx, int argc,
                            sqlite3_value **argv){
   (void)argc;
   name_write(ctx, argv[0], "rpc_heartbeat", "manager", RPC_STMT_HEARTBEAT,
@@ -288,8 +311,8 @@ static int arg_share(sqlite3_context *ctx, sqlite3_value *pVal,
   if( (type!=SQLITE_INTEGER && type!=SQLITE_FLOAT)
    || sqlite3_value_type(pVal)==SQLITE_BLOB
    || !(*pShare>=0.0 && *pShare<=1.0) ){
-    char *zVal = rpc_describe(pVal);
-    rpc_errorf(ctx, "rpcver: rpc_expire: max_share must be a number from 0 "
+    char *zVal = rv_describe(pVal);
+    rv_errorf(ctx, "rpcver: rpc_expire: max_share must be a number from 0 "
                "to 1 (the share of a method's receivers one call may "
                "remove; 1 removes all that are stale), not %s", zVal);
     sqlite3_free(zVal);
@@ -305,7 +328,7 @@ static int expire_share_check(sqlite3_context *ctx, RpcConn *p,
                               sqlite3_value *pCutoff, double share,
                               sqlite3_value *pSeconds){
   sqlite3_stmt *pStmt;
-  int rc = rpc_conn_stmt(p, RPC_STMT_EXPIRE_SHARE,
+  int rc = rv_conn_stmt(p, RPC_STMT_EXPIRE_SHARE,
       "SELECT r.method, count(*), m.receivers"
       "  FROM main.rpc_managers AS g"
       "  JOIN main.rpc_ranges AS r ON r.manager = g.manager"
@@ -318,11 +341,11 @@ static int expire_share_check(sqlite3_context *ctx, RpcConn *p,
   sqlite3_bind_value(pStmt, 1, pCutoff);
   sqlite3_bind_double(pStmt, 2, share);
   if( sqlite3_step(pStmt)==SQLITE_ROW ){
-    char *zMethod = rpc_describe(sqlite3_column_value(pStmt, 0));
-    char *zSeconds = rpc_quote_value(pSeconds);
+    char *zMethod = rv_describe(sqlite3_column_value(pStmt, 0));
+    char *zSeconds = rv_quote_value(pSeconds);
     sqlite3_int64 n = sqlite3_column_int64(pStmt, 1);
     sqlite3_int64 nAll = sqlite3_column_int64(pStmt, 2);
-    rpc_errorf(ctx, "rpcver: rpc_expire: refused to remove %lld of the %lld "
+    rv_errorf(ctx, "rpcver: rpc_expire: refused to remove %lld of the %lld "
         "receiver(s) of method %s, more than %g%% of them in one call; a "
         "clock that jumped forward, or a leader whose clock runs ahead, looks "
         "like this.  Check them (SELECT rpc_explain(%s)), then remove them "
@@ -336,7 +359,7 @@ static int expire_share_check(sqlite3_context *ctx, RpcConn *p,
   return rc;
 }
 
-static void expire_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+void rv_rpc_expire(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   static const char zFunc[] = "rpc_expire";
   RpcConn *p = (RpcConn*)sqlite3_user_data(ctx);
   sqlite3_stmt *pStmt;
@@ -347,8 +370,8 @@ static void expire_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   if( (type!=SQLITE_INTEGER && type!=SQLITE_FLOAT)
    || sqlite3_value_type(argv[0])==SQLITE_BLOB
    || sqlite3_value_double(argv[0])<0.0 ){
-    char *zVal = rpc_describe(argv[0]);
-    rpc_errorf(ctx, "rpcver: rpc_expire: seconds must be a number >= 0, "
+    char *zVal = rv_describe(argv[0]);
+    rv_errorf(ctx, "rpcver: rpc_expire: seconds must be a number >= 0, "
                "not %s", zVal);
     sqlite3_free(zVal);
     return;
@@ -356,7 +379,7 @@ static void expire_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   if( argc>1 && arg_share(ctx, argv[1], &share) ) return;
   if( begin_write(ctx, p, zFunc) ) return;
   /* One statement fixes the cutoff and counts, so both see the same now. */
-  rc = rpc_conn_stmt(p, RPC_STMT_EXPIRE_COUNT,
+  rc = rv_conn_stmt(p, RPC_STMT_EXPIRE_COUNT,
       "SELECT unixepoch() - ?1, count(*) FROM main.rpc_managers"
       " WHERE last_seen < unixepoch() - ?1", &pStmt);
   if( rc==SQLITE_OK ){
@@ -371,13 +394,13 @@ static void expire_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
       rc = expire_share_check(ctx, p, pCutoff, share, argv[0]);
       if( rc==SQLITE_CONSTRAINT ){
         sqlite3_value_free(pCutoff);
-        rpc_savepoint_end(p, rc);             /* the message is set */
+        rv_savepoint_end(p, rc);             /* the message is set */
         sqlite3_result_error_code(ctx, rc);
         return;
       }
     }
     if( rc==SQLITE_OK && n>0 ){
-      rc = rpc_conn_stmt(p, RPC_STMT_EXPIRE,
+      rc = rv_conn_stmt(p, RPC_STMT_EXPIRE,
           "DELETE FROM main.rpc_registrations WHERE manager IN"
           " (SELECT manager FROM main.rpc_managers WHERE last_seen < ?1)",
           &pStmt);
@@ -389,29 +412,4 @@ static void expire_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     sqlite3_value_free(pCutoff);
   }
   if( end_write(ctx, p, zFunc, rc)==SQLITE_OK ) sqlite3_result_int64(ctx, n);
-}
-
-int rpc_register_write_functions(sqlite3 *db, RpcConn *p){
-  static const struct {
-    const char *zName;
-    int nArg;
-    void (*xFunc)(sqlite3_context*, int, sqlite3_value**);
-  } aFunc[] = {
-    { "rpc_register",   3, register_func },
-    { "rpc_register",   4, register_func },
-    { "rpc_unregister", 1, unregister_func },
-    { "rpc_unregister", 2, unregister_func },
-    { "rpc_pin",        2, pin_func },
-    { "rpc_forget",     1, forget_func },
-    { "rpc_heartbeat",  1, heartbeat_func },
-    { "rpc_expire",     1, expire_func },
-    { "rpc_expire",     2, expire_func },
-  };
-  int rc = SQLITE_OK;
-  unsigned int i;
-  for(i=0; rc==SQLITE_OK && i<sizeof(aFunc)/sizeof(aFunc[0]); i++){
-    rc = rpc_create_function(db, p, aFunc[i].zName, aFunc[i].nArg, RPC_WRITE,
-                             aFunc[i].xFunc);
-  }
-  return rc;
 }
