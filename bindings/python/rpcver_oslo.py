@@ -78,6 +78,7 @@ import threading
 
 import oslo_messaging as messaging
 from oslo_versionedobjects import base as ovo_base
+from oslo_versionedobjects import fields as ovo_fields
 
 import rpcver
 
@@ -529,9 +530,9 @@ class ObjectSerializer(ovo_base.VersionedObjectSerializer):
     a server's reply) goes out as ``obj_to_primitive(target_version=cap,
     version_manifest=caps)``: ``caps`` holds, for the object's class and
     every class reachable through its fields, ``rpc_max_send('obj:Name',
-    VERSION)`` (``VERSION`` the newest registered in this process), and the
-    object itself goes at ``min(cap, its own VERSION)`` (an object received
-    from an older peer keeps that older version).  Asked at every
+    VERSION)`` (``VERSION`` the newest registered in this process), lowered
+    to the version of an instance in the object that is older (an object
+    received from an older peer keeps that older version).  Asked at every
     serialization, so never stale.  Raises :class:`CannotSendError` when no
     version of a class may be sent (no receiver registered it, or none
     accepts what this process can produce).
@@ -567,12 +568,17 @@ class ObjectSerializer(ovo_base.VersionedObjectSerializer):
             method, None, None, (_major_floor(version), version))
 
     def backport(self, obj):
-        """The primitive of ``obj`` at the versions every receiver accepts."""
+        """The primitive of ``obj`` at the versions every receiver accepts.
+
+        Each class goes at ``min(rpcver's cap, the lowest VERSION of its
+        instances in this object)``: an object received from an older peer
+        keeps that older version (oslo.versionedobjects would otherwise label
+        its older data with the cap)."""
         caps = self.caps(obj.obj_name())
-        target = caps[obj.obj_name()]
-        if rpcver.compare(target, obj.VERSION) > 0:
-            target = obj.VERSION
-        return obj.obj_to_primitive(target_version=target,
+        for name, version in _instance_versions(obj, {}).items():
+            if name in caps and rpcver.compare(version, caps[name]) < 0:
+                caps[name] = version
+        return obj.obj_to_primitive(target_version=caps[obj.obj_name()],
                                     version_manifest=caps)
 
     def serialize_entity(self, context, entity):
@@ -582,3 +588,20 @@ class ObjectSerializer(ovo_base.VersionedObjectSerializer):
         if isinstance(entity, ovo_base.VersionedObject):
             return self.backport(entity)
         return super().serialize_entity(context, entity)
+
+
+def _instance_versions(obj, found):
+    """{ClassName: lowest VERSION} over OBJ and the objects it holds."""
+    name = obj.obj_name()
+    if name not in found or rpcver.compare(obj.VERSION, found[name]) < 0:
+        found[name] = obj.VERSION
+    for field_name, field in obj.fields.items():
+        if not isinstance(field, (ovo_fields.ObjectField,
+                                  ovo_fields.ListOfObjectsField)) or \
+                not obj.obj_attr_is_set(field_name):
+            continue
+        value = getattr(obj, field_name)
+        for child in value if isinstance(value, list) else [value]:
+            if isinstance(child, ovo_base.VersionedObject):
+                _instance_versions(child, found)
+    return found

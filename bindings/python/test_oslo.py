@@ -427,6 +427,21 @@ class TestObjects(OsloBase):
         self.assertEqual(old.VERSION, "1.0")
         self.assertEqual(serializer.backport(old)["versioned_object.version"],
                          "1.0")
+        # and so does one held by a newer object: an Attachment received at
+        # 1.0 inside a Volume 1.1 is not labelled 1.1 (obj:Attachment is at
+        # 1.1 now)
+        rpcver.register(self.conn, "m1", {"obj:Attachment": "1.1"})
+        att = Attachment.obj_from_primitive(
+            Attachment(id="a", mode="ro", connector="c").obj_to_primitive(
+                target_version="1.0"))
+        vol = new_volume(attachment=False)
+        vol.attachment = att
+        prim = serializer.backport(vol)
+        child = prim["versioned_object.data"]["attachment"]
+        self.assertEqual((prim["versioned_object.version"],
+                          child["versioned_object.version"]), ("1.1", "1.0"))
+        self.assertEqual(Volume.obj_from_primitive(prim).attachment.VERSION,
+                         "1.0")
 
     def test_12_an_object_no_receiver_accepts_is_not_sent(self):
         m1 = self.start("m1", NewManager(), objects=[])    # registers no objects

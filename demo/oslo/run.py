@@ -341,7 +341,8 @@ class Demo:
             text = _read(log)
             calls = len(re.findall(r"handled call ", text))
             casts = len(re.findall(r"handled cast ", text))
-            what = ("%d calls and %d casts handled" % (calls, casts)
+            what = ("refused at start-up" if "cannot start" in text else
+                    "%d calls and %d casts handled" % (calls, casts)
                     if "api" not in os.path.basename(log) else
                     "%d calls answered" % len(re.findall(r"call \S+ to \S+ "
                                                          r"(?:at \S+ )?answered",
