@@ -133,7 +133,7 @@ class CannotSendError(rpcver.RpcverError):
 
 
 # --------------------------------------------------------------------------
-# The database, per thread
+# The database
 
 class _Database:
     """A path, or a connection used as it is.
@@ -346,6 +346,8 @@ class CappedClient:
         self.sender_name = sender_name or "sender"
 
     def __getattr__(self, name):
+        if name == "_client":             # not set yet: no recursion
+            raise AttributeError(name)
         return getattr(self._client, name)
 
     @property
