@@ -36,7 +36,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -188,12 +187,23 @@ def cpu_model():
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--serve":
         return serve(sys.argv[2], sys.argv[3])
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("bench-oslo: terminated"))
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 100
     batch = int(sys.argv[2]) if len(sys.argv) > 2 else 20
     import broker as brokers
-    tmp = tempfile.mkdtemp(prefix="rpcver-bench-oslo-")
+    # files in build/bench/oslo-PID, removed at the end; what a run killed
+    # with SIGKILL left running is stopped here (demo/oslo/broker.py)
+    parent = os.path.join(ROOT, "build", "bench")
+    for pid in brokers.reap(parent):
+        print("(stopped process %d, left by an earlier run that was killed)"
+              % pid, file=sys.stderr)
+    tmp = os.path.join(parent, "oslo-%d" % os.getpid())
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    pids = brokers.Pids(os.path.join(tmp, "pids"))
     db = os.path.join(tmp, "rpcver.db")
-    broker = brokers.Broker(os.path.join(tmp, "broker"), name="rpcverbench")
+    broker = brokers.Broker(os.path.join(tmp, "broker"), name="rpcverbench",
+                            pids=pids)
     server = None
     started = time.time()
     try:
@@ -201,6 +211,7 @@ def main():
         server = subprocess.Popen([sys.executable, __file__, "--serve", db,
                                    broker.url], stdout=subprocess.PIPE,
                                   text=True, start_new_session=True)
+        pids.add("group", server.pid)
         if server.stdout.readline().strip() != "serving":
             sys.exit("bench-oslo: the server did not start")
         transport = messaging.get_rpc_transport(cfg.CONF, url=broker.url)
