@@ -10,7 +10,7 @@ CLIENT   = cluster/dqlite_client.c cluster/dqlite_client.h
 SCHEMA   = schema/rpcver.sql schema/upgrade-from-1.sql schema/upgrade-from-1-finish.sql
 DEFS     = -DRPCVER_VERSION='"$(VERSION)"' -Iext -Ibuild
 
-.PHONY: all loadable static cli cluster bench-cluster demo-cluster test test-asan test-valgrind fuzz fuzz-smoke demo deps \
+.PHONY: all loadable static cli cluster bench-cluster bench-oslo demo-cluster demo-oslo test test-asan test-valgrind fuzz fuzz-smoke demo deps \
         deps-valgrind deps-fuzz install uninstall clean help
 
 HAVE_DQLITE := $(shell pkg-config --exists dqlite && echo y)
@@ -31,7 +31,10 @@ help:
 	@echo "make fuzz-smoke the same for 20 seconds each (CI)"
 	@echo "make demo       a rolling upgrade of manager processes on a local DB file"
 	@echo "make demo-cluster  the same across a 3-node dqlite cluster, leader killed midway"
+	@echo "make demo-oslo  a Cinder-like service on oslo.messaging over a private RabbitMQ:"
+	@echo "                rolling upgrade, refusal, rollback by pin (docs/oslo.md)"
 	@echo "make bench-cluster  rpcver's latency through a 3-node dqlite cluster"
+	@echo "make bench-oslo one oslo.messaging call over RabbitMQ, with and without rpcver's cap"
 	@echo "make bench      the benchmarks (bench/README.md; ~10 minutes, 2.5 GB of disk)"
 	@echo "make clean      remove build output"
 
@@ -88,7 +91,7 @@ INSTALLED = $(PREFIX)/lib/rpcver/rpcver.so $(PREFIX)/lib/librpcver.a \
             $(PREFIX)/share/rpcver/rpcver.sql $(PREFIX)/share/rpcver/upgrade-from-1.sql \
             $(PREFIX)/share/rpcver/upgrade-from-1-finish.sql \
             $(PREFIX)/bin/rpcver $(PREFIX)/bin/rpcverd \
-            $(PYTHONDIR)/rpcver.py $(PYTHONDIR)/rpcver_cluster.py \
+            $(PYTHONDIR)/rpcver.py $(PYTHONDIR)/rpcver_cluster.py $(PYTHONDIR)/rpcver_oslo.py \
             $(NODEDIR)/rpcver.js $(NODEDIR)/package.json
 
 install: all
@@ -104,7 +107,7 @@ install: all
 	install -m 755 build/rpcver $(DESTDIR)$(PREFIX)/bin/rpcver
 	$(if $(HAVE_DQLITE),install -m 755 build/rpcverd $(DESTDIR)$(PREFIX)/bin/rpcverd)
 	install -m 644 bindings/python/rpcver.py bindings/python/rpcver_cluster.py \
-	    $(DESTDIR)$(PYTHONDIR)/
+	    bindings/python/rpcver_oslo.py $(DESTDIR)$(PYTHONDIR)/
 	install -m 644 bindings/node/rpcver.js bindings/node/package.json $(DESTDIR)$(NODEDIR)/
 
 uninstall:
@@ -195,6 +198,11 @@ demo: deps loadable
 demo-cluster: deps cli cluster
 	sh demo/cluster.sh
 
+# The OpenStack stack: oslo.messaging and oslo.versionedobjects over a private
+# RabbitMQ broker (docs/oslo.md).
+demo-oslo: deps loadable
+	/usr/bin/python3 demo/oslo/run.py
+
 clean:
 	rm -rf build rpcver.so tests/tmp
 
@@ -214,6 +222,11 @@ build/bench/cluster_latency: bench/cluster_latency.c $(CLIENT) build/librpcver.a
 	    cluster/dqlite_client.c build/librpcver.a -lsqlite3
 bench-cluster: cluster build/bench/cluster_latency
 	sh bench/cluster.sh
+
+# One oslo.messaging call over a private RabbitMQ, with and without the
+# rpcver cap, side by side (bench/oslo_latency.py; about 30 s).
+bench-oslo: deps loadable
+	/usr/bin/python3 bench/oslo_latency.py
 
 # The callgrind driver (bench/profile.c); built with the benchmark.
 build/bench/profile: bench/profile.c ext/rpcver.h build/librpcver.a

@@ -16,6 +16,11 @@
 # reading a script from standard input exits 0 even when the script fails,
 # so each Tcl check ends with an explicit exit 1.
 #
+# The oslo adapter (bindings/python/rpcver_oslo.py, make demo-oslo) needs
+# oslo.messaging and oslo.versionedobjects in that interpreter and Debian's
+# rabbitmq-server (in /usr/sbin: the check looks on PATH, which has /usr/sbin
+# for root; another user may need PATH=$PATH:/usr/sbin).
+#
 # PYTHON names the interpreter the bindings run with (default Debian's
 # /usr/bin/python3: a pyenv Python may be built without loadable-extension
 # support).
@@ -27,6 +32,28 @@ only_check=0
 has() { command -v "$1" >/dev/null 2>&1; }
 tcl_has_sqlite3() {
   echo 'if {[catch {package require sqlite3}]} {exit 1}' | tclsh >/dev/null 2>&1
+}
+# python_imports MODULE: the bindings' Python imports MODULE.  One Python
+# run imports every module of PY_MODULES and says which failed; the checks
+# read that answer (importing oslo.messaging takes about half a second, and
+# tests/deps.test runs these checks some thirty times).  EVENTLET_NO_GREENDNS
+# spares eventlet's DNS module, a third of that time, which nothing here uses.
+PY_MODULES="oslo_messaging oslo_versionedobjects.base"
+py_failed=unknown
+python_imports() {
+  if [ "$py_failed" = unknown ]; then
+    py_failed=$(EVENTLET_NO_GREENDNS=yes "$PYTHON" -c '
+import importlib, sys
+failed = []
+for name in sys.argv[1:]:
+    try:
+        importlib.import_module(name)
+    except Exception:
+        failed.append(name)
+print(" ".join(failed))' $PY_MODULES 2>/dev/null) || py_failed=$PY_MODULES
+  fi
+  case " $py_failed " in *" $1 "*) return 1 ;; esac
+  return 0
 }
 python_loads_extensions() {
   "$PYTHON" -c 'import sqlite3; sqlite3.connect(":memory:").enable_load_extension(True)' \
@@ -53,6 +80,9 @@ nodejs          has node
 npm             has npm
 libdqlite-dev   pkg-config --exists dqlite
 go-dqlite       has dqlite
+rabbitmq-server has rabbitmq-server
+python3-oslo.messaging python_imports oslo_messaging
+python3-oslo.versionedobjects python_imports oslo_versionedobjects.base
 EOF
       ;;
     valgrind) echo "valgrind valgrind --version" ;;

@@ -1,0 +1,507 @@
+"""Tests of rpcver_oslo over oslo.messaging's in-process fake:// driver and
+real oslo.versionedobjects (no mocks): servers and clients in one process,
+the rpcver database a WAL file in a temporary directory.
+
+    cd bindings/python && /usr/bin/python3 -m unittest test_oslo -v
+
+The same process holds both versions of each object class (1.0 and 1.1):
+oslo.versionedobjects picks the class by the version that arrives, so what
+a server receives shows the version it was sent at.  Which RPC version a
+call went at shows in its shape (3.17 adds an argument) and in the prepared
+context's target.
+"""
+
+import logging
+import os
+import sqlite3
+import tempfile
+import threading
+import time
+import unittest
+
+from oslo_config import cfg
+import oslo_messaging as messaging
+from oslo_versionedobjects import base as ovo_base
+from oslo_versionedobjects import fields
+
+import rpcver
+import rpcver_oslo
+
+# oslo.messaging starts a metrics thread at the first call that lingers 10 s
+# (a non-daemon thread: the process would wait for it at exit).
+cfg.CONF.set_override("metrics_thread_stop_timeout", 0,
+                      group="oslo_messaging_metrics")
+
+
+# --------------------------------------------------------------------------
+# Objects: Attachment and Volume, each at 1.0 and 1.1
+
+@ovo_base.VersionedObjectRegistry.register
+class Attachment(ovo_base.VersionedObject):
+    VERSION = "1.0"
+    fields = {"id": fields.StringField(), "mode": fields.StringField()}
+
+
+@ovo_base.VersionedObjectRegistry.register
+class Attachment(ovo_base.VersionedObject):      # noqa: F811 -- 1.1
+    VERSION = "1.1"
+    fields = {"id": fields.StringField(), "mode": fields.StringField(),
+              "connector": fields.StringField()}
+
+    def obj_make_compatible(self, primitive, target_version):
+        super().obj_make_compatible(primitive, target_version)
+        if target_version == "1.0":
+            primitive.pop("connector", None)
+
+
+@ovo_base.VersionedObjectRegistry.register
+class Volume(ovo_base.VersionedObject):
+    VERSION = "1.0"
+    fields = {"id": fields.StringField(), "size": fields.IntegerField(),
+              "attachment": fields.ObjectField("Attachment", nullable=True)}
+
+
+@ovo_base.VersionedObjectRegistry.register
+class Volume(ovo_base.VersionedObject):          # noqa: F811 -- 1.1
+    VERSION = "1.1"
+    fields = {"id": fields.StringField(), "size": fields.IntegerField(),
+              "attachment": fields.ObjectField("Attachment", nullable=True),
+              "shared_targets": fields.BooleanField()}
+
+    def obj_make_compatible(self, primitive, target_version):
+        super().obj_make_compatible(primitive, target_version)
+        if target_version == "1.0":
+            primitive.pop("shared_targets", None)
+
+
+def new_volume(size=1, attachment=True):
+    vol = Volume(id="vol-1", size=size, shared_targets=True, attachment=None)
+    if attachment:
+        vol.attachment = Attachment(id="att-1", mode="rw", connector="iqn")
+    return vol
+
+
+# --------------------------------------------------------------------------
+# Managers (receivers) and the API (sender)
+
+class OldManager:
+    """The 3.16 manager: extend_volume has no reservations yet."""
+    target = messaging.Target(version="3.16")
+
+    def __init__(self):
+        self.received = []
+
+    def extend_volume(self, ctxt, volume, new_size):
+        self.received.append(("extend_volume", volume.VERSION, None))
+        volume.size = new_size
+        return volume
+
+    def get_volume(self, ctxt, volume_id):
+        return new_volume(size=7)
+
+    def notify(self, ctxt, event):
+        self.received.append(("notify", event, None))
+
+
+class NewManager(OldManager):
+    """The 3.17 manager: extend_volume takes reservations."""
+    target = messaging.Target(version="3.17")
+
+    def extend_volume(self, ctxt, volume, new_size, reservations=None):
+        self.received.append(("extend_volume", volume.VERSION, reservations))
+        volume.size = new_size
+        return volume
+
+
+class VolumeAPI(rpcver_oslo.RPCAPI):
+    RPC_API_VERSION = "3.17"
+    RPC_DEFAULT_VERSION = "3.0"
+    TOPIC = "volume"
+    BINARY = "cinder-volume"
+
+    def extend_volume(self, ctxt, volume, new_size, host):
+        version = self._compat_ver("3.17", "3.16")
+        kwargs = {"reservations": ["r1"]} if version == "3.17" else {}
+        cctxt = self._get_cctxt(version=version, server=host, timeout=10)
+        return version, cctxt.call(ctxt, "extend_volume", volume=volume,
+                                   new_size=new_size, **kwargs)
+
+    def get_volume(self, ctxt, host):
+        return self._get_cctxt(server=host, timeout=10).call(
+            ctxt, "get_volume", volume_id="vol-1")
+
+
+class OsloBase(unittest.TestCase):
+    def setUp(self):
+        tmp = tempfile.TemporaryDirectory(prefix="rpcver-oslo-")
+        self.addCleanup(tmp.cleanup)
+        self.db = os.path.join(tmp.name, "rpcver.db")
+        self.conn = rpcver.connect(self.db)
+        self.addCleanup(self.conn.close)
+        rpcver.init(self.conn)
+        self.transport = messaging.get_rpc_transport(cfg.CONF, url="fake:///")
+        self.addCleanup(self.transport.cleanup)
+        self.servers = {}
+
+    def start(self, host, manager, objects=(Volume,)):
+        """A manager's start-up: register with rpcver, then serve."""
+        target = messaging.Target(topic="volume", server=host)
+        rpcver_oslo.register_service(self.db, host, target, [manager],
+                                     objects=objects)
+        return self.serve(host, manager)
+
+    def serve(self, host, manager):
+        target = messaging.Target(topic="volume", server=host)
+        server = messaging.get_rpc_server(
+            self.transport, target, [manager], executor="threading",
+            serializer=rpcver_oslo.ObjectSerializer(self.db))
+        server.start()
+        self.servers[host] = server
+
+        def stop():
+            server.stop()
+            server.wait()
+        self.addCleanup(stop)
+        return manager
+
+    def api(self, objects=(Volume,)):
+        """The API process: receives objects in replies, so registers them."""
+        rpcver_oslo.register_service(self.db, "api", objects=objects)
+        return VolumeAPI(self.db, self.transport)
+
+    def registrations(self, manager=None):
+        rows = self.conn.execute(
+            "SELECT manager, method, lo, hi FROM rpc_registrations "
+            "ORDER BY manager, method").fetchall()
+        return [r for r in rows if manager is None or r[0] == manager]
+
+
+# --------------------------------------------------------------------------
+
+class TestRegisterService(OsloBase):
+    def test_01_endpoint_targets_and_object_trees_are_registered(self):
+        class Bridge:
+            target = messaging.Target(version="3.4")
+
+        class Admin:
+            target = messaging.Target(version="1.2", namespace="admin")
+
+        got = rpcver_oslo.register_service(
+            self.db, "m1", messaging.Target(topic="volume", server="m1"),
+            [NewManager(), Bridge(), Admin()], objects=[Volume])
+        self.assertEqual(got, {"volume": "3.17", "volume/admin": "1.2",
+                               "obj:Volume": "1.1", "obj:Attachment": "1.1"})
+        # the highest endpoint per namespace, [MAJOR.0, hi] (oslo's rule);
+        # Attachment comes with Volume (an object field)
+        self.assertEqual(self.registrations(), [
+            ("m1", "obj:Attachment", "1.0", "1.1"),
+            ("m1", "obj:Volume", "1.0", "1.1"),
+            ("m1", "volume", "3.0", "3.17"),
+            ("m1", "volume/admin", "1.0", "1.2")])
+
+    def test_02_objects_by_name_registry_and_apis_override(self):
+        rpcver_oslo.register_service(self.db, "api", objects=["Attachment"])
+        self.assertEqual(self.registrations(),
+                         [("api", "obj:Attachment", "1.0", "1.1")])
+        rpcver_oslo.register_service(
+            self.db, "all", objects=ovo_base.VersionedObjectRegistry,
+            apis={"obj:Volume": "1.0", "volume": ("3.4", "2.0")})
+        self.assertEqual(self.registrations("all"), [
+            ("all", "obj:Attachment", "1.0", "1.1"),
+            ("all", "obj:Volume", "1.0", "1.0"),
+            ("all", "volume", "2.0", "3.4")])
+
+    def test_03_what_cannot_be_registered_is_named(self):
+        class NoTarget:
+            pass
+
+        target = messaging.Target(topic="volume", server="m1")
+        with self.assertRaisesRegex(ValueError, r"^rpcver: register_service: "
+                                    r"endpoint 'NoTarget' has no Target"):
+            rpcver_oslo.register_service(self.db, "m1", target, [NoTarget()])
+        with self.assertRaisesRegex(ValueError, r"needs? .*topic"):
+            rpcver_oslo.register_service(self.db, "m1", None, [OldManager()])
+        with self.assertRaisesRegex(ValueError, r"object 'Nope' is not "
+                                    r"registered with oslo.versionedobjects"):
+            rpcver_oslo.register_service(self.db, "m1", objects=["Nope"])
+        with self.assertRaisesRegex(ValueError, r"'m1' receives nothing"):
+            rpcver_oslo.register_service(self.db, "m1")
+        with self.assertRaisesRegex(ValueError, r"':memory:' is a private "
+                                    r"database of one connection"):
+            rpcver_oslo.register_service(":memory:", "m1", objects=["Volume"])
+        self.assertEqual(self.registrations(), [])
+
+    def test_04_refused_at_start_up_logs_rpcver_message_and_raises(self):
+        self.start("m1", NewManager())
+        self.start("m2", NewManager())          # floor: volume 3.17, Volume 1.1
+        target = messaging.Target(topic="volume", server="m3")
+        with self.assertLogs("rpcver_oslo", level="ERROR") as logs:
+            with self.assertRaises(rpcver.RefusedError) as cm:
+                rpcver_oslo.register_service(self.db, "m3", target,
+                                             [OldManager()], objects=[Volume])
+        message = str(cm.exception)
+        self.assertRegex(message, r"^rpcver: manager 'm3' cannot register "
+                         r"method 'volume' with range \[3.0, 3.16\]: senders "
+                         r"may already be using 3.17")
+        self.assertEqual(logs.output, ["ERROR:rpcver_oslo:" + message])
+        self.assertEqual(self.registrations("m3"), [])   # nothing registered
+        # a custom logger gets it instead
+        log = logging.getLogger("test_oslo.service")
+        with self.assertLogs(log, level="ERROR") as logs:
+            with self.assertRaises(rpcver.RefusedError):
+                rpcver_oslo.register_service(self.db, "m3", target,
+                                             [OldManager()], logger=log)
+        self.assertEqual(len(logs.output), 1)
+
+
+class TestCaps(OsloBase):
+    def test_05_caps_follow_registrations_call_by_call(self):
+        m1 = self.start("m1", OldManager())
+        m2 = self.start("m2", NewManager())
+        api = self.api()
+        ctxt = {}
+        self.assertEqual(api.version_cap, "3.16")
+        self.assertFalse(api.can_send_version("3.17"))
+        self.assertTrue(api.client.can_send_version("3.16"))
+        for host in ("m1", "m2"):
+            version, vol = api.extend_volume(ctxt, new_volume(), 2, host)
+            self.assertEqual((version, vol.size), ("3.16", 2))
+        self.assertEqual(m1.received[-1][2], None)
+        self.assertEqual(m2.received[-1][2], None)     # 3.16 shape
+        # m1 upgrades (a new process registers); the same API object, no
+        # restart: its next call goes at 3.17
+        self.servers["m1"].stop()
+        self.servers["m1"].wait()
+        m1 = self.start("m1", NewManager())
+        self.assertEqual(api.version_cap, "3.17")
+        for host, manager in (("m1", m1), ("m2", m2)):
+            version, vol = api.extend_volume(ctxt, new_volume(), 3, host)
+            self.assertEqual((version, vol.size), ("3.17", 3))
+            self.assertEqual(manager.received[-1][2], ["r1"])  # 3.17 shape
+        cctxt = api.prepare(server="m1")
+        self.assertEqual((cctxt.target.version, cctxt.version_cap),
+                         ("3.17", "3.17"))
+
+    def test_06_a_pin_takes_effect_on_the_next_call(self):
+        self.start("m1", NewManager())
+        self.start("m2", NewManager())
+        api = self.api()
+        self.assertEqual(api.extend_volume({}, new_volume(), 2, "m1")[0], "3.17")
+        rpcver.pin(self.conn, "volume", "3.16")          # the operator's pin
+        self.assertEqual(api.extend_volume({}, new_volume(), 2, "m1")[0], "3.16")
+        with self.assertRaisesRegex(rpcver_oslo.CannotSendError,
+                                    r"^rpcver: VolumeAPI cannot send method "
+                                    r"'volume' at 3.17 now: 3.17 is above "
+                                    r"3.16, the highest version every "
+                                    r"receiver accepts now"):
+            api.prepare(version="3.17", server="m1")
+        rpcver.pin(self.conn, "volume", None)
+        self.assertEqual(api.extend_volume({}, new_volume(), 2, "m2")[0], "3.17")
+
+    def test_07_nothing_to_send_raises_instead_of_sending(self):
+        api = VolumeAPI(self.db, self.transport)
+        self.assertIsNone(api.version_cap)
+        with self.assertRaises(rpcver_oslo.CannotSendError) as cm:
+            api.prepare(server="m1")
+        err = cm.exception
+        self.assertRegex(str(err), r"^rpcver: VolumeAPI cannot send method "
+                         r"'volume' now: no version in \[3.0, 3.17\] \(what "
+                         r"it can send\) is accepted by every receiver\. "
+                         r"rpc_explain\('volume'\):\nmethod 'volume' is unknown")
+        self.assertIsInstance(err, rpcver.RpcverError)
+        self.assertEqual((err.method, err.cap, err.sender_range),
+                         ("volume", None, ("3.0", "3.17")))
+        # receivers only at another major: same answer, with the receivers
+        rpcver.register(self.conn, "m9", {"volume": "4.2"})
+        with self.assertRaisesRegex(rpcver_oslo.CannotSendError,
+                                    r"(?s)no version in \[3.0, 3.17\].*'m9' "
+                                    r"\[4.0, 4.2\]"):
+            api.client.cast({}, "notify", event="e")
+        # outside the sender's own range
+        # the operator drops the 4.x method; a 3.17 manager starts
+        rpcver.unregister(self.conn, "m9")
+        rpcver.forget(self.conn, "volume")
+        self.start("m1", NewManager())
+        self.assertEqual(api.version_cap, "3.17")
+        # outside the sender's own range
+        with self.assertRaisesRegex(rpcver_oslo.CannotSendError,
+                                    r"3.18 is outside \[3.0, 3.17\]"):
+            api.prepare(version="3.18")
+        self.assertFalse(api.can_send_version("3.18"))
+        self.assertFalse(api.can_send_version("2.9"))
+
+    def test_08_cinder_style_subclass_moves_over(self):
+        m1 = self.start("m1", OldManager())
+        api = self.api()
+        # _get_cctxt with no version: RPC_DEFAULT_VERSION
+        cctxt = api._get_cctxt(server="m1")
+        self.assertEqual((cctxt.target.version, cctxt.version_cap),
+                         ("3.0", "3.16"))
+        # a tuple picks the first that may be sent; the last is the fallback
+        self.assertEqual(api._get_cctxt(version=("3.17", "3.16")).target.version,
+                         "3.16")
+        self.assertEqual(api._compat_ver("3.17", "3.15"), "3.15")
+        # Cinder code that uses self.client directly is capped too
+        self.assertFalse(api.client.can_send_version())    # RPC_API_VERSION
+        self.assertFalse(api.client.can_send_version("3.17"))
+        with self.assertRaises(rpcver_oslo.CannotSendError):
+            api.client.prepare()
+        with self.assertRaisesRegex(TypeError, "the version cap is rpcver's"):
+            api.client.prepare(version="3.16", version_cap="3.17")
+        api.client.prepare(version="3.16", server="m1").cast({}, "notify",
+                                                             event="e1")
+        deadline = time.monotonic() + 10
+        while ("notify", "e1", None) not in m1.received:
+            self.assertLess(time.monotonic(), deadline, "cast not delivered")
+            time.sleep(0.02)
+        self.assertEqual(api.client.target.topic, "volume")   # oslo's own
+
+    def test_09_without_the_cap_oslo_sends_what_an_old_manager_refuses(self):
+        # the control: the same call through a plain oslo client
+        self.start("m1", OldManager())
+        plain = messaging.get_rpc_client(
+            self.transport, messaging.Target(topic="volume", version="3.17"),
+            serializer=rpcver_oslo.ObjectSerializer(self.db))
+        logging.getLogger("oslo_messaging.rpc.server").disabled = True
+        self.addCleanup(setattr, logging.getLogger("oslo_messaging.rpc.server"),
+                        "disabled", False)
+        # (fake:// raises the server's exception itself; over a broker it
+        # arrives as RemoteError)
+        with self.assertRaisesRegex((messaging.RemoteError,
+                                     messaging.UnsupportedVersion),
+                                    "does not support RPC version 3.17"):
+            plain.prepare(server="m1", timeout=10).call(
+                {}, "extend_volume", volume=new_volume(), new_size=2,
+                reservations=["r1"])
+        # the capped API does not send it
+        api = self.api()
+        self.assertEqual(api.extend_volume({}, new_volume(), 2, "m1")[0], "3.16")
+
+
+class TestObjects(OsloBase):
+    def test_10_objects_are_backported_to_what_every_receiver_accepts(self):
+        m1 = self.start("m1", NewManager(), objects=[])
+        rpcver.register(self.conn, "m1", {"obj:Volume": "1.0",
+                                          "obj:Attachment": "1.0"})
+        m2 = self.start("m2", NewManager())              # Volume 1.1
+        api = self.api()
+        api.extend_volume({}, new_volume(), 2, "m2")
+        self.assertEqual(m2.received[-1][1], "1.0")       # m1 is old
+        # the reply, from m2's serializer, is backported too
+        vol = api.get_volume({}, "m2")
+        self.assertEqual(vol.VERSION, "1.0")
+        self.assertNotIn("shared_targets", vol.fields)     # the 1.0 class
+        self.assertEqual(vol.attachment.VERSION, "1.0")
+        self.assertNotIn("connector", vol.attachment.fields)
+        # m1 upgrades its objects: the next call carries 1.1
+        rpcver.register(self.conn, "m1", {"obj:Volume": "1.1",
+                                          "obj:Attachment": "1.1"})
+        api.extend_volume({}, new_volume(), 3, "m1")
+        self.assertEqual(m1.received[-1][1], "1.1")
+        vol = api.get_volume({}, "m1")
+        self.assertEqual((vol.VERSION, vol.shared_targets,
+                          vol.attachment.connector), ("1.1", True, "iqn"))
+
+    def test_11_each_class_is_capped_on_its_own(self):
+        self.start("m1", NewManager(), objects=[])
+        rpcver.register(self.conn, "m1", {"obj:Volume": "1.1",
+                                          "obj:Attachment": "1.0"})
+        api = self.api()
+        serializer = rpcver_oslo.ObjectSerializer(self.db)
+        self.assertEqual(serializer.caps("Volume"),
+                         {"Volume": "1.1", "Attachment": "1.0"})
+        prim = serializer.serialize_entity({}, [new_volume()])[0]
+        self.assertEqual(prim["versioned_object.version"], "1.1")
+        self.assertIn("shared_targets", prim["versioned_object.data"])
+        att = prim["versioned_object.data"]["attachment"]
+        self.assertEqual(att["versioned_object.version"], "1.0")
+        self.assertNotIn("connector", att["versioned_object.data"])
+        # through RPC, and back
+        vol = api.get_volume({}, "m1")
+        self.assertEqual((vol.VERSION, vol.attachment.VERSION), ("1.1", "1.0"))
+        # an object received at an older version goes on at that version
+        old = Volume.obj_from_primitive(
+            new_volume(attachment=False).obj_to_primitive(
+                target_version="1.0",
+                version_manifest={"Volume": "1.0", "Attachment": "1.0"}))
+        self.assertEqual(old.VERSION, "1.0")
+        self.assertEqual(serializer.backport(old)["versioned_object.version"],
+                         "1.0")
+        # and so does one held by a newer object: an Attachment received at
+        # 1.0 inside a Volume 1.1 is not labelled 1.1 (obj:Attachment is at
+        # 1.1 now)
+        rpcver.register(self.conn, "m1", {"obj:Attachment": "1.1"})
+        att = Attachment.obj_from_primitive(
+            Attachment(id="a", mode="ro", connector="c").obj_to_primitive(
+                target_version="1.0"))
+        vol = new_volume(attachment=False)
+        vol.attachment = att
+        prim = serializer.backport(vol)
+        child = prim["versioned_object.data"]["attachment"]
+        self.assertEqual((prim["versioned_object.version"],
+                          child["versioned_object.version"]), ("1.1", "1.0"))
+        self.assertEqual(Volume.obj_from_primitive(prim).attachment.VERSION,
+                         "1.0")
+
+    def test_12_an_object_no_receiver_accepts_is_not_sent(self):
+        m1 = self.start("m1", NewManager(), objects=[])    # registers no objects
+        api = VolumeAPI(self.db, self.transport)
+        with self.assertRaises(rpcver_oslo.CannotSendError) as cm:
+            api.extend_volume({}, new_volume(), 2, "m1")
+        self.assertRegex(str(cm.exception),
+                         r"^rpcver: cannot send object Volume: no version of "
+                         r"'obj:Volume' in \[1.0, 1.1\] \(what this process "
+                         r"has\) is accepted by every receiver")
+        self.assertEqual(m1.received, [])
+        # a receiver of Volume but not of its Attachment: named as such
+        rpcver.register(self.conn, "m1", {"obj:Volume": "1.1"})
+        with self.assertRaisesRegex(rpcver_oslo.CannotSendError,
+                                    r"'obj:Attachment' .* \(Volume holds a "
+                                    r"Attachment\)"):
+            api.extend_volume({}, new_volume(), 2, "m1")
+        self.assertEqual(m1.received, [])
+
+    def test_13_one_connection_serves_every_thread(self):
+        # the server serializes replies in its worker threads, the API is
+        # called from several threads at once: one connection each, shared
+        # under a lock
+        server_serializer = rpcver_oslo.ObjectSerializer(self.db)
+        m1 = NewManager()
+        rpcver_oslo.register_service(
+            self.db, "m1", messaging.Target(topic="volume", server="m1"), [m1],
+            objects=[Volume])
+        server = messaging.get_rpc_server(
+            self.transport, messaging.Target(topic="volume", server="m1"),
+            [m1], executor="threading", serializer=server_serializer)
+        server.start()
+        self.addCleanup(server.wait)
+        self.addCleanup(server.stop)
+        api = self.api()
+        results, errors = [], []
+
+        def worker():
+            try:
+                for _ in range(4):
+                    results.append(api.get_volume({}, "m1").size)
+                    results.append(api.extend_volume({}, new_volume(), 5,
+                                                     "m1")[1].size)
+            except Exception as err:          # reported below
+                errors.append(err)
+        threads = [threading.Thread(target=worker) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual((errors, sorted(results)), ([], [5] * 16 + [7] * 16))
+        self.assertIsInstance(api._db._conn, sqlite3.Connection)
+        self.assertIs(api.serializer._db._conn, api._db._conn)  # shared
+        self.assertIsInstance(server_serializer._db._conn, sqlite3.Connection)
+        # a connection given is used as it is
+        shared = rpcver_oslo.ObjectSerializer(self.conn)
+        self.assertEqual(shared.caps("Volume")["Volume"], "1.1")
+        with shared._db.use() as conn:
+            self.assertIs(conn, self.conn)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,434 @@
+"""make demo-oslo: a Cinder-like service in several processes over a real
+RabbitMQ broker, through a rolling upgrade, a refusal and a rollback by pin,
+with rpcver capping every call (bindings/python/rpcver_oslo.py).
+
+    /usr/bin/python3 demo/oslo/run.py [--keep] [--uncapped]
+
+0. A private RabbitMQ on 127.0.0.1 (demo/oslo/broker.py): free ports, its own
+   data directory, epmd and node name; stopped at the end, also on failure.
+1. The old release everywhere: managers m1 and m2 (volume 3.16, Volume 1.0)
+   and an API process that casts and calls.
+2. m1 restarts at the new release (3.17, Volume 1.1).
+3. The API restarts at the new release: m2 is old, so it sends 3.16 and
+   Volume 1.0.
+4. m2 upgrades: the running API sends 3.17 and Volume 1.1 from its next
+   call on, without a restart.
+5. An old manager, m3, tries to start: rpcver refuses it; its log says why.
+6. Rollback by pin: the operator pins volume 3.16 and obj:Volume 1.0; the
+   running API follows at its next call; m3 (old) is admitted, m2 rolls
+   back to the old release.
+7. Every process's log: zero UnsupportedVersion, zero
+   IncompatibleObjectVersion, zero tracebacks, every call answered, every
+   cast handled.
+
+After each round the logs are checked, so a failure stops the demo there.
+The last line is "demo-oslo: ok"; otherwise "demo-oslo: FAILED: ..." and
+exit status 1, with the logs kept.  Files: demo/tmp/oslo-PID (removed on
+success unless --keep, else at the next run; a next run also stops what a
+run killed with SIGKILL left running).  --uncapped runs the API without rpcver (a plain
+oslo.messaging client sending its newest versions): the control, which
+must fail at step 3.
+"""
+
+import argparse
+import glob
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(ROOT, "bindings", "python"))
+
+import broker as brokers                                     # noqa: E402
+import rpcver                                                # noqa: E402
+
+PY = "/usr/bin/python3"
+# eventlet (imported by oslo.messaging) skips its DNS module: a faster start
+CHILD_ENV = dict(os.environ, EVENTLET_NO_GREENDNS="yes")
+VOLUME = os.path.join(HERE, "volume.py")
+BAD = ("UnsupportedVersion", "IncompatibleObjectVersion", "Traceback")
+
+
+class DemoFailed(Exception):
+    pass
+
+
+def say(text=""):
+    print(text, flush=True)
+
+
+class Demo:
+    def __init__(self, tmp, uncapped=False):
+        self.tmp = tmp
+        self.uncapped = uncapped
+        self.db = os.path.join(tmp, "rpcver.db")
+        self.pids = brokers.Pids(os.path.join(tmp, "pids"))
+        self.broker = brokers.Broker(os.path.join(tmp, "broker"),
+                                     pids=self.pids)
+        self.managers = {}          # name -> (Popen, release, log)
+        self.api_proc = None
+        self.api_release = None
+        self.runs = {}              # name -> count of processes started
+        self.logs = []              # every process log, in start order
+        self.calls = 0
+        self.answered = 0
+        self.casts = []
+        self.round = 0
+
+    # -- processes --------------------------------------------------------
+
+    def _log(self, name, release):
+        self.runs[name] = self.runs.get(name, 0) + 1
+        path = os.path.join(self.tmp, "%s.%d-%s.log" % (name, self.runs[name],
+                                                        release))
+        self.logs.append(path)
+        return path
+
+    def _argv(self, role, name, release, log):
+        argv = [PY, VOLUME, role, "--name", name, "--release", release,
+                "--db", self.db, "--url", self.broker.url, "--log", log]
+        if role == "api" and self.uncapped:
+            argv.append("--uncapped")
+        return argv
+
+    def start_manager(self, name, release):
+        """Start a manager; True when it serves, False when refused (exit 3)."""
+        log = self._log(name, release)
+        proc = subprocess.Popen(self._argv("manager", name, release, log),
+                                stdin=subprocess.DEVNULL, env=CHILD_ENV,
+                                start_new_session=True)
+        self.pids.add("group", proc.pid)
+        deadline = time.monotonic() + 30
+        while True:
+            text = _read(log)
+            if "%s serving" % name in text:
+                self.managers[name] = (proc, release, log)
+                return True
+            rc = proc.poll()
+            if rc == 3:
+                return False
+            if rc is not None:
+                raise DemoFailed("%s exited with status %s at start-up; see %s"
+                                 % (name, rc, log))
+            if time.monotonic() > deadline:
+                raise DemoFailed("%s did not start within 30 s; see %s"
+                                 % (name, log))
+            time.sleep(0.05)
+
+    def stop_manager(self, name):
+        proc, _, log = self.managers.pop(name)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            rc = proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise DemoFailed("%s did not stop within 30 s of SIGTERM" % name)
+        if rc != 0:
+            raise DemoFailed("%s exited with status %s; see %s" % (name, rc, log))
+
+    def start_api(self, release):
+        log = self._log("api", release)
+        self.api_proc = subprocess.Popen(
+            self._argv("api", "api", release, log), stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, text=True, env=CHILD_ENV,
+            start_new_session=True)
+        self.pids.add("group", self.api_proc.pid)
+        self.api_release = release
+        line = self.api_proc.stdout.readline()
+        if not line or not json.loads(line).get("ready"):
+            raise DemoFailed("the API did not start (exit %s); see %s"
+                             % (self.api_proc.wait(), log))
+
+    def stop_api(self):
+        self.api_proc.stdin.close()
+        rc = self.api_proc.wait(30)
+        self.api_proc = None
+        if rc != 0:
+            raise DemoFailed("the API exited with status %s" % rc)
+
+    def stop_all(self):
+        for name in list(self.managers):
+            proc = self.managers.pop(name)[0]
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        if self.api_proc is not None:
+            try:
+                self.api_proc.stdin.close()
+                self.api_proc.wait(30)
+            except (OSError, subprocess.TimeoutExpired):
+                self.api_proc.kill()
+                self.api_proc.wait()
+            self.api_proc = None
+
+    # -- rounds and checks ------------------------------------------------
+
+    def api_round(self, expect_volume, expect_object):
+        """One round of calls and casts to every running manager; prints
+        what the API sent and checks it against the expectation."""
+        self.round += 1
+        hosts = sorted(self.managers)
+        self.api_proc.stdin.write(json.dumps({"round": self.round,
+                                              "hosts": hosts}) + "\n")
+        self.api_proc.stdin.flush()
+        line = self.api_proc.stdout.readline()
+        if not line:
+            raise DemoFailed("the API process died (exit %s)"
+                             % self.api_proc.wait())
+        r = json.loads(line)
+        self.calls += r["calls"]
+        self.answered += r["answered"]
+        self.casts += r["casts"]
+        sent = sorted(set(r["sent"]))
+        objects = sorted(set(r["objects"]))
+        say("  round %d: api -> %s: %d calls, %d answered, sent volume %s "
+            "and Volume %s, got Volume %s back; %d casts"
+            % (self.round, ", ".join(hosts), r["calls"], r["answered"],
+               "/".join(sent) or "-", "/".join(objects),
+               "/".join(sorted(set(r["received"]))) or "-", len(r["casts"])))
+        for err in r["errors"]:
+            say("    error: %s" % err)
+        self.wait_for_casts()
+        self.check_logs()
+        if r["answered"] != r["calls"] or r["errors"]:
+            raise DemoFailed("round %d: %d of %d calls answered"
+                             % (self.round, r["answered"], r["calls"]))
+        if sent != [expect_volume] or objects != [expect_object]:
+            raise DemoFailed("round %d: the API sent volume %s and Volume %s; "
+                             "expected %s and %s" % (self.round, sent, objects,
+                                                     expect_volume,
+                                                     expect_object))
+
+    def handled_casts(self):
+        found = set()
+        for log in self.logs:
+            found.update(re.findall(r"handled cast (\S+) notify", _read(log)))
+        return found
+
+    def wait_for_casts(self, timeout=15):
+        deadline = time.monotonic() + timeout
+        while True:
+            missing = set(self.casts) - self.handled_casts()
+            if not missing:
+                return
+            self.check_logs()         # a cast refused there fails now
+            if time.monotonic() > deadline:
+                raise DemoFailed("casts not handled within %d s: %s"
+                                 % (timeout, ", ".join(sorted(missing))))
+            time.sleep(0.05)
+
+    def bad_lines(self):
+        """{log: {word: count}} for every log with a forbidden word."""
+        found = {}
+        for log in self.logs:
+            text = _read(log)
+            counts = {w: text.count(w) for w in BAD if w in text}
+            if counts:
+                found[log] = counts
+        return found
+
+    def check_logs(self):
+        bad = self.bad_lines()
+        if bad:
+            # what is in flight (a cast being refused) lands first: wait
+            # until the logs stop growing (at most 10 s)
+            size, deadline = -1, time.monotonic() + 10
+            while time.monotonic() < deadline:
+                time.sleep(0.5)
+                now = sum(len(_read(log)) for log in self.logs)
+                if now == size:
+                    break
+                size = now
+            bad = self.bad_lines()
+            raise DemoFailed("; ".join(
+                "%s: %s" % (os.path.basename(log), ", ".join(
+                    "%d %s" % (n, w) for w, n in sorted(counts.items())))
+                for log, counts in sorted(bad.items())))
+
+    def status(self):
+        conn = rpcver.connect(self.db)
+        try:
+            for row in rpcver.status(conn):
+                say("    %-11s negotiated %-5s newest %-5s pin %-5s floor %-5s %s"
+                    % (row["method"], row["negotiated"], row["newest"],
+                       row["pin"] or "-", row["floor"], row["state"]))
+        finally:
+            conn.close()
+
+    def pin(self, method, version):
+        conn = rpcver.connect(self.db)
+        try:
+            rpcver.pin(conn, method, version)
+        finally:
+            conn.close()
+
+    # -- the story ----------------------------------------------------------
+
+    def run(self):
+        t0 = time.monotonic()
+        self.broker.start()
+        say("== 0. a private RabbitMQ on 127.0.0.1:%d (node %s), started in "
+            "%.1f s" % (self.broker.port, self.broker.node,
+                        time.monotonic() - t0))
+
+        say("== 1. the old release everywhere: managers m1, m2 and the API "
+            "at volume 3.16, Volume 1.0")
+        for name in ("m1", "m2"):
+            self.start_manager(name, "old") or self.refused(name)
+        self.start_api("old")
+        self.status()
+        self.api_round("3.16", "1.0")
+
+        say("== 2. rolling upgrade: m1 restarts at the new release "
+            "(volume 3.17, Volume 1.1)")
+        self.stop_manager("m1")
+        self.start_manager("m1", "new") or self.refused("m1")
+        self.status()
+        self.api_round("3.16", "1.0")
+
+        say("== 3. the API restarts at the new release; m2 is still old")
+        self.stop_api()
+        self.start_api("new")
+        self.api_round("3.16", "1.0")
+
+        say("== 4. m2 upgrades; the running API sends 3.17 and Volume 1.1 "
+            "from its next call on, no restart")
+        self.stop_manager("m2")
+        self.start_manager("m2", "new") or self.refused("m2")
+        self.status()
+        self.api_round("3.17", "1.1")
+
+        say("== 5. an old manager, m3, tries to start")
+        if self.start_manager("m3", "old"):
+            raise DemoFailed("m3 (old) was admitted after the upgrade")
+        line = _grep(self.logs[-1], "rpcver: manager 'm3' cannot register")
+        if not line:
+            raise DemoFailed("m3's log has no refusal line: %s" % self.logs[-1])
+        say("  m3 REFUSED at start-up (exit 3); its log line:")
+        say("    %s" % line)
+
+        say("== 6. rollback by pin: the operator pins volume 3.16 and "
+            "obj:Volume 1.0")
+        self.pin("volume", "3.16")
+        self.pin("obj:Volume", "1.0")
+        self.status()
+        self.api_round("3.16", "1.0")
+        say("  m3 (old) starts again: admitted")
+        if not self.start_manager("m3", "old"):
+            raise DemoFailed("m3 (old) was refused after the pin")
+        say("  m2 rolls back to the old release: admitted")
+        self.stop_manager("m2")
+        self.start_manager("m2", "old") or self.refused("m2")
+        self.status()
+        self.api_round("3.16", "1.0")
+
+        say("== 7. every process's log")
+        self.stop_all()
+        self.check_logs()
+        handled = self.handled_casts()
+        for log in self.logs:
+            text = _read(log)
+            calls = len(re.findall(r"handled call ", text))
+            casts = len(re.findall(r"handled cast ", text))
+            what = ("refused at start-up" if "cannot start" in text else
+                    "%d calls and %d casts handled" % (calls, casts)
+                    if "api" not in os.path.basename(log) else
+                    "%d calls answered" % len(re.findall(r"call \S+ to \S+ "
+                                                         r"(?:at \S+ )?answered",
+                                                         text)))
+            say("  %-14s %s; %s" % (os.path.basename(log), what, ", ".join(
+                "0 %s" % w for w in BAD)))
+        handled_calls = sum(len(re.findall(r"handled call ", _read(log)))
+                            for log in self.logs)
+        say("  calls: %d made, %d answered, %d handled by managers; casts: "
+            "%d sent, %d handled" % (self.calls, self.answered, handled_calls,
+                                     len(self.casts),
+                                     len(handled & set(self.casts))))
+        if not (self.calls == self.answered == handled_calls) or \
+                set(self.casts) - handled:
+            raise DemoFailed("calls or casts went missing")
+
+    def refused(self, name):
+        raise DemoFailed("%s was refused at start-up; see %s"
+                         % (name, self.logs[-1]))
+
+
+def _read(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def _grep(path, needle):
+    for line in _read(path).splitlines():
+        if needle in line:
+            return line
+    return None
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", action="store_true",
+                        help="keep demo/tmp/oslo-PID after a success too")
+    parser.add_argument("--uncapped", action="store_true",
+                        help="the control: the API without rpcver")
+    args = parser.parse_args()
+    name = "demo-oslo" + (" --uncapped" if args.uncapped else "")
+    parent = os.path.join(ROOT, "demo", "tmp")
+    for pid in brokers.reap(parent):
+        say("(stopped process %d, left by an earlier run that was killed)"
+            % pid)
+    # earlier runs' files (a run still going has its pids file)
+    for old in glob.glob(os.path.join(parent, "oslo-*")):
+        if not os.path.exists(os.path.join(old, "pids")):
+            shutil.rmtree(old, ignore_errors=True)
+    tmp = os.path.join(parent, "oslo-%d" % os.getpid())
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    demo = Demo(tmp, uncapped=args.uncapped)
+
+    def on_signal(signum, frame):
+        raise DemoFailed("stopped by signal %d" % signum)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    ok = False
+    try:
+        demo.run()
+        ok = True
+    except (DemoFailed, brokers.BrokerError) as err:
+        say("%s: FAILED: %s" % (name, err))
+    finally:
+        demo.stop_all()
+        demo.broker.stop()
+        left = demo.broker.running()
+        if left:
+            say("%s: FAILED: broker processes still running: %s" % (name, left))
+            ok = False
+    os.remove(os.path.join(tmp, "pids"))
+    if not ok:
+        say("%s: logs kept in %s" % (name, os.path.relpath(tmp)))
+        return 1
+    say("  broker stopped; no demo process left")
+    if args.keep:
+        say("  logs in %s" % os.path.relpath(tmp))
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
+    say("demo-oslo: ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
