@@ -50,6 +50,13 @@ build/schema_sql.h: $(SCHEMA) tools/embed.sh
 # every other symbol is compiled hidden.  tests/api.test checks the lists.
 HIDE     = -fvisibility=hidden
 
+# The schema as it is embedded (VERSION_TEXT expanded): what make install
+# installs.
+build/rpcver.sql: schema/rpcver.sql tools/embed.sh
+	@mkdir -p build
+	sh tools/embed.sh --expand schema/rpcver.sql > $@.tmp
+	mv $@.tmp $@
+
 rpcver.so: $(SRC) $(HDR) VERSION
 	$(CC) $(WARN) $(CFLAGS) $(HIDE) $(DEFS) -fPIC -shared -o $@ $(SRC)
 
@@ -94,14 +101,15 @@ INSTALLED = $(PREFIX)/lib/rpcver/rpcver.so $(PREFIX)/lib/librpcver.a \
             $(PYTHONDIR)/rpcver.py $(PYTHONDIR)/rpcver_cluster.py $(PYTHONDIR)/rpcver_oslo.py \
             $(NODEDIR)/rpcver.js $(NODEDIR)/package.json
 
-install: all
+install: all build/rpcver.sql
 	install -d $(LIBDIR)/rpcver $(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/include \
 	    $(DESTDIR)$(PREFIX)/share/rpcver $(DESTDIR)$(PREFIX)/bin \
 	    $(DESTDIR)$(PYTHONDIR) $(DESTDIR)$(NODEDIR)
 	install -m 755 rpcver.so $(LIBDIR)/rpcver/rpcver.so
 	install -m 644 build/librpcver.a $(LIBDIR)/librpcver.a
 	install -m 644 ext/rpcver.h $(DESTDIR)$(PREFIX)/include/rpcver.h
-	install -m 644 $(SCHEMA) $(DESTDIR)$(PREFIX)/share/rpcver/
+	install -m 644 build/rpcver.sql $(filter-out schema/rpcver.sql,$(SCHEMA)) \
+	    $(DESTDIR)$(PREFIX)/share/rpcver/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' tools/rpcver.pc.in \
 	    > $(LIBDIR)/pkgconfig/rpcver.pc
 	install -m 755 build/rpcver $(DESTDIR)$(PREFIX)/bin/rpcver

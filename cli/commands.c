@@ -246,7 +246,7 @@ int cmd_check(Cli *cli, int nArg, char **azArg){
                 ? "SELECT rpc_check(?1, ?2, ?3), rpc_version_norm(?2),"
                   "       rpc_version_norm(?3)"
                 : "SELECT rpc_check(?1, ?2), rpc_version_norm(?2),"
-                  "       rpc_version_norm(rpc_version_key(?2) >> 40)",
+                  "       rpcver_text(rpcver_lo(?2, NULL))",
                 nArg, (const char *const*)azArg, 0, 0) ){
     return RC_ERROR;
   }

@@ -254,7 +254,9 @@ int rv_arg_version(sqlite3_context *ctx, const char *zFunc,
 **   rpcver_key(WHAT, V)          -> version key of V, or an error naming WHAT
 **   rpcver_name(WHAT, V)         -> V when it is a valid name, else an error
 **   rpcver_check_range(MANAGER, METHOD, LO, HI) -> NULL, or an error
-**   rpcver_refusal(MANAGER, METHOD, LO, HI, FLOOR) -> admission refusal text
+**   rpcver_refusal(MANAGER, METHOD, LO, HI, FLOOR) -> NULL when [LO, HI] is
+**                                   admitted, else the refusal's text
+**   rpcver_lo(HI, LO)            -> key of LO, or of MAJOR(HI).0 when NULL
 **   rpcver_pin_refusal(METHOD, PIN, MANAGER, LO, HI) -> pin refusal text
 **   rpcver_raise(MESSAGE)        -> raises MESSAGE as an SQL error
 **   rpcver_text(KEY)             -> version text of a key, for reports
@@ -334,8 +336,9 @@ void rv_rpcver_check_range(sqlite3_context *ctx, int argc,
 }
 
 /*
-** The admission refusal, shared by the triggers (raised) and rpc_check()
-** (returned).  MANAGER may be NULL: rpc_check() has no manager.
+** Admission, shared by the triggers (raised) and rpc_check() (returned):
+** NULL when the range is admitted, else why not.  MANAGER may be NULL:
+** rpc_check() has no manager.
 */
 void rv_rpcver_refusal(sqlite3_context *ctx, int argc,
                          sqlite3_value **argv){
@@ -343,10 +346,16 @@ void rv_rpcver_refusal(sqlite3_context *ctx, int argc,
   RpcKey lo = sqlite3_value_int64(argv[2]);
   RpcKey hi = sqlite3_value_int64(argv[3]);
   RpcKey floor = sqlite3_value_int64(argv[4]);
-  char *zMethod = rv_describe(argv[1]);
+  char *zMethod;
   char *zWho;
   char *zMsg;
   (void)argc;
+  /* The admission rule, written once: the range must contain the floor,
+  ** the highest version senders may already be using (none yet: any). */
+  if( sqlite3_value_type(argv[4])==SQLITE_NULL || (lo<=floor && floor<=hi) ){
+    return;                                    /* admitted: NULL */
+  }
+  zMethod = rv_describe(argv[1]);
   rv_version_format(lo, zLo);
   rv_version_format(hi, zHi);
   rv_version_format(floor, zFloor);
@@ -424,11 +433,27 @@ void rv_rpcver_quote(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   sqlite3_result_text(ctx, z, -1, sqlite3_free);
 }
 
-/* The message is made safe like any other (rv_error): a file's own view
-** or trigger may call this with any text. */
+/* Raises MESSAGE; NULL raises nothing (an admitted registration's
+** rpcver_refusal()).  The message is made safe like any other (rv_error):
+** a file's own view or trigger may call this with any text. */
 void rv_rpcver_raise(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   const char *zMsg = (const char*)sqlite3_value_text(argv[0]);
   (void)argc;
-  rv_error(ctx, "rpcver_raise", zMsg ? zMsg : "rpcver: refused",
-            SQLITE_ERROR);
+  if( zMsg==0 ) return;
+  rv_error(ctx, "rpcver_raise", zMsg, SQLITE_ERROR);
+}
+
+/* oslo.messaging's rule, written once for the triggers, the bindings and
+** the CLI as for the C functions (RPC_KEY_MAJOR_BASE): a receiver that
+** gives no lo accepts its hi's major from .0. */
+void rv_rpcver_lo(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  RpcKey hi, lo;
+  (void)argc;
+  if( rv_arg_version(ctx, "rpcver_lo", "hi", argv[0], &hi) ) return;
+  if( sqlite3_value_type(argv[1])==SQLITE_NULL ){
+    lo = RPC_KEY_MAJOR_BASE(hi);
+  }else if( rv_arg_version(ctx, "rpcver_lo", "lo", argv[1], &lo) ){
+    return;
+  }
+  sqlite3_result_int64(ctx, lo);
 }

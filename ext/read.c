@@ -300,8 +300,7 @@ void rv_rpc_check(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   }
   rc = rv_conn_stmt(p, RPC_STMT_CHECK,
       "SELECT rpcver_refusal(NULL, method, ?2, ?3, floor)"
-      "  FROM main.rpc_methods"
-      " WHERE method = ?1 AND NOT (?2 <= floor AND floor <= ?3)", &pStmt);
+      "  FROM main.rpc_methods WHERE method = ?1", &pStmt);
   if( rc!=SQLITE_OK ){
     if( p->zFault || rv_schema_present(p->db) ){
       lookup_failed(ctx, p, zFunc, rc);

@@ -124,6 +124,7 @@ static const struct RpcFunction {
   { "rpcver_pin_refusal",    5, RPC_PURE,  rv_rpcver_pin_refusal },
   { "rpcver_text",           1, RPC_PURE,  rv_rpcver_text },
   { "rpcver_quote",          1, RPC_PURE,  rv_rpcver_quote },
+  { "rpcver_lo",             2, RPC_PURE,  rv_rpcver_lo },
   /* not deterministic: it must run each time, never be factored out */
   { "rpcver_raise",          1, RPC_READ,  rv_rpcver_raise },
 };

@@ -212,6 +212,7 @@ RPC_SQL_FUNCTION(rv_rpcver_pin_refusal);
 RPC_SQL_FUNCTION(rv_rpcver_text);
 RPC_SQL_FUNCTION(rv_rpcver_quote);
 RPC_SQL_FUNCTION(rv_rpcver_raise);
+RPC_SQL_FUNCTION(rv_rpcver_lo);
 
 #define RPC_PURE      (SQLITE_UTF8|SQLITE_DETERMINISTIC|SQLITE_INNOCUOUS)
 #define RPC_READ      (SQLITE_UTF8|SQLITE_INNOCUOUS)

@@ -24,7 +24,10 @@
 ** idempotent schema script does.  Revision 2 rewrote the triggers so that a
 ** registration builds no temporary table; revision 3 qualified the script's
 ** names with main, keeps last_seen from moving backwards, and quotes names
-** in messages with rpcver_quote().  A database at a higher revision
+** in messages with rpcver_quote(); revision 4 writes each rule once
+** (rpcver_refusal() holds admission, rpcver_lo() the default lo, and the
+** build expands the views' one rendering of a key as text).  A database at
+** a higher revision
 ** (written by a newer rpcver) keeps its code: every revision enforces the
 ** same rules. */
 

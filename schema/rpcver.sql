@@ -1,4 +1,4 @@
--- rpcver schema, version 2, revision 3.
+-- rpcver schema, version 2, revision 4.
 --
 -- The version counts changes to the tables; the revision, changes to the
 -- triggers and views only (ext/schema.c re-runs this script on a database
@@ -21,6 +21,12 @@
 -- Versions are stored as integer keys MAJOR<<40 | MINOR<<20 | PATCH (see
 -- ext/version.c); views render them back to text in plain SQL, so rpc_status
 -- and rpc_laggards work from a stock sqlite3 shell without the extension.
+-- That rendering is written once, here; VERSION_TEXT(k) below is not SQL:
+-- the build (tools/embed.sh) replaces each VERSION_TEXT(k) with this line,
+-- k replaced by its argument, in the script it embeds and installs
+-- (tests/version.test checks every view's rendering against
+-- rpc_version_norm() at the edge keys):
+-- VERSION_TEXT(k) = (k >> 40) || '.' || ((k >> 20) & 1048575) || iif(k & 1048575, '.' || (k & 1048575), '')
 -- Writes need the extension: the triggers call its rpcver_* helpers, and a
 -- connection without it gets "no such function" instead of a silent
 -- inconsistency.
@@ -96,12 +102,12 @@ CREATE TRIGGER main.rpc_ranges_check_insert BEFORE INSERT ON rpc_ranges BEGIN
            rpcver_quote(NEW.method)))
     FROM rpc_ranges WHERE manager = NEW.manager AND method = NEW.method;
   SELECT rpcver_check_range(NEW.manager, NEW.method, NEW.lo, NEW.hi);
-  -- Admission: the range must contain the floor, the highest version
-  -- senders may already be using.
+  -- Admission (rpcver_refusal() holds the rule, for rpc_check() too): the
+  -- range must contain the floor, the highest version senders may already
+  -- be using.
   SELECT rpcver_raise(rpcver_refusal(NEW.manager, NEW.method, NEW.lo, NEW.hi,
                                      floor))
-    FROM rpc_methods
-   WHERE method = NEW.method AND NOT (NEW.lo <= floor AND floor <= NEW.hi);
+    FROM rpc_methods WHERE method = NEW.method;
 END;
 
 DROP TRIGGER IF EXISTS main.rpc_ranges_check_update;
@@ -115,8 +121,7 @@ CREATE TRIGGER main.rpc_ranges_check_update BEFORE UPDATE ON rpc_ranges BEGIN
   SELECT rpcver_check_range(NEW.manager, NEW.method, NEW.lo, NEW.hi);
   SELECT rpcver_raise(rpcver_refusal(NEW.manager, NEW.method, NEW.lo, NEW.hi,
                                      floor))
-    FROM rpc_methods
-   WHERE method = NEW.method AND NOT (NEW.lo <= floor AND floor <= NEW.hi);
+    FROM rpc_methods WHERE method = NEW.method;
 END;
 
 -- The first range of a method creates the method's row, empty, before the
@@ -295,10 +300,8 @@ END;
 DROP VIEW IF EXISTS main.rpc_registrations;
 CREATE VIEW main.rpc_registrations(manager, method, lo, hi, last_seen) AS
   SELECT r.manager, r.method,
-         (r.lo >> 40) || '.' || ((r.lo >> 20) & 1048575)
-           || iif(r.lo & 1048575, '.' || (r.lo & 1048575), ''),
-         (r.hi >> 40) || '.' || ((r.hi >> 20) & 1048575)
-           || iif(r.hi & 1048575, '.' || (r.hi & 1048575), ''),
+         VERSION_TEXT(r.lo),
+         VERSION_TEXT(r.hi),
          m.last_seen
     FROM rpc_ranges AS r JOIN rpc_managers AS m USING (manager);
 
@@ -329,17 +332,13 @@ BEGIN
          iif(NEW.lo IS NULL, NULL, rpcver_key('rpc_registrations.lo', NEW.lo));
   -- A re-registration updates the existing row, a new one inserts.
   UPDATE rpc_ranges
-     SET lo = iif(NEW.lo IS NULL,
-                  (rpcver_key('rpc_registrations.hi', NEW.hi) >> 40) << 40,
-                  rpcver_key('rpc_registrations.lo', NEW.lo)),
+     SET lo = rpcver_lo(NEW.hi, NEW.lo),
          hi = rpcver_key('rpc_registrations.hi', NEW.hi)
    WHERE manager = NEW.manager AND method = NEW.method;
   INSERT INTO rpc_ranges_missing(manager, method, hi, lo)
     VALUES (NEW.manager, NEW.method,
             rpcver_key('rpc_registrations.hi', NEW.hi),
-            iif(NEW.lo IS NULL,
-                (rpcver_key('rpc_registrations.hi', NEW.hi) >> 40) << 40,
-                rpcver_key('rpc_registrations.lo', NEW.lo)));
+            rpcver_lo(NEW.hi, NEW.lo));
 END;
 
 CREATE TRIGGER main.rpc_registrations_update INSTEAD OF UPDATE ON rpc_registrations
@@ -362,8 +361,7 @@ END;
 DROP VIEW IF EXISTS main.rpc_pins;
 CREATE VIEW main.rpc_pins(method, version) AS
   SELECT method,
-         (pin >> 40) || '.' || ((pin >> 20) & 1048575)
-           || iif(pin & 1048575, '.' || (pin & 1048575), '')
+         VERSION_TEXT(pin)
     FROM rpc_methods WHERE pin IS NOT NULL;
 
 CREATE TRIGGER main.rpc_pins_insert INSTEAD OF INSERT ON rpc_pins BEGIN
@@ -402,14 +400,10 @@ DROP VIEW IF EXISTS main.rpc_status;
 CREATE VIEW main.rpc_status(method, receivers, negotiated, newest, pin, floor,
                        state) AS
   SELECT method, receivers,
-         (negotiated >> 40) || '.' || ((negotiated >> 20) & 1048575)
-           || iif(negotiated & 1048575, '.' || (negotiated & 1048575), ''),
-         (newest >> 40) || '.' || ((newest >> 20) & 1048575)
-           || iif(newest & 1048575, '.' || (newest & 1048575), ''),
-         (pin >> 40) || '.' || ((pin >> 20) & 1048575)
-           || iif(pin & 1048575, '.' || (pin & 1048575), ''),
-         (floor >> 40) || '.' || ((floor >> 20) & 1048575)
-           || iif(floor & 1048575, '.' || (floor & 1048575), ''),
+         VERSION_TEXT(negotiated),
+         VERSION_TEXT(newest),
+         VERSION_TEXT(pin),
+         VERSION_TEXT(floor),
          CASE WHEN receivers = 0 THEN 'empty'
               WHEN negotiated IS NULL THEN 'blocked'
               WHEN pin IS NOT NULL THEN 'pinned'
@@ -423,13 +417,11 @@ CREATE VIEW main.rpc_status(method, receivers, negotiated, newest, pin, floor,
 DROP VIEW IF EXISTS main.rpc_laggards;
 CREATE VIEW main.rpc_laggards(manager, method, hi, newest) AS
   SELECT r.manager, r.method,
-         (r.hi >> 40) || '.' || ((r.hi >> 20) & 1048575)
-           || iif(r.hi & 1048575, '.' || (r.hi & 1048575), ''),
-         (m.newest >> 40) || '.' || ((m.newest >> 20) & 1048575)
-           || iif(m.newest & 1048575, '.' || (m.newest & 1048575), '')
+         VERSION_TEXT(r.hi),
+         VERSION_TEXT(m.newest)
     FROM rpc_methods AS m
     CROSS JOIN rpc_ranges AS r ON r.method = m.method AND r.hi < m.newest
    ORDER BY r.method, r.hi, r.manager;
 
 INSERT OR REPLACE INTO main.rpc_meta(key, value) VALUES ('schema_version', 2);
-INSERT OR REPLACE INTO main.rpc_meta(key, value) VALUES ('schema_revision', 3);
+INSERT OR REPLACE INTO main.rpc_meta(key, value) VALUES ('schema_revision', 4);

@@ -343,7 +343,7 @@ const CLIENT_RANGE_SQL = `
               WHEN rpc_version_cmp(cap, hi) < 0 THEN cap
               ELSE hi END,
          CASE WHEN lo IS NOT NULL THEN lo
-              WHEN hi IS NOT NULL THEN rpc_version_key(hi) >> 40
+              WHEN hi IS NOT NULL THEN rpcver_text(rpcver_lo(hi, NULL))
               ELSE 0 END
   FROM (SELECT CASE WHEN @cap IS NOT NULL THEN rpc_version_norm(@cap) END AS cap,
                CASE WHEN @hi IS NOT NULL THEN rpc_version_norm(@hi) END AS hi,

@@ -38,6 +38,7 @@ import contextlib
 import os
 import re
 import sqlite3
+import threading
 
 __all__ = [
     "RpcverError", "RefusedError", "VersionError",
@@ -45,7 +46,7 @@ __all__ = [
     "register", "unregister", "heartbeat", "expire", "pin", "forget", "init",
     "max_send", "can_send", "check", "status", "laggards", "explain",
     "verify", "extension_version",
-    "version_key", "normalize", "compare",
+    "version_key", "normalize", "compare", "default_lo",
     "Client",
 ]
 
@@ -431,43 +432,45 @@ def extension_version(conn):
 
 
 # --------------------------------------------------------------------------
-# Versions, in pure Python (the same rules as the extension; the tests check
-# that they agree)
+# Versions, by the extension: the rules (what a version is, its key, its
+# canonical text, the default lo) are written once, in C, and asked here
+# through a private in-memory connection, opened on first use and shared
+# under a lock by the threads of this process.
 
-_COMPONENT_MAX = 1048575
-_VERSION_RE = re.compile(r"(0|[1-9][0-9]{0,6})(?:\.(0|[1-9][0-9]{0,6})){0,2}",
-                         re.ASCII)
-_SPLIT_RE = re.compile(r"\.")
+_versions_conn = None
+_versions_lock = threading.Lock()
 
 
-def _components(v):
+def _version_sql(sql, v):
+    global _versions_conn
     if isinstance(v, bool):
+        # Python's sqlite3 would bind True as 1, a valid version
         raise VersionError("rpcver: %r is not a version; a bool is not "
                            "accepted here (pass text such as '3.4')" % (v,))
-    if isinstance(v, int):
-        if 0 <= v <= _COMPONENT_MAX:
-            return (v, 0, 0)
+    if isinstance(v, int) and not -2 ** 63 <= v < 2 ** 63:
         raise VersionError("rpcver: %d is not a version (an INTEGER version "
-                           "must be 0..%d)" % (v, _COMPONENT_MAX))
-    if isinstance(v, float):
-        raise VersionError("rpcver: the REAL %r is not a version; pass "
-                           "versions as text ('3.4'), since 3.10 and 3.1 are "
-                           "the same REAL" % (v,))
+                           "must be 0..1048575)" % v)
     if v is None:
         raise VersionError("rpcver: None is not a version (text such as "
                            "'3.4' is required)")
-    if not isinstance(v, str):
+    if not isinstance(v, (str, int, float, bytes)):
         raise VersionError("rpcver: a %s is not a version; expected text "
                            "MAJOR[.MINOR[.PATCH]]" % type(v).__name__)
-    if _VERSION_RE.fullmatch(v):
-        parts = [int(p) for p in _SPLIT_RE.split(v)]
-        if all(p <= _COMPONENT_MAX for p in parts):
-            parts += [0] * (3 - len(parts))
-            return tuple(parts)
-    raise VersionError(
-        "rpcver: %r is not a version; expected text MAJOR[.MINOR[.PATCH]] "
-        "with decimal components 0..%d and no leading zeros, e.g. '3.4'"
-        % (v, _COMPONENT_MAX))
+    with _versions_lock:
+        if _versions_conn is None:
+            conn = sqlite3.connect(":memory:", check_same_thread=False,
+                                   isolation_level=None)
+            load(conn)
+            _versions_conn = conn
+        try:
+            return _one(_versions_conn, sql, (v,))
+        except VersionError as err:
+            # the value is this module's argument, not a SQL function's
+            raise VersionError(_SQL_ARGUMENT.sub("rpcver: ", str(err)),
+                               err.sqlite_errorcode, err.sqlite_errorname)
+
+
+_SQL_ARGUMENT = re.compile(r"^rpcver: (?:rpc_version_\w+\(V\): V|rpcver_lo: hi): ")
 
 
 def version_key(v):
@@ -475,16 +478,12 @@ def version_key(v):
     (the extension's ``rpc_version_key``).  ``v`` is text
     ``MAJOR[.MINOR[.PATCH]]`` without leading zeros, or an int ``n`` (the
     version ``n.0``).  Raises :class:`VersionError` otherwise."""
-    major, minor, patch = _components(v)
-    return (major << 40) | (minor << 20) | patch
+    return _version_sql("SELECT rpc_version_key(?)", v)
 
 
 def normalize(v):
     """Canonical text: ``MAJOR.MINOR``, plus ``.PATCH`` when it is not 0."""
-    major, minor, patch = _components(v)
-    if patch:
-        return "%d.%d.%d" % (major, minor, patch)
-    return "%d.%d" % (major, minor)
+    return _version_sql("SELECT rpc_version_norm(?)", v)
 
 
 def compare(a, b):
@@ -493,8 +492,10 @@ def compare(a, b):
     return (ka > kb) - (ka < kb)
 
 
-def _major_floor(v):
-    return "%d.0" % _components(v)[0]
+def default_lo(hi):
+    """The lo a receiver (or sender) at ``hi`` has when it gives none:
+    ``MAJOR(hi).0``, oslo.messaging's rule, as the extension applies it."""
+    return _version_sql("SELECT rpcver_text(rpcver_lo(?, NULL))", hi)
 
 
 # --------------------------------------------------------------------------
@@ -539,7 +540,7 @@ class Client:
         if sender_lo is not None:
             lo = sender_lo
         elif sender_hi is not None:
-            lo = _major_floor(sender_hi)
+            lo = default_lo(sender_hi)
         else:
             lo = None   # only an explicit cap (or nothing): no lower bound
         self._hi, self._lo = hi, lo

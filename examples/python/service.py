@@ -117,7 +117,7 @@ def handle_extend(version, args):
 
 def run_receiver(opts):
     name, hi = opts.name, opts.version
-    lo = rpcver.normalize(hi).split(".")[0] + ".0"      # MAJOR(hi).0
+    lo = rpcver.default_lo(hi)                          # MAJOR(hi).0
     conn = rpcver.connect(opts.db, opts.extension)
     try:
         negotiated = rpcver.register(conn, name, {API: hi})[API]
