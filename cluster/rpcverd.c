@@ -99,8 +99,14 @@ static int refuse_crashing_pragmas(void *pArg, int action, const char *zName,
   return SQLITE_OK;
 }
 
-/* Does zSql start (after blanks and comments) with the keyword PRAGMA? */
-static int is_pragma(const char *z){
+/* Is pStmt a PRAGMA?  The first token of its SQL, after blanks and
+** comments (SQLite's own: "--" to the end of the line, and C-style comments,
+** an unterminated one running to the end), is the keyword PRAGMA.  Any other
+** first keyword makes another kind of statement: a comment can hide what
+** follows it from a reader of the text, never from this. */
+static int is_pragma(sqlite3_stmt *pStmt){
+  const char *z = sqlite3_sql(pStmt);
+  if( z==0 ) return 0;
   for(;;){
     while( *z==' ' || *z=='\t' || *z=='\n' || *z=='\r' || *z=='\f' ) z++;
     if( z[0]=='-' && z[1]=='-' ){
@@ -113,35 +119,48 @@ static int is_pragma(const char *z){
       break;
     }
   }
-  return sqlite3_strnicmp(z, "pragma", 6)==0;
+  if( sqlite3_strnicmp(z, "pragma", 6)!=0 ) return 0;
+  /* the whole keyword: "pragma_x" would be another word */
+  return !((z[6]>='a' && z[6]<='z') || (z[6]>='A' && z[6]<='Z')
+           || (z[6]>='0' && z[6]<='9') || z[6]=='_' || z[6]=='$'
+           || (unsigned char)z[6]>=0x80);
 }
 
 /*
-** Stop a write statement that returns rows (INSERT, UPDATE or DELETE with
-** RETURNING) in autocommit before it runs.  dqlite 1.11 does not replicate
-** such a statement's write, sent either way (EXEC_SQL fails it with "another
-** row available" after the write), and the leader's next write then crashes
-** it.  No authorizer action shows RETURNING, so this runs where every
-** statement starts: SQLITE_TRACE_STMT comes from the program's first
-** instruction, before it touches a table, and sqlite3_interrupt() makes the
-** statement end with SQLITE_INTERRUPT at its first jump, before its body.
-** PRAGMAs are left alone: dqlite sets its own in autocommit.  In a
-** transaction these statements are fine: COMMIT replicates their writes.
+** Stop a write statement that returns rows (INSERT, UPDATE, DELETE or
+** REPLACE with RETURNING, a CTE before it or not) in autocommit before it
+** runs.  dqlite 1.11 does not replicate such a statement's write, sent
+** either way (EXEC_SQL fails it with "another row available" after the
+** write), and the leader's next write then crashes it.  No authorizer
+** action shows RETURNING, so this runs where every statement starts:
+** SQLITE_TRACE_STMT comes from the program's first instruction, before it
+** touches a table, and sqlite3_interrupt() makes the statement end with
+** SQLITE_INTERRUPT at its first jump, before its body.
+**
+** The decision is on the statement, never on the text the callback gets
+** (a comment that starts the statement's text looks like the "-- TRIGGER"
+** text of a trigger's callback): a statement that may write
+** (!sqlite3_stmt_readonly) and has result columns, run in autocommit, is
+** refused unless it is an EXPLAIN (which runs nothing) or a PRAGMA (dqlite
+** sets its own in autocommit; `PRAGMA journal_mode` returns a row and counts
+** as a write).  A trigger's callback carries the top-level statement, so it
+** gets the same answer as that statement got at its start: no trigger body
+** runs under a refused statement, and an allowed one stays allowed.  Each
+** statement of a multi-statement request starts with its own callback.  In
+** a transaction these statements are fine: COMMIT replicates their writes.
 */
 static int refuse_returning(unsigned type, void *pArg, void *pStmt,
-                            void *pSql){
+                            void *pText){
   sqlite3 *db = (sqlite3*)pArg;
   sqlite3_stmt *p = (sqlite3_stmt*)pStmt;
-  const char *zSql = (const char*)pSql;
-  (void)type;
-  if( zSql && zSql[0]=='-' && zSql[1]=='-' ) return 0;  /* a trigger's */
-  if( sqlite3_get_autocommit(db) && !sqlite3_stmt_readonly(p)
-   && sqlite3_column_count(p)>0 && !is_pragma(sqlite3_sql(p)) ){
-    log_line("refused a write statement that returns rows, outside a "
-             "transaction (RETURNING): dqlite would not replicate it; run it "
-             "between BEGIN and COMMIT");
-    sqlite3_interrupt(db);
-  }
+  (void)type; (void)pText;
+  if( p==0 || !sqlite3_get_autocommit(db) ) return 0;
+  if( sqlite3_stmt_readonly(p) || sqlite3_column_count(p)==0 ) return 0;
+  if( sqlite3_stmt_isexplain(p) || is_pragma(p) ) return 0;
+  log_line("refused a write statement that returns rows, outside a "
+           "transaction (RETURNING): dqlite would not replicate it; run it "
+           "between BEGIN and COMMIT");
+  sqlite3_interrupt(db);
   return 0;
 }
 
