@@ -34,15 +34,20 @@ int cli_cluster_open(Cli *cli, int write){
   char *zErr = 0;
   DqRows r;
   DqLimits lim;
+  long long t0 = dq_clock_ms();
   int rc;
   (void)write;
   dq_limits_init(&lim);
   if( cli->timeoutMs ) lim.timeoutMs = (int)cli->timeoutMs;
   if( cli->maxRows ) lim.maxRows = cli->maxRows;
   if( cli->maxBytes ) lim.maxBytes = cli->maxBytes;
-  /* one deadline for every call of the command */
-  lim.deadlineMs = dq_clock_ms() + lim.timeoutMs;
+  /* the search for the leader has the whole timeout; every later call
+  ** keeps to what is left of it: one deadline for the command */
   rc = dq_connect_leader_with(cli->zCluster, &lim, &cli->pDq, &zErr);
+  if( rc==DQ_OK ){
+    lim.deadlineMs = t0 + lim.timeoutMs;
+    dq_set_limits(cli->pDq, &lim);
+  }
   if( rc!=DQ_OK ){
     cluster_error(cli, zErr ? zErr : "out of memory");
     free(zErr);
