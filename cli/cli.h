@@ -26,6 +26,8 @@ struct Cli {
   sqlite3 *db;
   const char *zCluster;   /* --cluster: dqlite node addresses, or NULL */
   struct DqClient *pDq;   /* the connection to the cluster's leader */
+  /* --timeout, --max-rows, --max-bytes (cluster only); 0: the default */
+  long long timeoutMs, maxRows, maxBytes;
 };
 
 /* Report an SQLite failure on cli->db (or zMsg when not NULL) on stderr:
@@ -113,8 +115,23 @@ void table_print_text(const Table *t, const char *zIndent, FILE *out);
 void table_print_json(const Table *t, int multiline, FILE *out);
 void table_print_json_row(const Table *t, int iRow, FILE *out);
 
-/* A JSON string (with quotes), or null for NULL. */
+/* A JSON string (with quotes), or null for NULL.  Control characters, the
+** C1 controls and the bidirectional formatting characters are escaped
+** (\u001b, \u009b, \u202e), invalid UTF-8 becomes \ufffd. */
 void json_string(const char *z, FILE *out);
+/* z as a JSON number when it is one, else as json_string(). */
+void json_number(const char *z, FILE *out);
+
+/* Text from a database or a node, made safe for a terminal: control
+** characters shown as \n, \t, \r or \xHH (a newline kept when
+** keepNewlines), bytes that are not UTF-8 as \xHH, C1 controls and
+** bidirectional formatting characters as \uHHHH.  The CLI prints no such
+** text any other way. */
+void cli_put_safe(const char *z, int keepNewlines, FILE *out);
+/* printf whose %s arguments are written with cli_put_safe() (newlines
+** escaped too); the format itself is the CLI's own.  Conversions: %s
+** (NULL prints nothing), %d, %lld, %%. */
+void cli_printf(FILE *out, const char *zFmt, ...);
 
 /* "42s", "3m05s", "2h04m", "3d07h". */
 void format_age(sqlite3_int64 nSec, char *zBuf, int nBuf);

@@ -8,20 +8,24 @@
 ** function.  The leader's rpcver does the work, so the answers are the
 ** same as on a file.  A leader change in the middle of a command fails it
 ** with exit 4; running it again finds the new leader.
+**
+** The whole command keeps to one deadline (--timeout, 10 s by default),
+** finding the leader included, however slowly the nodes answer; each answer
+** is capped in rows and bytes (--max-rows, --max-bytes; the client's
+** defaults otherwise).  Whatever a node says is shown safely (cli_printf).
 */
 #include "cli.h"
 #include "dqlite_client.h"
 #include <stdlib.h>
 #include <string.h>
 
-#define CLUSTER_TIMEOUT_MS 10000
-
+/* zMsg is a node's (or holds a node's words): cli_printf shows it safely. */
 static int cluster_error(Cli *cli, const char *zMsg){
   if( strncmp(zMsg, "rpcver:", 7)==0 ){
-    fprintf(stderr, "%s\n", zMsg);
+    cli_printf(stderr, "%s\n", zMsg);
   }else{
-    fprintf(stderr, "rpcver: cluster %s, database %s: %s\n", cli->zCluster,
-            cli->zDb, zMsg);
+    cli_printf(stderr, "rpcver: cluster %s, database %s: %s\n", cli->zCluster,
+               cli->zDb, zMsg);
   }
   return RC_ERROR;
 }
@@ -29,9 +33,21 @@ static int cluster_error(Cli *cli, const char *zMsg){
 int cli_cluster_open(Cli *cli, int write){
   char *zErr = 0;
   DqRows r;
+  DqLimits lim;
+  long long t0 = dq_clock_ms();
   int rc;
   (void)write;
-  rc = dq_connect_leader(cli->zCluster, CLUSTER_TIMEOUT_MS, &cli->pDq, &zErr);
+  dq_limits_init(&lim);
+  if( cli->timeoutMs ) lim.timeoutMs = (int)cli->timeoutMs;
+  if( cli->maxRows ) lim.maxRows = cli->maxRows;
+  if( cli->maxBytes ) lim.maxBytes = cli->maxBytes;
+  /* the search for the leader has the whole timeout; every later call
+  ** keeps to what is left of it: one deadline for the command */
+  rc = dq_connect_leader_with(cli->zCluster, &lim, &cli->pDq, &zErr);
+  if( rc==DQ_OK ){
+    lim.deadlineMs = t0 + lim.timeoutMs;
+    dq_set_limits(cli->pDq, &lim);
+  }
   if( rc!=DQ_OK ){
     cluster_error(cli, zErr ? zErr : "out of memory");
     free(zErr);

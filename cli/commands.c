@@ -17,7 +17,7 @@ static void print_table(Cli *cli, const Table *t, const char *zEmpty){
   if( cli->json ){
     table_print_json(t, 1, stdout);
   }else if( t->nRow==0 ){
-    printf("%s\n", zEmpty);
+    printf("%s\n", zEmpty);           /* the CLI's own sentence */
   }else{
     table_print_text(t, "", stdout);
   }
@@ -79,7 +79,9 @@ int cmd_explain(Cli *cli, int nArg, char **azArg){
     json_string(cli_cell(&t, 0, 0), stdout);
     fputs("}\n", stdout);
   }else{
-    printf("%s\n", cli_cell(&t, 0, 0) ? cli_cell(&t, 0, 0) : "");
+    /* rpc_explain's lines: newlines kept, nothing else passes raw */
+    cli_put_safe(cli_cell(&t, 0, 0) ? cli_cell(&t, 0, 0) : "", 1, stdout);
+    fputc('\n', stdout);
   }
   table_free(&t);
   return RC_OK;
@@ -132,13 +134,14 @@ int cmd_pin(Cli *cli, int nArg, char **azArg){
     json_string(zNeg, stdout);
     fputs("}\n", stdout);
   }else if( !unpin ){
-    printf("pinned %s to %s; negotiated is now %s\n", zMethod, zPin,
-           zNeg ? zNeg : "none");
+    cli_printf(stdout, "pinned %s to %s; negotiated is now %s\n", zMethod,
+               zPin, zNeg ? zNeg : "none");
   }else if( before.nRow ){
-    printf("unpinned %s (was %s); negotiated is now %s\n", zMethod,
-           cli_cell(&before, 0, 0), zNeg ? zNeg : "none");
+    cli_printf(stdout, "unpinned %s (was %s); negotiated is now %s\n",
+               zMethod, cli_cell(&before, 0, 0), zNeg ? zNeg : "none");
   }else{
-    printf("%s had no pin; negotiated is %s\n", zMethod, zNeg ? zNeg : "none");
+    cli_printf(stdout, "%s had no pin; negotiated is %s\n", zMethod,
+               zNeg ? zNeg : "none");
   }
   table_free(&after);
   table_free(&before);
@@ -169,14 +172,16 @@ int cmd_unregister(Cli *cli, int nArg, char **azArg){
     json_string(zMethod, stdout);
     printf(", \"removed\": %lld}\n", (long long)n);
   }else if( n==0 && zMethod ){
-    printf("removed 0 registrations: manager %s has none for method %s\n",
-           azArg[0], zMethod);
+    cli_printf(stdout, "removed 0 registrations: manager %s has none for "
+               "method %s\n", azArg[0], zMethod);
   }else if( n==0 ){
-    printf("removed 0 registrations: manager %s has none\n", azArg[0]);
+    cli_printf(stdout, "removed 0 registrations: manager %s has none\n",
+               azArg[0]);
   }else{
-    printf("removed %lld %s of manager %s%s%s\n", (long long)n,
-           cli_plural(n, "registration", "registrations"), azArg[0],
-           zMethod ? " for method " : "", zMethod ? zMethod : "");
+    cli_printf(stdout, "removed %lld %s of manager %s", (long long)n,
+               cli_plural(n, "registration", "registrations"), azArg[0]);
+    if( zMethod ) cli_printf(stdout, " for method %s", zMethod);
+    fputc('\n', stdout);
   }
   table_free(&t);
   return RC_OK;
@@ -209,11 +214,13 @@ int cmd_expire(Cli *cli, int nArg, char **azArg){
   }
   n = cli_cell(&res, 0, 0) ? strtoll(cli_cell(&res, 0, 0), 0, 10) : 0;
   if( cli->json ){
-    printf("{\"seconds\": %s, \"removed\": %lld, \"managers\": [",
-           cli_cell(&res, 0, 1), (long long)n);
+    fputs("{\"seconds\": ", stdout);
+    json_number(cli_cell(&res, 0, 1), stdout);
+    printf(", \"removed\": %lld, \"managers\": [", (long long)n);
   }else{
-    printf("removed %lld %s not seen for more than %s seconds", (long long)n,
-           cli_plural(n, "manager", "managers"), cli_cell(&res, 0, 1));
+    cli_printf(stdout, "removed %lld %s not seen for more than %s seconds",
+               (long long)n, cli_plural(n, "manager", "managers"),
+               cli_cell(&res, 0, 1));
   }
   /* Both lists are sorted: the removed managers are those only before. */
   for(i=j=0, nShown=0; i<before.nRow; i++){
@@ -225,7 +232,7 @@ int cmd_expire(Cli *cli, int nArg, char **azArg){
       if( nShown ) fputs(", ", stdout);
       json_string(z, stdout);
     }else{
-      printf("%s%s", nShown ? ", " : ": ", z);
+      cli_printf(stdout, "%s%s", nShown ? ", " : ": ", z);
     }
     nShown++;
   }
@@ -262,7 +269,7 @@ int cmd_check(Cli *cli, int nArg, char **azArg){
     json_string(zRefusal, stdout);
     fputs("}\n", stdout);
   }else{
-    printf("%s\n", zRefusal ? zRefusal : "admitted");
+    cli_printf(stdout, "%s\n", zRefusal ? zRefusal : "admitted");
   }
   table_free(&t);
   return zRefusal ? RC_WARNING : RC_OK;

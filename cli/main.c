@@ -196,6 +196,12 @@ static const char zOverallHelp[] =
   "                  work on a dqlite cluster of rpcverd nodes instead (default\n"
   "                  $RPCVER_CLUSTER); --db then names its database (default\n"
   "                  rpcver).  The leader is found by asking the nodes.\n"
+  "  --timeout SECONDS  on a cluster, the whole command's deadline, finding\n"
+  "                  the leader included (default 10)\n"
+  "  --max-rows N, --max-bytes N\n"
+  "                  on a cluster, caps on each answer: rows of a result\n"
+  "                  (default 1000000) and bytes on the wire (default\n"
+  "                  67108864, 64 MiB)\n"
   "  --json          machine-readable JSON on stdout: arrays of objects for\n"
   "                  tables, objects for single results\n"
   "  -h, --help      this help; after a subcommand, that subcommand's help\n"
@@ -251,12 +257,14 @@ static int usage_error(const Command *p, const char *zFormat, ...){
   return RC_USAGE;
 }
 
+/* The message comes from the database (a trigger's RAISE, a name in
+** SQLite's own message): cli_printf shows it safely. */
 int cli_sql_error(Cli *cli, const char *zMsg){
   if( zMsg==0 ) zMsg = cli->db ? sqlite3_errmsg(cli->db) : "out of memory";
   if( strncmp(zMsg, "rpcver:", 7)==0 ){
-    fprintf(stderr, "%s\n", zMsg);
+    cli_printf(stderr, "%s\n", zMsg);
   }else{
-    fprintf(stderr, "rpcver: %s: %s\n", cli->zDb, zMsg);
+    cli_printf(stderr, "rpcver: %s: %s\n", cli->zDb, zMsg);
   }
   return RC_ERROR;
 }
@@ -425,10 +433,43 @@ static int open_database(Cli *cli, int write){
   return RC_OK;
 }
 
+/* The options that bound a command on a cluster. */
+static const struct {
+  const char *zName;
+  const char *zWant;
+  long long mx;
+} aLimitOpt[] = {
+  { "--timeout",   "a whole number of seconds from 1 to 86400", 86400 },
+  { "--max-rows",  "a whole number of rows >= 1", 1000000000000LL },
+  { "--max-bytes", "a whole number of bytes >= 1", 1000000000000LL },
+};
+
+/* Which of aLimitOpt a is (alone or with "=VALUE"), or -1. */
+static int limit_option(const char *a){
+  int i;
+  for(i=0; i<3; i++){
+    size_t n = strlen(aLimitOpt[i].zName);
+    if( strncmp(a, aLimitOpt[i].zName, n)==0 && (a[n]==0 || a[n]=='=') ){
+      return i;
+    }
+  }
+  return -1;
+}
+
+/* A whole number from 1 to aLimitOpt[which].mx, or -1. */
+static long long parse_limit(const char *z, int which){
+  size_t n = strlen(z);
+  long long v;
+  if( n==0 || n>13 || strspn(z, "0123456789")!=n ) return -1;
+  v = atoll(z);
+  return v>=1 && v<=aLimitOpt[which].mx ? v : -1;
+}
+
 static int run(int argc, char **argv){
   Cli cli;
   const Command *pCmd = 0;
   char **azArg;
+  const char *zLimitGiven = 0;       /* the first of them given */
   int nArg = 0, help = 0, version = 0, endOpts = 0, i, rc;
 
   memset(&cli, 0, sizeof(cli));
@@ -451,6 +492,28 @@ static int run(int argc, char **argv){
       help = 1;
     }else if( strcmp(a, "--version")==0 ){
       version = 1;
+    }else if( limit_option(a)>=0 ){
+      /* --timeout, --max-rows, --max-bytes, or the same with "=VALUE" */
+      const char *zEq = strchr(a, '=');
+      const char *zVal = zEq ? zEq+1 : (i+1<argc ? argv[++i] : 0);
+      int which = limit_option(a);
+      long long v;
+      if( zVal==0 ){
+        free(azArg);
+        return usage_error(0, "%s needs a value", a);
+      }
+      v = parse_limit(zVal, which);
+      if( v<0 ){
+        pCmd = cli.zCmd ? find_command(cli.zCmd) : 0;
+        free(azArg);
+        return usage_error(pCmd, "%.*s needs %s, not '%s'",
+                           (int)(zEq ? zEq - a : (long)strlen(a)), a,
+                           aLimitOpt[which].zWant, zVal);
+      }
+      if( which==0 ) cli.timeoutMs = v * 1000;
+      else if( which==1 ) cli.maxRows = v;
+      else cli.maxBytes = v;
+      if( zLimitGiven==0 ) zLimitGiven = aLimitOpt[which].zName;
     }else if( strcmp(a, "--db")==0 || strcmp(a, "-d")==0
            || strcmp(a, "--stale")==0 || strcmp(a, "--cluster")==0 ){
       if( i+1>=argc ){
@@ -566,6 +629,11 @@ static int run(int argc, char **argv){
     rc = usage_error(pCmd, "--cluster needs HOST:PORT[,HOST:PORT...]");
     goto done;
   }
+  if( zLimitGiven && cli.zCluster==0 ){
+    rc = usage_error(pCmd, "%s applies to a cluster (--cluster) only",
+                     zLimitGiven);
+    goto done;
+  }
   if( cli.zCluster && cli.zDb==0 ) cli.zDb = "rpcver";
   if( cli.zDb==0 || cli.zDb[0]==0 ){
     rc = usage_error(pCmd, "no database given: pass --db PATH or set "
@@ -579,7 +647,7 @@ static int run(int argc, char **argv){
 done:
   cli_cluster_close(&cli);
   if( cli.db && sqlite3_close(cli.db)!=SQLITE_OK ){
-    fprintf(stderr, "rpcver: %s: %s\n", cli.zDb, sqlite3_errmsg(cli.db));
+    cli_printf(stderr, "rpcver: %s: %s\n", cli.zDb, sqlite3_errmsg(cli.db));
     if( rc==RC_OK ) rc = RC_ERROR;
   }
   free(azArg);

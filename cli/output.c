@@ -2,8 +2,15 @@
 ** Output: query results collected into a Table, printed as an aligned text
 ** table (columns sized to their content, NULL as "-") or as JSON (arrays of
 ** objects, strings escaped, invalid UTF-8 replaced by U+FFFD).
+**
+** Text from a database or a node (names, messages, values) is never sent to
+** the terminal as it is: a name or an error message can hold terminal
+** escapes.  cli_put_safe() is the one place that decides what is shown
+** escaped, for text output; json_string() does the same for JSON.  Both use
+** utf8_len(), the CLI's one UTF-8 check.
 */
 #include "cli.h"
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +34,144 @@ static int utf8_len(const unsigned char *z, size_t n){
   }
   if( cp>=0xD800 && cp<=0xDFFF ) return 0;
   return len;
+}
+
+/* The code point of the valid sequence of len bytes at z. */
+static unsigned int utf8_cp(const unsigned char *z, int len){
+  unsigned int cp = len==1 ? z[0] : len==2 ? (z[0] & 0x1Fu)
+                  : len==3 ? (z[0] & 0x0Fu) : (z[0] & 0x07u);
+  int i;
+  for(i=1; i<len; i++) cp = (cp<<6) | (z[i] & 0x3Fu);
+  return cp;
+}
+
+/* Code points above ASCII that a terminal acts on or that change how the
+** text around them is shown: the C1 controls (U+0080-U+009F; U+009B is a
+** CSI, like ESC [), the bidirectional formatting characters (which reorder
+** what follows them) and the line and paragraph separators. */
+static int unsafe_cp(unsigned int cp){
+  return (cp>=0x80 && cp<=0x9F) || cp==0x200E || cp==0x200F
+      || (cp>=0x202A && cp<=0x202E) || (cp>=0x2066 && cp<=0x2069)
+      || cp==0x2028 || cp==0x2029 || cp==0xFEFF;
+}
+
+/*
+** The next unit of text at z[0..n) for a terminal: how many bytes it takes,
+** and, when it must not be shown as it is, its escaped form in zEsc (else
+** zEsc is ""):
+**   - control characters as \n, \r, \t or \xHH (ESC is \x1b); a newline
+**     stays a newline when keepNewlines;
+**   - a byte that does not start valid UTF-8 as \xHH, so the bytes of a
+**     corrupt name can be told apart;
+**   - unsafe_cp() code points as \uHHHH.
+** A backslash in the text stays a backslash: the text is for reading, the
+** JSON output is exact.
+*/
+static int safe_unit(const unsigned char *z, size_t n, int keepNewlines,
+                     char *zEsc){
+  int len;
+  zEsc[0] = 0;
+  if( z[0]<0x20 || z[0]==0x7f ){
+    switch( z[0] ){
+      case '\n': if( !keepNewlines ) strcpy(zEsc, "\\n"); break;
+      case '\r': strcpy(zEsc, "\\r"); break;
+      case '\t': strcpy(zEsc, "\\t"); break;
+      default: snprintf(zEsc, 8, "\\x%02x", z[0]); break;
+    }
+    return 1;
+  }
+  len = utf8_len(z, n);
+  if( len==0 ){
+    snprintf(zEsc, 8, "\\x%02x", z[0]);
+    return 1;
+  }
+  if( len>1 ){
+    unsigned int cp = utf8_cp(z, len);
+    if( unsafe_cp(cp) ) snprintf(zEsc, 8, "\\u%04x", cp);
+  }
+  return len;
+}
+
+void cli_put_safe(const char *zIn, int keepNewlines, FILE *out){
+  const unsigned char *z = (const unsigned char*)zIn;
+  size_t n, i = 0;
+  char zEsc[8];
+  if( z==0 ) return;
+  n = strlen(zIn);
+  while( i<n ){
+    int len = safe_unit(z+i, n-i, keepNewlines, zEsc);
+    if( zEsc[0] ) fputs(zEsc, out);
+    else fwrite(z+i, 1, (size_t)len, out);
+    i += (size_t)len;
+  }
+}
+
+/* Characters on screen of z as cli_put_safe() shows it (one line): code
+** points of valid UTF-8, the length of each escape. */
+static int safe_width(const char *zIn){
+  const unsigned char *z = (const unsigned char*)zIn;
+  size_t n = strlen(zIn), i = 0;
+  int w = 0;
+  char zEsc[8];
+  while( i<n ){
+    int len = safe_unit(z+i, n-i, 0, zEsc);
+    w += zEsc[0] ? (int)strlen(zEsc) : 1;
+    i += (size_t)len;
+  }
+  return w;
+}
+
+void cli_printf(FILE *out, const char *zFmt, ...){
+  va_list ap;
+  const char *z;
+  va_start(ap, zFmt);
+  for(z=zFmt; *z; z++){
+    if( z[0]!='%' ){
+      fputc(*z, out);
+    }else if( z[1]=='s' ){
+      const char *zArg = va_arg(ap, const char*);
+      cli_put_safe(zArg ? zArg : "", 0, out);
+      z++;
+    }else if( z[1]=='d' ){
+      fprintf(out, "%d", va_arg(ap, int));
+      z++;
+    }else if( z[1]=='l' && z[2]=='l' && z[3]=='d' ){
+      fprintf(out, "%lld", va_arg(ap, long long));
+      z += 3;
+    }else if( z[1]=='%' ){
+      fputc('%', out);
+      z++;
+    }else{
+      fputc(*z, out);
+    }
+  }
+  va_end(ap);
+}
+
+/* Does z follow JSON's grammar of a number?  (SQLite writes an infinite
+** REAL as "Inf", which is not one.) */
+static int json_is_number(const char *z){
+  if( *z=='-' ) z++;
+  if( *z=='0' ) z++;
+  else if( *z>='1' && *z<='9' ) while( *z>='0' && *z<='9' ) z++;
+  else return 0;
+  if( *z=='.' ){
+    z++;
+    if( !(*z>='0' && *z<='9') ) return 0;
+    while( *z>='0' && *z<='9' ) z++;
+  }
+  if( *z=='e' || *z=='E' ){
+    z++;
+    if( *z=='+' || *z=='-' ) z++;
+    if( !(*z>='0' && *z<='9') ) return 0;
+    while( *z>='0' && *z<='9' ) z++;
+  }
+  return *z==0;
+}
+
+void json_number(const char *z, FILE *out){
+  if( z && json_is_number(z) ) fputs(z, out);
+  else json_string(z, out);
 }
 
 void json_string(const char *zIn, FILE *out){
@@ -60,6 +205,10 @@ void json_string(const char *zIn, FILE *out){
     if( len==0 ){
       fputs("\\ufffd", out);
       i++;
+    }else if( len>1 && unsafe_cp(utf8_cp(z+i, len)) ){
+      /* valid JSON either way; escaped, it is safe on a terminal too */
+      fprintf(out, "\\u%04x", utf8_cp(z+i, len));
+      i += (size_t)len;
     }else{
       fwrite(z+i, 1, (size_t)len, out);
       i += (size_t)len;
@@ -185,25 +334,6 @@ static const char *cell_text(const Table *t, int iRow, int iCol,
   return z;
 }
 
-/* Characters on screen: code points of valid UTF-8, one per invalid byte. */
-static int display_width(const char *z){
-  const unsigned char *u = (const unsigned char*)z;
-  size_t n = strlen(z), i = 0;
-  int w = 0;
-  while( i<n ){
-    int len = utf8_len(u+i, n-i);
-    i += len ? (size_t)len : 1;
-    w++;
-  }
-  return w;
-}
-
-/* Print z with control characters shown as '?' (a name is never allowed to
-** hold one, but a text table must not pass terminal escapes through). */
-static void put_clean(const char *z, FILE *out){
-  for(; *z; z++) fputc(((unsigned char)*z<0x20 || *z==0x7f) ? '?' : *z, out);
-}
-
 static const char *head_of(const Table *t, int i){
   return t->azHead[i] ? t->azHead[i] : t->azName[i];
 }
@@ -218,11 +348,11 @@ void table_print_text(const Table *t, const char *zIndent, FILE *out){
   for(j=0; j<t->nCol; j++){
     if( t->aFlag[j] & COL_JSON_ONLY ) continue;
     last = j;
-    aWidth[j] = display_width(head_of(t, j));
+    aWidth[j] = safe_width(head_of(t, j));
     aRight[j] = -1;                 /* unknown until a non-NULL cell */
     for(i=0; i<t->nRow; i++){
       size_t k = (size_t)i * (size_t)t->nCol + (size_t)j;
-      int w = display_width(cell_text(t, i, j, zBuf, sizeof(zBuf)));
+      int w = safe_width(cell_text(t, i, j, zBuf, sizeof(zBuf)));
       if( w>aWidth[j] ) aWidth[j] = w;
       if( t->aType[k]==SQLITE_INTEGER ){
         if( aRight[j]<0 ) aRight[j] = 1;
@@ -246,9 +376,9 @@ void table_print_text(const Table *t, const char *zIndent, FILE *out){
         int k;
         for(k=0; k<aWidth[j]; k++) fputc('-', out);
       }else{
-        pad = aWidth[j] - display_width(z);
+        pad = aWidth[j] - safe_width(z);
         if( aRight[j] && i>=0 ) fprintf(out, "%*s", pad, "");
-        put_clean(z, out);
+        cli_put_safe(z, 0, out);
         if( (!aRight[j] || i<0) && j!=last ) fprintf(out, "%*s", pad, "");
       }
       if( j!=last ) fputs("  ", out);
@@ -268,7 +398,7 @@ void table_print_json_row(const Table *t, int iRow, FILE *out){
     fputs(": ", out);
     if( t->azVal[k] && (t->aType[k]==SQLITE_INTEGER
                         || t->aType[k]==SQLITE_FLOAT) ){
-      fputs(t->azVal[k], out);
+      json_number(t->azVal[k], out);
     }else{
       json_string(t->azVal[k], out);
     }

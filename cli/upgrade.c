@@ -150,10 +150,10 @@ static int run_checks(Cli *cli, Check *a, const char *zStale){
 static void print_text(const Check *a, int result, int nFail, int nWarn){
   int i;
   for(i=0; i<N_CHECK; i++){
-    printf("%s  %s: %s\n", result_word(a[i].result, 0), a[i].zName,
-           a[i].zSummary);
+    cli_printf(stdout, "%s  %s: %s\n", result_word(a[i].result, 0),
+               a[i].zName, a[i].zSummary);
     if( a[i].t.nRow ) table_print_text(&a[i].t, INDENT, stdout);
-    if( a[i].zHint ) printf(INDENT "-> %s\n", a[i].zHint);
+    if( a[i].zHint ) cli_printf(stdout, INDENT "-> %s\n", a[i].zHint);
   }
   printf("Result: %s", result_word(result, 0));
   if( result==RC_OK ){

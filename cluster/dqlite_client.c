@@ -8,20 +8,27 @@
 ** whole, and each response is read whole before it is decoded with a
 ** bounds-checked cursor, so a short or hostile response is an error, never
 ** an overread.
+**
+** The socket is non-blocking: every wait is a poll() for what is left of
+** the call's deadline (and on the cancel descriptor), so no peer can hold
+** a call past it, however slowly it sends.  A response's declared size is
+** checked against the byte cap before anything is allocated for it.
 */
 #define _DEFAULT_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #include "dqlite_client.h"
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -59,14 +66,18 @@
 #define ROWS_PART 0xeeeeeeeeeeeeeeeeULL
 #define ROWS_DONE 0xffffffffffffffffULL
 
-#define DQ_MAX_BODY (64u << 20)   /* refuse responses larger than 64 MiB */
+#define DQ_TRY_MS 2000           /* one try of the search for the leader */
 
 struct DqClient {
-  int fd;
+  int fd;                     /* -1 once closed after an I/O error */
   char *zAddress;
   int errcode;
   char *zErr;
   uint32_t dbId;
+  DqLimits lim;
+  long long callStart;        /* dq_clock_ms() when the call began */
+  long long callEnd;          /* ... and its deadline */
+  long long nCallBytes;       /* bytes of responses read in this call */
   unsigned char *aOut; size_t nOut, nOutAlloc;   /* request being built */
   unsigned char *aIn;  size_t nIn, nInAlloc;     /* last response body */
   int inType;
@@ -76,6 +87,9 @@ typedef struct Cursor { const unsigned char *p; size_t n; } Cursor;
 
 /* ------------------------------------------------------------- errors */
 
+/* Record the failure.  After an I/O error the connection is closed: the
+** stream may stop in the middle of a response, so nothing more can be read
+** from it in step, and the peer learns at once that we are gone. */
 static int set_error(DqClient *p, int rc, int code, const char *zFmt, ...){
   va_list ap;
   char buf[512];
@@ -85,6 +99,10 @@ static int set_error(DqClient *p, int rc, int code, const char *zFmt, ...){
   free(p->zErr);
   p->zErr = strdup(buf);
   p->errcode = code;
+  if( rc==DQ_IOERR && p->fd>=0 ){
+    close(p->fd);
+    p->fd = -1;
+  }
   return rc;
 }
 
@@ -92,6 +110,94 @@ static int io_error(DqClient *p, const char *zWhat){
   const char *zWhy = errno==EAGAIN || errno==EWOULDBLOCK ? "timed out"
                    : errno ? strerror(errno) : "connection closed";
   return set_error(p, DQ_IOERR, 0, "%s %s: %s", zWhat, p->zAddress, zWhy);
+}
+
+long long dq_clock_ms(void){
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec*1000 + ts.tv_nsec/1000000;
+}
+
+void dq_limits_init(DqLimits *l){
+  memset(l, 0, sizeof(*l));
+  l->timeoutMs = DQ_DEFAULT_TIMEOUT_MS;
+  l->deadlineMs = 0;
+  l->maxRows = DQ_DEFAULT_MAX_ROWS;
+  l->maxBytes = DQ_DEFAULT_MAX_BYTES;
+  l->cancelFd = -1;
+}
+
+void dq_set_limits(DqClient *p, const DqLimits *pLimits){
+  if( p ) p->lim = *pLimits;
+}
+
+/* A call begins: its deadline is timeoutMs from now, or the limits' own
+** deadline when that comes sooner. */
+static void start_clock(DqClient *p){
+  p->callStart = dq_clock_ms();
+  p->callEnd = p->callStart + (p->lim.timeoutMs>0 ? p->lim.timeoutMs : 0);
+  if( p->lim.deadlineMs>0 && p->lim.deadlineMs<p->callEnd ){
+    p->callEnd = p->lim.deadlineMs;
+  }
+  p->nCallBytes = 0;
+}
+
+/* A request begins.  A connection closed after an error fails every later
+** call at once, keeping the message of the first. */
+static int begin_call(DqClient *p){
+  start_clock(p);
+  if( p->fd<0 ){
+    if( p->zErr==0 ){
+      return set_error(p, DQ_IOERR, 0, "not connected to %s", p->zAddress);
+    }
+    return DQ_IOERR;
+  }
+  return DQ_OK;
+}
+
+/* Is the cancel descriptor readable? */
+static int cancelled(int fd){
+  struct pollfd a;
+  if( fd<0 ) return 0;
+  a.fd = fd;
+  a.events = POLLIN;
+  a.revents = 0;
+  return poll(&a, 1, 0)>0 && (a.revents & (POLLIN|POLLHUP|POLLERR));
+}
+
+/* Wait until the socket is ready for `events`, the call's deadline has
+** passed (an error naming zWhat, the peer and the deadline) or the cancel
+** descriptor is readable.  What is ready at the deadline still counts. */
+static int wait_ready(DqClient *p, short events, const char *zWhat){
+  for(;;){
+    struct pollfd a[2];
+    long long left = p->callEnd - dq_clock_ms();
+    int n = 1, rc;
+    if( left<0 ) left = 0;
+    a[0].fd = p->fd;
+    a[0].events = events;
+    a[0].revents = 0;
+    if( p->lim.cancelFd>=0 ){
+      a[1].fd = p->lim.cancelFd;
+      a[1].events = POLLIN;
+      a[1].revents = 0;
+      n = 2;
+    }
+    rc = poll(a, (nfds_t)n, left>INT_MAX ? INT_MAX : (int)left);
+    if( rc<0 && errno==EINTR ) continue;
+    if( rc<0 ) return set_error(p, DQ_IOERR, 0, "%s %s: %s", zWhat,
+                                p->zAddress, strerror(errno));
+    if( n==2 && a[1].revents ){
+      return set_error(p, DQ_IOERR, 0, "stopped while waiting for %s",
+                       p->zAddress);
+    }
+    if( rc>0 && a[0].revents ) return DQ_OK;
+    if( left==0 ){
+      long long budget = p->callEnd - p->callStart;
+      return set_error(p, DQ_IOERR, 0, "%s %s within the deadline (%lld ms)",
+                       zWhat, p->zAddress, budget>0 ? budget : 0);
+    }
+  }
 }
 
 int dq_errcode(DqClient *p){ return p ? p->errcode : 0; }
@@ -156,8 +262,12 @@ static void begin_request(DqClient *p){
 
 static int write_all(DqClient *p, const unsigned char *a, size_t n){
   while( n>0 ){
-    ssize_t k = send(p->fd, a, n, MSG_NOSIGNAL);
+    ssize_t k = send(p->fd, a, n, MSG_NOSIGNAL | MSG_DONTWAIT);
     if( k<0 && errno==EINTR ) continue;
+    if( k<0 && (errno==EAGAIN || errno==EWOULDBLOCK) ){
+      if( wait_ready(p, POLLOUT, "cannot send to") ) return DQ_IOERR;
+      continue;
+    }
     if( k<=0 ) return io_error(p, "cannot send to");
     a += k;
     n -= (size_t)k;
@@ -167,8 +277,12 @@ static int write_all(DqClient *p, const unsigned char *a, size_t n){
 
 static int read_all(DqClient *p, unsigned char *a, size_t n){
   while( n>0 ){
-    ssize_t k = recv(p->fd, a, n, 0);
+    ssize_t k = recv(p->fd, a, n, MSG_DONTWAIT);
     if( k<0 && errno==EINTR ) continue;
+    if( k<0 && (errno==EAGAIN || errno==EWOULDBLOCK) ){
+      if( wait_ready(p, POLLIN, "no complete answer from") ) return DQ_IOERR;
+      continue;
+    }
     if( k==0 ) errno = 0;
     if( k<=0 ) return io_error(p, "cannot read from");
     a += k;
@@ -200,16 +314,28 @@ static uint64_t get_le(const unsigned char *a, int n){
   return v;
 }
 
-/* Read one response into p->aIn / p->nIn / p->inType. */
+/* Read one response into p->aIn / p->nIn / p->inType.  Its declared size
+** counts against the call's byte cap before anything is allocated. */
 static int read_response(DqClient *p){
   unsigned char h[8];
+  uint64_t nBody;
   size_t n;
   if( read_all(p, h, 8) ) return DQ_IOERR;
-  n = (size_t)get_le(h, 4) * 8;
-  if( n > DQ_MAX_BODY ){
-    return set_error(p, DQ_IOERR, 0, "response of %zu bytes from %s is too "
-                     "large", n, p->zAddress);
+  nBody = get_le(h, 4) * 8;
+  if( (long long)nBody + 8 > p->lim.maxBytes - p->nCallBytes ){
+    if( p->nCallBytes==0 ){
+      return set_error(p, DQ_IOERR, 0, "a response of %llu bytes from %s "
+                       "exceeds the cap of %lld bytes",
+                       (unsigned long long)nBody + 8, p->zAddress,
+                       p->lim.maxBytes);
+    }
+    return set_error(p, DQ_IOERR, 0, "the answer from %s exceeds the cap of "
+                     "%lld bytes (%lld bytes read, the next response "
+                     "declares %llu)", p->zAddress, p->lim.maxBytes,
+                     p->nCallBytes, (unsigned long long)nBody + 8);
   }
+  p->nCallBytes += (long long)nBody + 8;
+  n = (size_t)nBody;
   if( n > p->nInAlloc ){
     unsigned char *a = realloc(p->aIn, n);
     if( a==0 ) return set_error(p, DQ_IOERR, 0, "out of memory");
@@ -285,7 +411,8 @@ static int decode_failure(DqClient *p){
 /* Send the request and read its response, expecting type `want`.  A
 ** FAILURE response becomes DQ_FAILED with the node's code and message. */
 static int roundtrip(DqClient *p, int reqType, int want, Cursor *c){
-  int rc = send_request(p, reqType);
+  int rc = begin_call(p);
+  if( rc==DQ_OK ) rc = send_request(p, reqType);
   if( rc==DQ_OK ) rc = read_response(p);
   if( rc ) return rc;
   c->p = p->aIn;
@@ -300,16 +427,9 @@ static int roundtrip(DqClient *p, int reqType, int want, Cursor *c){
 
 /* ------------------------------------------------------ connecting */
 
-/* Each send and receive on the connection gives up after timeoutMs. */
-static void set_timeout(DqClient *p, int timeoutMs){
-  struct timeval tv;
-  tv.tv_sec = timeoutMs / 1000;
-  tv.tv_usec = (timeoutMs % 1000) * 1000;
-  setsockopt(p->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  setsockopt(p->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-}
-
-static int open_socket(DqClient *p, int timeoutMs){
+/* Connect to one of zHost's addresses within the call's deadline: the
+** socket is non-blocking from here on. */
+static int open_socket(DqClient *p){
   char zHost[256];
   const char *zColon = strrchr(p->zAddress, ':');
   struct addrinfo hints, *pRes = 0, *q;
@@ -329,34 +449,75 @@ static int open_socket(DqClient *p, int timeoutMs){
     return set_error(p, DQ_IOERR, 0, "cannot resolve %s: %s", p->zAddress,
                      gai_strerror(rc));
   }
+  rc = DQ_IOERR;
   errno = ECONNREFUSED;
   for(q=pRes; q; q=q->ai_next){
+    int err = 0;
+    socklen_t nErr = sizeof(err);
     p->fd = socket(q->ai_family, q->ai_socktype, q->ai_protocol);
     if( p->fd<0 ) continue;
-    set_timeout(p, timeoutMs);
+    if( fcntl(p->fd, F_SETFL, fcntl(p->fd, F_GETFL) | O_NONBLOCK)<0 ){
+      close(p->fd);
+      p->fd = -1;
+      continue;
+    }
     setsockopt(p->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if( connect(p->fd, q->ai_addr, q->ai_addrlen)==0 ) break;
-    close(p->fd);
-    p->fd = -1;
+    if( connect(p->fd, q->ai_addr, q->ai_addrlen)==0 ){
+      rc = DQ_OK;
+      break;
+    }
+    if( errno==EINPROGRESS ){
+      /* a deadline or a stop ends the whole connect; a refusal tries the
+      ** next address */
+      if( wait_ready(p, POLLOUT, "cannot connect to") ){
+        freeaddrinfo(pRes);
+        return DQ_IOERR;
+      }
+      if( getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &nErr)==0 && err==0 ){
+        rc = DQ_OK;
+        break;
+      }
+      errno = err ? err : ECONNREFUSED;
+    }
+    {
+      int e = errno;
+      close(p->fd);
+      p->fd = -1;
+      errno = e;
+    }
   }
   freeaddrinfo(pRes);
-  if( p->fd<0 ) return io_error(p, "cannot connect to");
+  if( rc!=DQ_OK ) return io_error(p, "cannot connect to");
   return DQ_OK;
 }
 
-int dq_connect(const char *zAddress, int timeoutMs, DqClient **pp){
+int dq_connect_with(const char *zAddress, const DqLimits *pLimits,
+                    DqClient **pp){
   DqClient *p = calloc(1, sizeof(*p));
   unsigned char hello[8];
   int i;
   *pp = p;
   if( p==0 ) return DQ_IOERR;
   p->fd = -1;
+  p->lim = *pLimits;
   p->zAddress = strdup(zAddress);
   if( p->zAddress==0 ) return set_error(p, DQ_IOERR, 0, "out of memory");
-  if( open_socket(p, timeoutMs) ) return DQ_IOERR;
+  start_clock(p);
+  if( cancelled(p->lim.cancelFd) ){
+    return set_error(p, DQ_IOERR, 0, "stopped before connecting to %s",
+                     p->zAddress);
+  }
+  if( open_socket(p) ) return DQ_IOERR;
   /* The first word on a connection is the protocol version. */
   for(i=0; i<8; i++) hello[i] = (unsigned char)((uint64_t)DQ_PROTOCOL_VERSION >> (8*i));
   return write_all(p, hello, 8);
+}
+
+int dq_connect(const char *zAddress, int timeoutMs, DqClient **pp){
+  DqLimits l;
+  dq_limits_init(&l);
+  l.timeoutMs = timeoutMs;
+  return dq_connect_with(zAddress, &l, pp);
 }
 
 void dq_close(DqClient *p){
@@ -369,37 +530,41 @@ void dq_close(DqClient *p){
   free(p);
 }
 
-static long long now_ms(void){
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec*1000 + ts.tv_nsec/1000000;
-}
-
 /* Ask each node in zList who leads; connect there and check that it agrees
-** it leads.  Elections take a moment, so retry until the deadline. */
-int dq_connect_leader(const char *zList, int timeoutMs, DqClient **pp,
-                      char **pzErr){
-  long long deadline = now_ms() + timeoutMs;
+** it leads.  Elections take a moment, so retry until the deadline.  Each
+** try has DQ_TRY_MS at most, and nothing passes the deadline. */
+int dq_connect_leader_with(const char *zList, const DqLimits *pLimits,
+                           DqClient **pp, char **pzErr){
+  long long t0 = dq_clock_ms();
+  long long deadline = t0 + pLimits->timeoutMs;
+  long long budget;
   char *zLast = 0;
-  int perTry = timeoutMs < 2000 ? timeoutMs : 2000;
+  int stopped = 0;
+  DqLimits tryLim = *pLimits;
   *pp = 0;
   *pzErr = 0;
+  if( pLimits->deadlineMs>0 && pLimits->deadlineMs<deadline ){
+    deadline = pLimits->deadlineMs;
+  }
+  budget = deadline - t0;
+  tryLim.timeoutMs = DQ_TRY_MS;
+  tryLim.deadlineMs = deadline;
   for(;;){
     char *zCopy = strdup(zList), *zSave = 0, *zNode;
     if( zCopy==0 ) break;
-    for(zNode=strtok_r(zCopy, ", ", &zSave); zNode;
+    for(zNode=strtok_r(zCopy, ", ", &zSave); zNode && !stopped;
         zNode=strtok_r(0, ", ", &zSave)){
       DqClient *p = 0, *pLeader = 0;
       uint64_t id = 0;
       char *zLeader = 0;
-      int rc = dq_connect(zNode, perTry, &p);
+      int rc = dq_connect_with(zNode, &tryLim, &p);
       if( rc==DQ_OK ) rc = dq_leader(p, &id, &zLeader);
       if( rc==DQ_OK && id!=0 && zLeader[0] ){
         if( strcmp(zLeader, zNode)==0 ){
           pLeader = p;
           p = 0;
         }else{
-          rc = dq_connect(zLeader, perTry, &pLeader);
+          rc = dq_connect_with(zLeader, &tryLim, &pLeader);
         }
         /* The leader must know itself as leader: a stale answer from a
         ** partitioned node would name a node that no longer leads. */
@@ -413,9 +578,9 @@ int dq_connect_leader(const char *zList, int timeoutMs, DqClient **pp,
             dq_close(p);
             free(zCopy);
             free(zLast);
-            /* Ask-and-connect used short tries; the connection gets the
-            ** caller's whole timeout (a COMMIT may wait out an election). */
-            set_timeout(pLeader, timeoutMs);
+            /* Ask-and-connect used short tries; the connection keeps to
+            ** the caller's limits (a COMMIT may wait out an election). */
+            dq_set_limits(pLeader, pLimits);
             *pp = pLeader;
             return DQ_OK;
           }
@@ -437,21 +602,47 @@ int dq_connect_leader(const char *zList, int timeoutMs, DqClient **pp,
       }
       free(zLeader);
       dq_close(p);
+      stopped = cancelled(pLimits->cancelFd);
     }
     free(zCopy);
-    if( now_ms() >= deadline ) break;
-    usleep(100*1000);
+    if( stopped || dq_clock_ms() >= deadline ) break;
+    {
+      /* a pause before the next round, which a stop cuts short */
+      struct pollfd a;
+      long long left = deadline - dq_clock_ms();
+      a.fd = pLimits->cancelFd;
+      a.events = POLLIN;
+      a.revents = 0;
+      if( poll(&a, a.fd>=0 ? 1 : 0, left<100 ? (int)(left>0 ? left : 0) : 100)>0 ){
+        stopped = 1;
+        break;
+      }
+    }
+    /* no try starts without time left for it */
+    if( dq_clock_ms() >= deadline ) break;
   }
   {
     size_t n = strlen(zList) + (zLast ? strlen(zLast) : 0) + 128;
     *pzErr = malloc(n);
-    if( *pzErr ){
-      snprintf(*pzErr, n, "no leader found among %s within %d ms%s%s", zList,
-               timeoutMs, zLast ? "; last: " : "", zLast ? zLast : "");
+    if( *pzErr && stopped ){
+      snprintf(*pzErr, n, "stopped while looking for the leader among %s",
+               zList);
+    }else if( *pzErr ){
+      snprintf(*pzErr, n, "no leader found among %s within %lld ms%s%s",
+               zList, budget>0 ? budget : 0, zLast ? "; last: " : "",
+               zLast ? zLast : "");
     }
   }
   free(zLast);
   return DQ_IOERR;
+}
+
+int dq_connect_leader(const char *zList, int timeoutMs, DqClient **pp,
+                      char **pzErr){
+  DqLimits l;
+  dq_limits_init(&l);
+  l.timeoutMs = timeoutMs;
+  return dq_connect_leader_with(zList, &l, pp, pzErr);
 }
 
 /* ------------------------------------------------------ requests */
@@ -637,35 +828,53 @@ static int get_value(Cursor *c, int type, int *pType, char **pz){
   return *pz==0;
 }
 
-/* Decode one ROWS response into r; *pMore is set when more follow. */
+/* Decode one ROWS response into r; *pMore is set when more follow.  The
+** rows count against the row cap.  A batch of no rows that says more
+** follow is refused: the next would be the same (dqlite 1.11 sends such
+** batches without end when the column names alone fill its 4 KiB batch),
+** so the result could never end. */
 static int load_rows(DqClient *p, DqRows *r, int *pMore){
   Cursor c = { p->aIn, p->nIn };
   uint64_t nCol, i;
+  int nBatch = 0;
   *pMore = 0;
-  if( get_u64(&c, &nCol) || nCol==0 || nCol > 255 ) return 1;
+  if( get_u64(&c, &nCol) || nCol==0 || nCol > 255 ){
+    return bad_response(p, "rows");
+  }
   if( r->azCol==0 ){
     r->nCol = (int)nCol;
     r->azCol = calloc((size_t)nCol, sizeof(char*));
-    if( r->azCol==0 ) return 1;
+    if( r->azCol==0 ) return set_error(p, DQ_IOERR, 0, "out of memory");
   }else if( (int)nCol!=r->nCol ){
-    return 1;
+    return bad_response(p, "rows");
   }
   for(i=0; i<nCol; i++){
     const char *z;
-    if( get_text(&c, &z) ) return 1;
-    if( r->azCol[i]==0 && (r->azCol[i] = strdup(z))==0 ) return 1;
+    if( get_text(&c, &z) ) return bad_response(p, "rows");
+    if( r->azCol[i]==0 && (r->azCol[i] = strdup(z))==0 ){
+      return set_error(p, DQ_IOERR, 0, "out of memory");
+    }
   }
   for(;;){
     size_t nHead = ((((size_t)nCol + 1) / 2) + 7) & ~(size_t)7;
     const unsigned char *aHead;
     uint64_t marker;
-    if( c.n < 8 ) return 1;
+    if( c.n < 8 ) return bad_response(p, "rows");
     marker = get_le(c.p, 8);
     if( marker==ROWS_DONE || marker==ROWS_PART ){
       *pMore = marker==ROWS_PART;
-      return 0;
+      if( *pMore && nBatch==0 ){
+        return set_error(p, DQ_IOERR, 0, "malformed rows response from %s: "
+                         "a batch of no rows says more follow, so the result "
+                         "would never end", p->zAddress);
+      }
+      return DQ_OK;
     }
-    if( c.n < nHead ) return 1;
+    if( (long long)r->nRow >= p->lim.maxRows ){
+      return set_error(p, DQ_IOERR, 0, "the result from %s exceeds the cap "
+                       "of %lld rows", p->zAddress, p->lim.maxRows);
+    }
+    if( c.n < nHead ) return bad_response(p, "rows");
     aHead = c.p;
     c.p += nHead;
     c.n -= nHead;
@@ -674,10 +883,10 @@ static int load_rows(DqClient *p, DqRows *r, int *pMore){
       size_t nCell = (size_t)nNew * nCol;
       char **az = realloc(r->azVal, nCell * sizeof(char*));
       int *at;
-      if( az==0 ) return 1;
+      if( az==0 ) return set_error(p, DQ_IOERR, 0, "out of memory");
       r->azVal = az;
       at = realloc(r->aType, nCell * sizeof(int));
-      if( at==0 ) return 1;
+      if( at==0 ) return set_error(p, DQ_IOERR, 0, "out of memory");
       r->aType = at;
       r->nAlloc = nNew;
     }
@@ -690,10 +899,11 @@ static int load_rows(DqClient *p, DqRows *r, int *pMore){
         /* keep the row's earlier cells freeable */
         for(; i+1<nCol; i++) r->azVal[(size_t)r->nRow*nCol + i + 1] = 0;
         r->nRow++;
-        return 1;
+        return bad_response(p, "rows");
       }
     }
     r->nRow++;
+    nBatch++;
   }
 }
 
@@ -704,9 +914,10 @@ int dq_query(DqClient *p, const char *zSql, int nParam,
   memset(r, 0, sizeof(*r));
   rc = sql_request(p, REQ_QUERY_SQL, RES_ROWS, zSql, nParam, azParam, &c);
   while( rc==DQ_OK ){
-    if( load_rows(p, r, &more) ) return bad_response(p, "rows");
-    if( !more ) break;
-    /* The node sends the next batch by itself. */
+    rc = load_rows(p, r, &more);
+    if( rc || !more ) break;
+    /* The node sends the next batch by itself, within the same call's
+    ** deadline and caps. */
     rc = read_response(p);
     if( rc==DQ_OK && p->inType==RES_FAILURE ){
       rc = decode_failure(p);

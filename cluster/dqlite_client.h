@@ -6,7 +6,17 @@
 ** One DqClient is one TCP connection to one node.  Every call is a request
 ** and its response; each returns DQ_OK, DQ_FAILED (the node answered with
 ** a failure: dq_errcode() is its SQLite code, dq_errmsg() its message) or
-** DQ_IOERR (the connection broke or timed out: close it and connect anew).
+** DQ_IOERR (the connection broke, a deadline passed, a cap was exceeded or
+** the node spoke nonsense: the connection is closed then, and every later
+** call on it fails at once; close it and connect anew).
+**
+** Every call is bounded (DqLimits): it ends within its deadline however the
+** node behaves (an overall deadline from the call's start, not a timeout
+** per read that a peer sending a byte at a time could stretch forever);
+** an answer larger than the byte cap, or a result of more rows than the row
+** cap, is refused as soon as it is announced or counted, before it is read
+** or held in full; and a call can be stopped at once from outside (a file
+** descriptor that becomes readable, such as a signalfd).
 */
 #ifndef RPCVER_DQLITE_CLIENT_H
 #define RPCVER_DQLITE_CLIENT_H
@@ -45,16 +55,49 @@ typedef struct DqRows {
   char **azVal;                /* nRow * nCol */
 } DqRows;
 
-/* Connect to zAddress ("HOST:PORT") and say hello; each later request
-** times out after timeoutMs.  On DQ_IOERR *pp is still set (for the
-** message) and must be closed. */
-int dq_connect(const char *zAddress, int timeoutMs, DqClient **pp);
+/* The bounds of every call on a connection.  dq_limits_init() sets the
+** defaults below; change fields after it. */
+#define DQ_DEFAULT_TIMEOUT_MS  10000          /* 10 s */
+#define DQ_DEFAULT_MAX_ROWS    1000000        /* rows of one result */
+#define DQ_DEFAULT_MAX_BYTES   (64LL << 20)   /* 64 MiB of one answer */
+typedef struct DqLimits {
+  /* Each call's deadline, from its start: connecting and the handshake, or
+  ** a request and its whole answer (every batch of a query's rows). */
+  int timeoutMs;
+  /* A moment (dq_clock_ms()) that no call passes, whatever timeoutMs
+  ** says: a deadline for a series of calls.  0: none. */
+  long long deadlineMs;
+  /* Caps on one answer: the rows of a query's result, and the bytes of the
+  ** response messages (headers included, every batch together). */
+  long long maxRows;
+  long long maxBytes;
+  /* A call stops, failing with DQ_IOERR, as soon as this descriptor is
+  ** readable (a signalfd for SIGTERM, say); -1: none.  Never read here. */
+  int cancelFd;
+} DqLimits;
+
+void dq_limits_init(DqLimits *pLimits);
+/* Milliseconds on CLOCK_MONOTONIC, the clock of DqLimits.deadlineMs. */
+long long dq_clock_ms(void);
+
+/* Connect to zAddress ("HOST:PORT") and say hello, within the limits'
+** deadline; later calls keep to the same limits.  On DQ_IOERR *pp is still
+** set (for the message) and must be closed. */
+int dq_connect_with(const char *zAddress, const DqLimits *pLimits,
+                    DqClient **pp);
 /* Connect to the leader of the cluster that the node addresses in zList
-** (separated by commas or blanks) belong to, asking each in turn, until
-** timeoutMs has passed; each later request on the connection times out
-** after timeoutMs too.  On failure *pzErr says why (free with free()). */
+** (separated by commas or blanks) belong to, asking each in turn (each
+** try within 2 s) until the limits' deadline (timeoutMs from now, or
+** deadlineMs when sooner) has passed; the connection then keeps to the
+** limits.  On failure *pzErr says why (free with free()). */
+int dq_connect_leader_with(const char *zList, const DqLimits *pLimits,
+                           DqClient **pp, char **pzErr);
+/* The same with the default limits and timeoutMs as the deadline. */
+int dq_connect(const char *zAddress, int timeoutMs, DqClient **pp);
 int dq_connect_leader(const char *zList, int timeoutMs, DqClient **pp,
                       char **pzErr);
+/* Change the limits of the calls to come. */
+void dq_set_limits(DqClient *p, const DqLimits *pLimits);
 void dq_close(DqClient *p);
 
 int dq_errcode(DqClient *p);

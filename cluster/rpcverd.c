@@ -2,6 +2,7 @@
 ** rpcverd: a dqlite node with rpcver on every connection.
 **
 **   rpcverd --id N --address HOST:PORT --dir DIR [--join HOST:PORT,...]
+**           [--join-timeout SECONDS]
 **
 ** dqlite (Raft-replicated SQLite) runs the SQL that clients send over its
 ** wire protocol on the leader's connections, and ships the written pages to
@@ -22,9 +23,13 @@
 **  - Node 1 bootstraps a cluster of one.  A fresh node given --join asks
 **    the leader to ADD it and ASSIGN it the voter role (this libdqlite has
 **    no join call of its own); a node restarting from its data directory
-**    is already a member and just starts.
+**    is already a member and just starts.  Joining ends within
+**    --join-timeout (60 s by default) however slowly the nodes answer:
+**    every request of it has a deadline of 2 s, cut short by that one.
 **  - It logs every leader change it sees (asking its own node every
-**    250 ms) and stops cleanly on SIGTERM or SIGINT.
+**    250 ms) and stops cleanly on SIGTERM or SIGINT, at once, even in the
+**    middle of a request: the signals are blocked in every thread and read
+**    from a signalfd, which every wait of the client polls too.
 */
 #define _DEFAULT_SOURCE
 #define _POSIX_C_SOURCE 200809L
@@ -36,6 +41,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <poll.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,11 +51,15 @@
 
 #define DQLITE_PAGE_SIZE "4096"      /* what dqlite 1.11 sets on open */
 
+#define JOIN_TRY_MS 2000             /* each request while joining */
+
 typedef struct Options {
   unsigned long long id;
   const char *zAddress;
   const char *zDir;
   const char *zJoin;
+  long joinTimeoutS;                 /* --join-timeout, default 60 */
+  int stopFd;                        /* signalfd for SIGTERM and SIGINT */
 } Options;
 
 static unsigned long long g_logId;   /* written once, before any thread */
@@ -99,8 +110,14 @@ static int refuse_crashing_pragmas(void *pArg, int action, const char *zName,
   return SQLITE_OK;
 }
 
-/* Does zSql start (after blanks and comments) with the keyword PRAGMA? */
-static int is_pragma(const char *z){
+/* Is pStmt a PRAGMA?  The first token of its SQL, after blanks and
+** comments (SQLite's own: "--" to the end of the line, and C-style comments,
+** an unterminated one running to the end), is the keyword PRAGMA.  Any other
+** first keyword makes another kind of statement: a comment can hide what
+** follows it from a reader of the text, never from this. */
+static int is_pragma(sqlite3_stmt *pStmt){
+  const char *z = sqlite3_sql(pStmt);
+  if( z==0 ) return 0;
   for(;;){
     while( *z==' ' || *z=='\t' || *z=='\n' || *z=='\r' || *z=='\f' ) z++;
     if( z[0]=='-' && z[1]=='-' ){
@@ -113,35 +130,48 @@ static int is_pragma(const char *z){
       break;
     }
   }
-  return sqlite3_strnicmp(z, "pragma", 6)==0;
+  if( sqlite3_strnicmp(z, "pragma", 6)!=0 ) return 0;
+  /* the whole keyword: "pragma_x" would be another word */
+  return !((z[6]>='a' && z[6]<='z') || (z[6]>='A' && z[6]<='Z')
+           || (z[6]>='0' && z[6]<='9') || z[6]=='_' || z[6]=='$'
+           || (unsigned char)z[6]>=0x80);
 }
 
 /*
-** Stop a write statement that returns rows (INSERT, UPDATE or DELETE with
-** RETURNING) in autocommit before it runs.  dqlite 1.11 does not replicate
-** such a statement's write, sent either way (EXEC_SQL fails it with "another
-** row available" after the write), and the leader's next write then crashes
-** it.  No authorizer action shows RETURNING, so this runs where every
-** statement starts: SQLITE_TRACE_STMT comes from the program's first
-** instruction, before it touches a table, and sqlite3_interrupt() makes the
-** statement end with SQLITE_INTERRUPT at its first jump, before its body.
-** PRAGMAs are left alone: dqlite sets its own in autocommit.  In a
-** transaction these statements are fine: COMMIT replicates their writes.
+** Stop a write statement that returns rows (INSERT, UPDATE, DELETE or
+** REPLACE with RETURNING, a CTE before it or not) in autocommit before it
+** runs.  dqlite 1.11 does not replicate such a statement's write, sent
+** either way (EXEC_SQL fails it with "another row available" after the
+** write), and the leader's next write then crashes it.  No authorizer
+** action shows RETURNING, so this runs where every statement starts:
+** SQLITE_TRACE_STMT comes from the program's first instruction, before it
+** touches a table, and sqlite3_interrupt() makes the statement end with
+** SQLITE_INTERRUPT at its first jump, before its body.
+**
+** The decision is on the statement, never on the text the callback gets
+** (a comment that starts the statement's text looks like the "-- TRIGGER"
+** text of a trigger's callback): a statement that may write
+** (!sqlite3_stmt_readonly) and has result columns, run in autocommit, is
+** refused unless it is an EXPLAIN (which runs nothing) or a PRAGMA (dqlite
+** sets its own in autocommit; `PRAGMA journal_mode` returns a row and counts
+** as a write).  A trigger's callback carries the top-level statement, so it
+** gets the same answer as that statement got at its start: no trigger body
+** runs under a refused statement, and an allowed one stays allowed.  Each
+** statement of a multi-statement request starts with its own callback.  In
+** a transaction these statements are fine: COMMIT replicates their writes.
 */
 static int refuse_returning(unsigned type, void *pArg, void *pStmt,
-                            void *pSql){
+                            void *pText){
   sqlite3 *db = (sqlite3*)pArg;
   sqlite3_stmt *p = (sqlite3_stmt*)pStmt;
-  const char *zSql = (const char*)pSql;
-  (void)type;
-  if( zSql && zSql[0]=='-' && zSql[1]=='-' ) return 0;  /* a trigger's */
-  if( sqlite3_get_autocommit(db) && !sqlite3_stmt_readonly(p)
-   && sqlite3_column_count(p)>0 && !is_pragma(sqlite3_sql(p)) ){
-    log_line("refused a write statement that returns rows, outside a "
-             "transaction (RETURNING): dqlite would not replicate it; run it "
-             "between BEGIN and COMMIT");
-    sqlite3_interrupt(db);
-  }
+  (void)type; (void)pText;
+  if( p==0 || !sqlite3_get_autocommit(db) ) return 0;
+  if( sqlite3_stmt_readonly(p) || sqlite3_column_count(p)==0 ) return 0;
+  if( sqlite3_stmt_isexplain(p) || is_pragma(p) ) return 0;
+  log_line("refused a write statement that returns rows, outside a "
+           "transaction (RETURNING): dqlite would not replicate it; run it "
+           "between BEGIN and COMMIT");
+  sqlite3_interrupt(db);
   return 0;
 }
 
@@ -191,16 +221,34 @@ static int is_voter(DqClient *p, const Options *o){
   return found;
 }
 
-static int join_cluster(const Options *o, int timeoutMs, sigset_t *pStop){
-  struct timespec t0, t;
+/* Wait up to ms for SIGTERM or SIGINT on the signalfd: the signal taken,
+** or 0. */
+static int wait_stop(int fd, int ms){
+  struct pollfd a;
+  struct signalfd_siginfo si;
+  a.fd = fd;
+  a.events = POLLIN;
+  a.revents = 0;
+  if( poll(&a, 1, ms)<=0 ) return 0;
+  if( read(fd, &si, sizeof(si))!=(ssize_t)sizeof(si) ) return 0;
+  return (int)si.ssi_signo;
+}
+
+/* Join within o->joinTimeoutS: 0 joined, 1 out of time, 2 asked to stop,
+** 3 refused. */
+static int join_cluster(const Options *o){
+  DqLimits lim;
+  long long deadline = dq_clock_ms() + o->joinTimeoutS*1000LL;
   int addSent = 0, assignSent = 0;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
+  dq_limits_init(&lim);
+  lim.timeoutMs = JOIN_TRY_MS;
+  lim.deadlineMs = deadline;          /* no request passes the join's end */
+  lim.cancelFd = o->stopFd;           /* a stop signal ends any wait */
   for(;;){
     DqClient *p = 0;
     char *zErr = 0;
-    int rc = dq_connect_leader(o->zJoin, 2000, &p, &zErr);
-    struct timespec pause = { 0, 200*1000*1000 };
-    long elapsed;
+    int rc = dq_connect_leader_with(o->zJoin, &lim, &p, &zErr);
+    long long left;
     if( rc==DQ_OK ){
       /* A request whose answer was lost may have been applied, and raft's
       ** answers to a repeated ADD or ASSIGN are generic ("server ID
@@ -239,15 +287,14 @@ static int join_cluster(const Options *o, int timeoutMs, sigset_t *pStop){
     }
     free(zErr);
     dq_close(p);
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    elapsed = (long)(t.tv_sec - t0.tv_sec)*1000
-            + (t.tv_nsec - t0.tv_nsec)/1000000;
-    if( elapsed > timeoutMs ) return 1;
-    /* the pause before the next attempt also listens for SIGTERM/SIGINT */
-    if( sigtimedwait(pStop, 0, &pause)>0 ){
+    left = deadline - dq_clock_ms();
+    /* the pause before the next attempt, which a stop signal ends; a
+    ** signal that ended a request is still pending here */
+    if( wait_stop(o->stopFd, left<=0 ? 0 : left<200 ? (int)left : 200) ){
       log_line("stopping while joining");
       return 2;
     }
+    if( deadline - dq_clock_ms() <= 0 ) return 1;
   }
 }
 
@@ -256,10 +303,14 @@ static int join_cluster(const Options *o, int timeoutMs, sigset_t *pStop){
 /* Ask our own node who leads; log when the answer changes. */
 static void watch_leader(const Options *o, char *zLast, size_t nLast){
   DqClient *p = 0;
+  DqLimits lim;
   uint64_t id = 0;
   char *zLeader = 0;
   char zNow[300];
-  if( dq_connect(o->zAddress, 1000, &p)==DQ_OK
+  dq_limits_init(&lim);
+  lim.timeoutMs = 1000;
+  lim.cancelFd = o->stopFd;
+  if( dq_connect_with(o->zAddress, &lim, &p)==DQ_OK
    && dq_leader(p, &id, &zLeader)==DQ_OK ){
     if( id ){
       snprintf(zNow, sizeof(zNow), "%llu at %s%s", (unsigned long long)id,
@@ -281,14 +332,18 @@ static void watch_leader(const Options *o, char *zLast, size_t nLast){
 static void usage(FILE *out){
   fputs("usage: rpcverd --id N --address HOST:PORT --dir DIR "
         "[--join HOST:PORT,...]\n"
+        "               [--join-timeout SECONDS]\n"
         "  Runs one dqlite node with rpcver on every connection.  Node 1\n"
         "  bootstraps a new cluster; other nodes start with --join, naming\n"
-        "  nodes already in it.  A node restarts from DIR alone.\n", out);
+        "  nodes already in it, and give up after --join-timeout seconds\n"
+        "  (default 60).  A node restarts from DIR alone.\n", out);
 }
 
 static int parse_options(int argc, char **argv, Options *o){
   int i;
   memset(o, 0, sizeof(*o));
+  o->joinTimeoutS = 60;
+  o->stopFd = -1;
   for(i=1; i<argc; i++){
     const char *zOpt = argv[i];
     const char *zVal = i+1<argc ? argv[i+1] : 0;
@@ -314,6 +369,16 @@ static int parse_options(int argc, char **argv, Options *o){
       o->zDir = zVal;
     }else if( strcmp(zOpt, "--join")==0 ){
       o->zJoin = zVal;
+    }else if( strcmp(zOpt, "--join-timeout")==0 ){
+      char *zEnd;
+      errno = 0;
+      o->joinTimeoutS = strtol(zVal, &zEnd, 10);
+      if( errno || *zEnd || zVal[0]<'0' || zVal[0]>'9'
+       || o->joinTimeoutS<1 || o->joinTimeoutS>86400 ){
+        fprintf(stderr, "rpcverd: --join-timeout %s: want a whole number of "
+                "seconds from 1 to 86400\n", zVal);
+        return 1;
+      }
     }else{
       fprintf(stderr, "rpcverd: unknown option %s\n", zOpt);
       return 1;
@@ -355,10 +420,16 @@ int main(int argc, char **argv){
   sigaddset(&stop, SIGTERM);
   sigaddset(&stop, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop, 0);
+  o.stopFd = signalfd(-1, &stop, SFD_CLOEXEC);
+  if( o.stopFd<0 ){
+    fprintf(stderr, "rpcverd: signalfd: %s\n", strerror(errno));
+    return 1;
+  }
 
   if( mkdir(o.zDir, 0755)!=0 && errno!=EEXIST ){
     fprintf(stderr, "rpcverd: cannot create %s: %s\n", o.zDir,
             strerror(errno));
+    close(o.stopFd);
     return 1;
   }
   joined = is_member_already(o.zDir);
@@ -370,24 +441,26 @@ int main(int argc, char **argv){
     fprintf(stderr, "rpcverd: node %llu cannot start at %s: %s\n", o.id,
             o.zAddress, pNode ? dqlite_node_errmsg(pNode) : "out of memory");
     if( pNode ) dqlite_node_destroy(pNode);
+    close(o.stopFd);
     return 1;
   }
   log_line("started at %s, data in %s%s (dqlite %d, SQLite %s, rpcver %s)",
         o.zAddress, o.zDir, joined ? ", restarting as a member" : "",
         dqlite_version_number(), sqlite3_libversion(), RPCVER_VERSION);
-  if( !joined && o.zJoin && (rc = join_cluster(&o, 60000, &stop))!=0 ){
+  if( !joined && o.zJoin && (rc = join_cluster(&o))!=0 ){
     if( rc==1 ){
-      log_line("could not join through %s within 60 s; stopping", o.zJoin);
+      log_line("could not join through %s within %ld s; stopping", o.zJoin,
+               o.joinTimeoutS);
     }
     dqlite_node_stop(pNode);
     dqlite_node_destroy(pNode);
+    close(o.stopFd);
     log_line("stopped");
     return rc==2 ? 0 : 1;                 /* 2: asked to stop */
   }
 
   for(;;){
-    struct timespec tick = { 0, 250*1000*1000 };
-    int sig = sigtimedwait(&stop, 0, &tick);
+    int sig = wait_stop(o.stopFd, 250);
     if( sig==SIGTERM || sig==SIGINT ){
       log_line("stopping on %s", sig==SIGTERM ? "SIGTERM" : "SIGINT");
       break;
@@ -396,6 +469,7 @@ int main(int argc, char **argv){
   }
   rc = dqlite_node_stop(pNode);
   dqlite_node_destroy(pNode);
+  close(o.stopFd);
   log_line("stopped");
   return rc==0 ? 0 : 1;
 }

@@ -79,6 +79,25 @@ Failover
   (or ``heartbeat``, ``pin``, ``unregister``) again: registering the same
   range twice leaves the same state as once.
 
+Deadlines and caps
+  No call waits for ever, however a node behaves.  ``timeout`` (10 s) is
+  the deadline of each request: the request and its whole answer, every
+  batch of rows, must arrive within it from the moment it is sent (not a
+  timeout per read, which a node sending a byte a second would stretch
+  without end).  A call that fails over retries only within
+  ``leader_timeout`` (15 s) and a BEGIN that finds the lock taken only
+  within ``busy_timeout`` (10 s), both counted from the call's start, and
+  no wait passes the longest of the three: every call returns or raises
+  within ``max(timeout, leader_timeout, busy_timeout)`` seconds (15 s with
+  the defaults).  A passed deadline counts as a broken connection (above).
+  Each answer is capped: ``max_rows`` rows (1,000,000) and ``max_bytes``
+  bytes on the wire (64 MiB, headers and every batch together).  A
+  response is refused as soon as its declared size would pass the cap,
+  before it is read; beyond a cap the call raises :class:`LimitError` at
+  once (retrying cannot help), the connection is dropped, and a
+  transaction in progress is lost.  A batch of no rows that says more
+  follow is refused too: the result would never end.
+
 Caching
   None: each call asks the leader (one round trip; docs/concurrency.md's "call it
   before every RPC").  A cached answer is not safe for any fixed time: the
@@ -112,7 +131,8 @@ __all__ = [
     "Error", "NodeError", "OperationalError", "IntegrityError", "DataError",
     "InternalError", "InterfaceError", "ProgrammingError", "DatabaseError",
     "FailoverError", "NoLeaderError", "TransactionLostError",
-    "OutcomeUnknownError",
+    "OutcomeUnknownError", "LimitError",
+    "DEFAULT_MAX_ROWS", "DEFAULT_MAX_BYTES",
     "SQLITE_IOERR_NOT_LEADER", "SQLITE_IOERR_LEADERSHIP_LOST",
 ]
 
@@ -138,7 +158,10 @@ SQLITE_IOERR_LEADERSHIP_LOST = 10 | (41 << 8)   # 10506
 
 ROLES = {0: "voter", 1: "standby", 2: "spare"}
 
-MAX_RESPONSE = 64 << 20            # refuse larger responses (as the C client)
+# The caps on one answer (as the C client's defaults; connect() takes others).
+DEFAULT_MAX_ROWS = 1000000
+DEFAULT_MAX_BYTES = 64 << 20
+MAX_RESPONSE = DEFAULT_MAX_BYTES   # the old name
 
 # --------------------------------------------------------------------------
 # Errors
@@ -262,6 +285,13 @@ class OutcomeUnknownError(FailoverError):
     """A COMMIT, or a write in autocommit, was sent but its answer was lost:
     it may or may not have been applied.  Check, or repeat it when it is
     idempotent (every rpcver write is)."""
+
+
+class LimitError(Error, sqlite3.OperationalError):
+    """An answer passed a cap (``max_rows``, ``max_bytes``).  The
+    connection was dropped, since the node was still sending; nothing is
+    retried (the same request would pass the cap again), and a transaction
+    in progress was rolled back with it.  Raise the cap, or ask for less."""
 
 
 class _Broken(Exception):
@@ -424,55 +454,115 @@ def _split_address(address):
 
 class _Node:
     """Requests and responses on one connection (the 8-byte header is the
-    body size in words, uint32 LE; the type; a schema byte; 2 unused)."""
+    body size in words, uint32 LE; the type; a schema byte; 2 unused).
 
-    def __init__(self, address, timeout):
+    Each call (connecting; a request and its whole answer) must end within
+    ``timeout`` seconds of its start, and never after ``limit`` (a
+    ``time.monotonic()`` moment, or None); its answer is capped at
+    ``max_rows`` rows and ``max_bytes`` bytes."""
+
+    def __init__(self, address, timeout, limit=None,
+                 max_rows=DEFAULT_MAX_ROWS, max_bytes=DEFAULT_MAX_BYTES):
         self.address = address
+        self.timeout, self.limit = timeout, limit
+        self.max_rows, self.max_bytes = max_rows, max_bytes
+        self.sock = None
+        self._begin()
         try:
             # A node that is down refuses at once; one that is unreachable
             # should not hold up the search for the leader for long.
-            self.sock = socket.create_connection(_split_address(address),
-                                                 min(timeout, 2.0))
+            self.sock = socket.create_connection(
+                _split_address(address), max(0.001, min(self._left(), 2.0)))
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self.sock.settimeout(timeout)
-            self.sock.sendall(_u64(PROTOCOL_VERSION))     # the handshake
+        except socket.timeout:
+            raise self._late("cannot connect to")
         except OSError as exc:
             raise _Broken("cannot connect to %s: %s" % (address, exc))
+        self._send(_u64(PROTOCOL_VERSION))                # the handshake
+
+    def _begin(self):
+        """A call starts: its deadline, and its count of bytes read."""
+        self._start = time.monotonic()
+        self._end = self._start + self.timeout
+        if self.limit is not None and self.limit < self._end:
+            self._end = self.limit
+        self._nbytes = 0
+
+    def _left(self):
+        return self._end - time.monotonic()
+
+    def _late(self, what):
+        self.close()
+        return _Broken("%s %s within the deadline (%g s)"
+                       % (what, self.address,
+                          round(max(0.0, self._end - self._start), 2)))
 
     def close(self):
         try:
-            self.sock.close()
+            if self.sock is not None:
+                self.sock.close()
         except OSError:
             pass
 
-    def send(self, rtype, body):
-        header = struct.pack("<IBBH", len(body) // 8, rtype, 0, 0)
+    def _send(self, data):
+        left = self._left()
+        if left <= 0:
+            raise self._late("cannot send to")
         try:
-            self.sock.sendall(header + body)
+            self.sock.settimeout(left)   # sendall: for all of it, since 3.5
+            self.sock.sendall(data)
+        except socket.timeout:
+            raise self._late("cannot send to")
         except OSError as exc:
+            self.close()
             raise _Broken("cannot send to %s: %s" % (self.address, exc))
+
+    def send(self, rtype, body):
+        """Send a request: a new call, with its own deadline."""
+        self._begin()
+        header = struct.pack("<IBBH", len(body) // 8, rtype, 0, 0)
+        self._send(header + body)
 
     def _read(self, n):
         buf = bytearray()
-        try:
-            while len(buf) < n:
-                chunk = self.sock.recv(n - len(buf))
-                if not chunk:
-                    raise _Broken("%s closed the connection" % self.address)
-                buf += chunk
-        except socket.timeout:
-            raise _Broken("no answer from %s within %.2g s"
-                          % (self.address, self.sock.gettimeout()))
-        except OSError as exc:
-            raise _Broken("cannot read from %s: %s" % (self.address, exc))
+        while len(buf) < n:
+            left = self._left()
+            if left <= 0:
+                raise self._late("no complete answer from")
+            try:
+                self.sock.settimeout(left)
+                # at most 1 MiB a time: memory follows what arrives
+                chunk = self.sock.recv(min(n - len(buf), 1 << 20))
+            except socket.timeout:
+                raise self._late("no complete answer from")
+            except OSError as exc:
+                self.close()
+                raise _Broken("cannot read from %s: %s" % (self.address, exc))
+            if not chunk:
+                self.close()
+                raise _Broken("%s closed the connection" % self.address)
+            buf += chunk
         return bytes(buf)
 
+    def _over(self, message):
+        self.close()
+        return LimitError("rpcver_cluster: " + message, None, self.address)
+
     def recv(self, want):
-        """The next response, as a _Reader; a FAILURE raises NodeError."""
+        """The next response, as a _Reader; a FAILURE raises NodeError.
+        Its declared size counts against max_bytes before it is read."""
         words, rtype, _, _ = struct.unpack("<IBBH", self._read(8))
-        if words * 8 > MAX_RESPONSE:
-            raise _Broken("response of %d bytes from %s is too large"
-                          % (words * 8, self.address))
+        size = words * 8 + 8
+        if self._nbytes + size > self.max_bytes:
+            if self._nbytes == 0:
+                raise self._over("a response of %d bytes from %s exceeds the "
+                                 "cap of %d bytes (max_bytes)"
+                                 % (size, self.address, self.max_bytes))
+            raise self._over("the answer from %s exceeds the cap of %d bytes "
+                             "(max_bytes; %d bytes read, the next response "
+                             "declares %d)" % (self.address, self.max_bytes,
+                                               self._nbytes, size))
+        self._nbytes += size
         body = self._read(words * 8)
         if rtype == RES_FAILURE:
             code, message = _decode_failure(body)
@@ -518,6 +608,7 @@ class _Node:
             if names is None:
                 names = batch_names
             head = _pad((n + 1) // 2)
+            batch = 0
             while True:
                 # A row header holds 4-bit type codes (1..11), so it never
                 # equals a marker word.
@@ -525,13 +616,26 @@ class _Node:
                 if marker in (ROWS_DONE, ROWS_PART):
                     r.u64()
                     break
+                if len(rows) >= self.max_rows:
+                    raise self._over("the result from %s exceeds the cap of "
+                                     "%d rows (max_rows)"
+                                     % (self.address, self.max_rows))
+                batch += 1
                 types = r._take(head)
                 rows.append(tuple(
                     _decode_value(r, (types[k // 2] >> (4 * (k % 2))) & 0xF)
                     for k in range(n)))
             if marker == ROWS_DONE:
                 return names, rows
-            # ROWS_PART: the node sends the next batch by itself.
+            if batch == 0:
+                # dqlite 1.11 sends such batches without end when the
+                # column names alone fill its 4 KiB batch
+                self.close()
+                raise _Broken("malformed rows response from %s: a batch of "
+                              "no rows says more follow, so the result would "
+                              "never end" % self.address)
+            # ROWS_PART: the node sends the next batch by itself, within
+            # the same call's deadline and caps.
 
     def cluster(self):
         r = self.roundtrip(REQ_CLUSTER, _u64(1), RES_SERVERS)
@@ -614,20 +718,26 @@ _CONTROL_WORDS = re.compile(r"\b(BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)"
 # The connection
 
 def connect(nodes, database="rpcver", *, timeout=10.0, leader_timeout=15.0,
-            busy_timeout=10.0):
+            busy_timeout=10.0, max_rows=DEFAULT_MAX_ROWS,
+            max_bytes=DEFAULT_MAX_BYTES):
     """Connect to the leader of the cluster that ``nodes`` belong to.
 
     ``nodes`` is a list of ``"HOST:PORT"`` (or one comma-separated string);
     any of the cluster's nodes will do, one is enough while it is up.
     ``database`` is opened on the leader (dqlite creates it on first use).
-    ``timeout``: seconds to wait for each answer.  ``leader_timeout``:
-    seconds to keep looking for a leader, at connect and after a failover
-    (elections take a few seconds).  ``busy_timeout``: seconds to retry a
-    BEGIN that finds the write lock taken.  Raises :class:`NoLeaderError`.
+    ``timeout``: the deadline, in seconds, of each request and its whole
+    answer.  ``leader_timeout``: seconds to keep looking for a leader, at
+    connect and after a failover (elections take a few seconds).
+    ``busy_timeout``: seconds to retry a BEGIN that finds the write lock
+    taken.  No call takes longer than the longest of the three.
+    ``max_rows``, ``max_bytes``: caps on each answer (rows of a result;
+    bytes on the wire), beyond which a call raises :class:`LimitError`.
+    Raises :class:`NoLeaderError`.
     """
     return Connection(nodes, database, timeout=timeout,
                       leader_timeout=leader_timeout,
-                      busy_timeout=busy_timeout)
+                      busy_timeout=busy_timeout, max_rows=max_rows,
+                      max_bytes=max_bytes)
 
 
 class Connection:
@@ -641,7 +751,8 @@ class Connection:
     """
 
     def __init__(self, nodes, database="rpcver", *, timeout=10.0,
-                 leader_timeout=15.0, busy_timeout=10.0):
+                 leader_timeout=15.0, busy_timeout=10.0,
+                 max_rows=DEFAULT_MAX_ROWS, max_bytes=DEFAULT_MAX_BYTES):
         if isinstance(nodes, str):
             nodes = nodes.split(",")
         self.nodes = [n.strip() for n in nodes if n.strip()]
@@ -653,6 +764,10 @@ class Connection:
         self.timeout = timeout
         self.leader_timeout = leader_timeout
         self.busy_timeout = busy_timeout
+        if max_rows < 1 or max_bytes < 1:
+            raise ValueError("rpcver_cluster: max_rows and max_bytes must be "
+                             "at least 1")
+        self.max_rows, self.max_bytes = max_rows, max_bytes
         self.leader = None
         self.leader_id = None
         self.in_transaction = False
@@ -681,29 +796,37 @@ class Connection:
         self._node = None
         self.leader = None
 
-    def _leader_node(self, deadline=None):
-        """The open connection to the leader, making one if needed."""
+    def _leader_node(self, deadline=None, cause=None):
+        """The open connection to the leader, making one if needed.
+        ``cause``: the failure that made the last one go, for the message
+        if no leader is found."""
         if self._closed:
             raise ProgrammingError("rpcver_cluster: the connection is closed")
         if self._node is not None:
             return self._node
         if deadline is None:
             deadline = time.monotonic() + self.leader_timeout
+        if cause is not None and time.monotonic() >= deadline:
+            raise NoLeaderError("rpcver_cluster: gave up after %.1f s: %s"
+                                % (self.leader_timeout, cause),
+                                getattr(cause, "sqlite_errorcode", None))
         last = "no node answered"
-        first_try = True
-        while first_try or time.monotonic() < deadline:
-            first_try = False
+        tried = False
+        while not tried or time.monotonic() < deadline:
             order = list(self.nodes)
             if self._hint in order:    # the leader we lost: ask it last
                 order.remove(self._hint)
                 order.append(self._hint)
             for address in order:
+                if tried and time.monotonic() >= deadline:
+                    break              # no try starts after the deadline
+                tried = True
                 node = None
                 # each try waits at most what is left of leader_timeout
                 wait = max(0.05, min(self.timeout,
                                      deadline - time.monotonic()))
                 try:
-                    node = _Node(address, wait)
+                    node = self._new_node(address, wait, deadline)
                     lid, laddr = node.leader()
                     if lid == 0 or not laddr:
                         last = "%s knows no leader" % address
@@ -711,7 +834,7 @@ class Connection:
                         continue
                     if laddr != address:
                         node.close()
-                        node = _Node(laddr, wait)
+                        node = self._new_node(laddr, wait, deadline)
                         # The leader must know itself as leader: a node cut
                         # off from the others may still name an old one.
                         if node.leader() != (lid, laddr):
@@ -720,21 +843,45 @@ class Connection:
                             node.close()
                             continue
                     node.open(self.database)
-                except (_Broken, NodeError) as exc:
+                except (_Broken, NodeError, LimitError) as exc:
                     last = str(exc)
                     if node is not None:
                         node.close()
                     continue
-                node.sock.settimeout(self.timeout)
+                # from now on each call sets the node's limit (_call_limit)
+                node.timeout, node.limit = self.timeout, None
                 if self.leader_id is not None:
                     self.reconnects += 1
                 self._node, self.leader, self.leader_id = node, laddr, lid
                 self._hint = laddr
                 return node
-            time.sleep(0.1)
+            time.sleep(max(0.0, min(0.1, deadline - time.monotonic())))
         raise NoLeaderError(
-            "rpcver_cluster: no leader found among %s within %.1f s; last: %s"
-            % (", ".join(self.nodes), self.leader_timeout, last))
+            "rpcver_cluster: no leader found among %s within %.1f s%s; "
+            "last: %s" % (", ".join(self.nodes), self.leader_timeout,
+                          " (after: %s)" % cause if cause is not None else "",
+                          last))
+
+    def _new_node(self, address, wait, deadline):
+        return _Node(address, wait, limit=deadline, max_rows=self.max_rows,
+                     max_bytes=self.max_bytes)
+
+    def _call_limit(self, start):
+        """The moment a call that began at ``start`` must have ended by."""
+        return start + max(self.timeout, self.leader_timeout,
+                           self.busy_timeout)
+
+    def _limit_hit(self, exc):
+        """A cap was passed: the node was still sending, so the connection
+        is dropped, and a transaction in progress with it."""
+        was_in_txn = self.in_transaction
+        self._drop()
+        self._set_txn(False)
+        if was_in_txn:
+            raise LimitError("%s; the transaction was rolled back (the "
+                             "connection was dropped)" % exc, None,
+                             exc.address) from None
+        raise exc
 
     # -- statements
 
@@ -779,15 +926,25 @@ class Connection:
         if self.in_transaction:
             raise ProgrammingError("rpcver_cluster: transfer() inside a "
                                    "transaction would lose it; commit first")
-        self._leader_node().transfer(node_id)
+        node = self._leader_node()
+        node.limit = time.monotonic() + self.timeout
+        try:
+            node.transfer(node_id)
+        except LimitError as exc:
+            self._limit_hit(exc)
         self._drop()
 
     def _retrying(self, fn):
-        deadline = time.monotonic() + self.leader_timeout
+        start = time.monotonic()
+        deadline = start + self.leader_timeout
+        cause = None
         while True:
-            node = self._leader_node(deadline)
+            node = self._leader_node(deadline, cause)
+            node.limit = self._call_limit(start)
             try:
                 return fn(node)
+            except LimitError as exc:
+                self._limit_hit(exc)
             except (_Broken, NodeError) as exc:
                 if isinstance(exc, NodeError) and not _is_failover(exc):
                     raise
@@ -795,6 +952,7 @@ class Connection:
                 if time.monotonic() >= deadline:
                     raise NoLeaderError("rpcver_cluster: %s" % exc,
                                         getattr(exc, "sqlite_errorcode", None))
+                cause = exc
                 time.sleep(0.05)
 
     def _run(self, sql, params, script=False):
@@ -807,13 +965,17 @@ class Connection:
         else:
             rows, control, name = _classify(sql)
         body = _encode_params(params)
-        deadline = time.monotonic() + self.leader_timeout
-        busy_deadline = time.monotonic() + self.busy_timeout
+        start = time.monotonic()
+        deadline = start + self.leader_timeout
+        busy_deadline = start + self.busy_timeout
+        limit = self._call_limit(start)
+        cause = None                   # what made the last try fail over
         while True:
             # Safe to send again on a new leader: nothing was or will be
             # written.
             safe = not self.in_transaction and (rows or control == "begin")
-            node = self._leader_node(deadline)
+            node = self._leader_node(deadline, cause)
+            node.limit = limit
             try:
                 if rows:
                     names, data = node.query_sql(sql, body)
@@ -822,9 +984,12 @@ class Connection:
                     last_id, changes = node.exec_sql(sql, body)
                     result = None, [], last_id, changes
                 break
+            except LimitError as exc:
+                self._limit_hit(exc)
             except _Broken as exc:
                 if self._failed_over(exc, sql, control, safe, False, deadline):
                     return None, [], None, 0
+                cause = exc
             except NodeError as exc:
                 code = exc.sqlite_errorcode
                 if _is_failover(exc):
@@ -832,6 +997,7 @@ class Connection:
                     if self._failed_over(exc, sql, control, safe, not_run,
                                          deadline):
                         return None, [], None, 0
+                    cause = exc
                 elif rows and code == 1 and str(exc) == "not an error":
                     # QUERY_SQL refuses a statement without result columns
                     # before its first step (src/query.c): nothing ran, so
@@ -880,7 +1046,7 @@ class Connection:
             if "within a transaction" not in str(exc):
                 raise
             self.in_transaction = True
-        except _Broken:
+        except (_Broken, LimitError):
             self._drop()
             self._set_txn(False)
 

@@ -29,6 +29,8 @@ import rpcver_cluster as rc
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
+import fake_dqlite  # noqa: E402  (tests/lib: a node that misbehaves)
 # RPCVER_DAEMON selects another build (make test-asan: the sanitizer one).
 RPCVERD = os.environ.get("RPCVER_DAEMON") or os.path.join(REPO, "build", "rpcverd")
 
@@ -700,8 +702,8 @@ class ClusterTest(unittest.TestCase):
         with self.assertRaises(rc.NoLeaderError) as cm:
             rc.connect([address], timeout=0.2, leader_timeout=0.5)
         self.assertLess(time.monotonic() - t0, 3)
-        self.assertIn("no answer from %s within 0.2 s" % address,
-                      str(cm.exception))
+        self.assertIn("no complete answer from %s within the deadline "
+                      "(0.2 s)" % address, str(cm.exception))
         # a silent node in the list does not stop the others being used
         conn = self.connect([address] + self.nodes, timeout=0.2)
         self.assertIn(conn.leader, self.nodes)
@@ -801,6 +803,134 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(state(conn), expected)
         self.assertEqual(rpcver.verify(conn), "ok")
         self.assertEqual(rpcver.max_send(conn, "volume"), "3.17")
+
+
+class FakeNodeTest(unittest.TestCase):
+    """The client against tests/lib/fake_dqlite.py, a node that answers
+    LEADER and OPEN and then misbehaves: every call must end within its
+    deadline, stop reading at its caps, and say which deadline or cap and
+    which node.  No cluster is needed."""
+
+    def fake(self, mode):
+        node = fake_dqlite.FakeNode(mode, seconds=40).start()
+        self.addCleanup(node.stop)
+        return node
+
+    def sent(self, node, timeout=10):
+        """Bytes the fake sent once every connection it opened has ended."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if node.connections and all(c["done"] for c in node.connections):
+                return sum(c["sent"] for c in node.connections)
+            time.sleep(0.05)
+        self.fail("the fake's connections are still open: %s"
+                  % node.connections)
+
+    def assertWithin(self, t0, seconds):
+        elapsed = time.monotonic() - t0
+        self.assertLessEqual(elapsed, seconds + 5,
+                             "took %.1f s, the deadline is %s s"
+                             % (elapsed, seconds))
+
+    def connect(self, node, **kw):
+        conn = rc.connect([node.address], **kw)
+        self.addCleanup(conn.close)
+        return conn
+
+    def test_18_endless_rows_stop_at_the_row_cap(self):
+        node = self.fake("endless")
+        conn = self.connect(node, timeout=5, max_rows=1000)
+        t0 = time.monotonic()
+        with self.assertRaises(rc.LimitError) as cm:
+            conn.execute("SELECT x FROM t")
+        self.assertWithin(t0, 5)
+        self.assertEqual(str(cm.exception), "rpcver_cluster: the result from "
+                         "%s exceeds the cap of 1000 rows (max_rows)"
+                         % node.address)
+        self.assertEqual(cm.exception.address, node.address)
+        self.assertIsInstance(cm.exception, __import__("sqlite3").OperationalError)
+        self.assertIsNone(conn.leader)       # dropped: it was still sending
+        self.assertLess(self.sent(node), 32 << 20)
+
+    def test_19_endless_rows_stop_at_the_byte_cap(self):
+        node = self.fake("endless")
+        conn = self.connect(node, timeout=5, max_bytes=1000000)
+        t0 = time.monotonic()
+        with self.assertRaises(rc.LimitError) as cm:
+            conn.execute("SELECT x FROM t")
+        self.assertWithin(t0, 5)
+        self.assertRegex(str(cm.exception), r"^rpcver_cluster: the answer from "
+                         + re.escape(node.address) + r" exceeds the cap of "
+                         r"1000000 bytes \(max_bytes; \d+ bytes read")
+        self.assertLess(self.sent(node), 32 << 20)
+
+    def test_20_empty_batches_do_not_loop(self):
+        # the default caps; a failover retry finds the same node, within
+        # leader_timeout
+        node = self.fake("empty")
+        conn = self.connect(node, timeout=3, leader_timeout=1, busy_timeout=1)
+        t0 = time.monotonic()
+        with self.assertRaises(rc.FailoverError) as cm:
+            conn.execute("SELECT x FROM t")
+        self.assertWithin(t0, 3)
+        self.assertIn("malformed rows response from %s: a batch of no rows "
+                      "says more follow" % node.address, str(cm.exception))
+
+    def test_21_a_trickling_answer_keeps_to_the_deadline(self):
+        node = self.fake("trickle")
+        conn = self.connect(node, timeout=2, leader_timeout=2, busy_timeout=2)
+        t0 = time.monotonic()
+        with self.assertRaises(rc.FailoverError) as cm:
+            conn.execute("SELECT x FROM t")
+        self.assertWithin(t0, 2)
+        self.assertRegex(str(cm.exception), r"no complete answer from "
+                         + re.escape(node.address) + r" within the deadline "
+                         r"\([0-9.]+ s\)")
+
+    def test_22_a_slow_leader_answer_keeps_to_leader_timeout(self):
+        node = self.fake("slow")
+        t0 = time.monotonic()
+        with self.assertRaises(rc.NoLeaderError) as cm:
+            rc.connect([node.address], timeout=5, leader_timeout=2)
+        self.assertWithin(t0, 2)
+        self.assertIn("no leader found among %s within 2.0 s; last: no "
+                      "complete answer from %s within the deadline"
+                      % (node.address, node.address), str(cm.exception))
+
+    def test_23_a_huge_declared_length_is_refused_at_its_header(self):
+        node = self.fake("huge")
+        conn = self.connect(node, timeout=5, max_bytes=1000000)
+        t0 = time.monotonic()
+        with self.assertRaises(rc.LimitError) as cm:
+            conn.execute("SELECT x FROM t")
+        self.assertWithin(t0, 5)
+        self.assertEqual(str(cm.exception), "rpcver_cluster: a response of "
+                         "50331656 bytes from %s exceeds the cap of 1000000 "
+                         "bytes (max_bytes)" % node.address)
+        self.assertLess(self.sent(node), 32 << 20)
+
+    def test_24_garbage_is_not_read(self):
+        node = self.fake("garbage")
+        conn = self.connect(node, timeout=5, max_bytes=1000000)
+        t0 = time.monotonic()
+        with self.assertRaises(rc.LimitError):
+            conn.execute("SELECT x FROM t")
+        self.assertWithin(t0, 5)
+        self.assertLess(self.sent(node), 32 << 20)
+
+    def test_25_a_cap_inside_a_transaction_loses_it_and_says_so(self):
+        node = self.fake("endless")
+        conn = self.connect(node, timeout=5, max_rows=100)
+        conn.execute("BEGIN")
+        self.assertTrue(conn.in_transaction)
+        with self.assertRaises(rc.LimitError) as cm:
+            conn.execute("SELECT x FROM t")
+        self.assertFalse(conn.in_transaction)
+        self.assertTrue(str(cm.exception).endswith(
+            "; the transaction was rolled back (the connection was "
+            "dropped)"), str(cm.exception))
+        with self.assertRaises(ValueError):
+            rc.connect([node.address], max_rows=0)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@
 **
 ** Reads one command per line on stdin, fields separated by tabs ("\N" is
 ** SQL NULL), and answers on stdout, ending every answer with a line that
-** starts "ok" or "error CODE MESSAGE":
+** starts "ok" or "error CODE MESSAGE" ("\n" in a field, a backslash and an
+** n, stands for a newline):
 **
 **   query SQL [PARAM...]    the rows, one line each: "| " then the values,
 **                           tab-separated
@@ -61,7 +62,21 @@ static int split(char *z, char **az, int nMax){
   char *zSave = 0, *zTok;
   for(zTok=strtok_r(z, "\t", &zSave); zTok && n<nMax;
       zTok=strtok_r(0, "\t", &zSave)){
-    az[n++] = strcmp(zTok, "\\N")==0 ? 0 : zTok;
+    char *zIn, *zOut;
+    if( strcmp(zTok, "\\N")==0 ){
+      az[n++] = 0;
+      continue;
+    }
+    for(zIn=zOut=zTok; *zIn; zIn++){
+      if( zIn[0]=='\\' && zIn[1]=='n' ){
+        *zOut++ = '\n';
+        zIn++;
+      }else{
+        *zOut++ = *zIn;
+      }
+    }
+    *zOut = 0;
+    az[n++] = zTok;
   }
   return n;
 }
@@ -159,7 +174,10 @@ int main(int argc, char **argv){
     zLine[strcspn(zLine, "\n")] = 0;
     n = split(zLine, az, 64);
     if( n==0 || az[0]==0 ) continue;
-    if( strcmp(az[0], "query")==0 && n>=2 ){
+    if( g_p==0 && strcmp(az[0], "reconnect")!=0 ){
+      /* a reconnect failed: nothing to send this on */
+      printf("error 0 not connected\n");
+    }else if( strcmp(az[0], "query")==0 && n>=2 ){
       DqRows r;
       if( dq_query(g_p, az[1], n-2, (const char *const*)az+2, &r)==DQ_OK ){
         print_rows(&r);
