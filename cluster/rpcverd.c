@@ -9,7 +9,7 @@
 ** the other nodes.  This host makes rpcver part of that engine:
 **
 **  - sqlite3_auto_extension() registers rpcver on every connection dqlite
-**    opens, in its replicated mode (ext/host.c): the write functions refuse
+**    opens, in its replicated mode (ext/write.c): the write functions refuse
 **    to run outside BEGIN...COMMIT, where dqlite 1.11 would not replicate
 **    their writes.  Registration never writes, so the connections followers
 **    open to apply and checkpoint are safe.  Every node must run rpcverd:
