@@ -736,7 +736,9 @@ CREATE TRIGGER main.rpc_drains_insert INSTEAD OF INSERT ON rpc_drains BEGIN
   INSERT INTO rpc_methods(method)
     SELECT NEW.method
      WHERE NOT EXISTS (SELECT 1 FROM rpc_methods WHERE method = NEW.method);
-  UPDATE rpc_methods SET drain = NEW.seconds, seq = seq + 1
+  UPDATE rpc_methods
+     SET drain = rpcver_seconds('rpc_drains.seconds', NEW.seconds),
+         seq = seq + 1
    WHERE method = NEW.method;
 END;
 

@@ -16,6 +16,9 @@
 # reading a script from standard input exits 0 even when the script fails,
 # so each Tcl check ends with an explicit exit 1.
 #
+# spin checks model/rpcver.pml (make model) and replays its runs through
+# the extension (tests/model.test).
+#
 # The oslo adapter (bindings/python/rpcver_oslo.py, make demo-oslo) needs
 # oslo.messaging and oslo.versionedobjects in that interpreter and Debian's
 # rabbitmq-server (in /usr/sbin: the check looks on PATH, which has /usr/sbin
@@ -81,6 +84,7 @@ npm             has npm
 libdqlite-dev   pkg-config --exists dqlite
 go-dqlite       has dqlite
 rabbitmq-server has rabbitmq-server
+spin            has spin
 python3-oslo.messaging python_imports oslo_messaging
 python3-oslo.versionedobjects python_imports oslo_versionedobjects.base
 EOF
