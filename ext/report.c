@@ -403,7 +403,13 @@ static const char zVerifySql[] =
   "SELECT printf('method %s: drain window %s is not a number of seconds "
   ">= 0', rpcver_quote(method), rpcver_quote(seconds))"
   "  FROM main.rpc_drains"
-  " WHERE NOT (typeof(seconds) = 'integer' AND seconds >= 0)";
+  " WHERE own AND NOT (typeof(seconds) = 'integer' AND seconds >= 0) "
+  "UNION ALL "
+  "SELECT printf('rpc_meta: drain_default %s is not a number of seconds >= 0"
+  " (set it with rpc_drain(NULL, seconds))', rpcver_quote(value))"
+  "  FROM (SELECT (SELECT value FROM main.rpc_meta"
+  "                 WHERE key = 'drain_default') AS value)"
+  " WHERE NOT coalesce(typeof(value) = 'integer' AND value >= 0, 0)";
 
 /* Append the data checks' lines to pStr, up to RPC_VERIFY_LINES_MAX in all. */
 static int verify_data(RpcConn *p, sqlite3_str *pStr, int *pnLine){

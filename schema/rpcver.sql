@@ -813,3 +813,30 @@ CREATE VIEW main.rpc_in_flight(method, senders, sending_lo, sending_hi,
 
 INSERT OR REPLACE INTO main.rpc_meta(key, value) VALUES ('schema_version', 3);
 INSERT OR REPLACE INTO main.rpc_meta(key, value) VALUES ('schema_revision', 6);
+
+-- The default window is the operator's to change (rpc_drain(NULL, seconds),
+-- or plain DML on this row), but only to a whole number of seconds, and it
+-- cannot be removed: every method without its own window uses it.  (Last in
+-- the script, after its own writes of rpc_meta: rpcver's audit runs the
+-- script in a private database without rpcver's functions.)
+DROP TRIGGER IF EXISTS main.rpc_meta_drain_insert;
+CREATE TRIGGER main.rpc_meta_drain_insert
+BEFORE INSERT ON rpc_meta WHEN NEW.key = 'drain_default' BEGIN
+  SELECT rpcver_seconds('rpc_meta.drain_default', NEW.value);
+END;
+DROP TRIGGER IF EXISTS main.rpc_meta_drain_update;
+CREATE TRIGGER main.rpc_meta_drain_update
+BEFORE UPDATE ON rpc_meta WHEN NEW.key = 'drain_default' OR OLD.key = 'drain_default' BEGIN
+  SELECT rpcver_raise('rpcver: rpc_meta: a row cannot be renamed to or from '
+           || 'drain_default (the default drain window); set the window with '
+           || 'rpc_drain(NULL, seconds)')
+   WHERE NEW.key IS NOT OLD.key;
+  SELECT rpcver_seconds('rpc_meta.drain_default', NEW.value);
+END;
+DROP TRIGGER IF EXISTS main.rpc_meta_drain_delete;
+CREATE TRIGGER main.rpc_meta_drain_delete
+BEFORE DELETE ON rpc_meta WHEN OLD.key = 'drain_default' BEGIN
+  SELECT rpcver_raise('rpcver: rpc_meta''s drain_default row is the drain window '
+           || 'of every method without its own and cannot be deleted; set it '
+           || 'with rpc_drain(NULL, seconds)');
+END;
