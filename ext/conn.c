@@ -22,7 +22,6 @@ RpcConn *rv_conn_new(sqlite3 *db){
   if( p ){
     memset(p, 0, sizeof(*p));
     p->db = db;
-    p->lastKey = -1;
   }
   return p;
 }

@@ -12,27 +12,48 @@
 ** under it has not changed.  SQLITE_FCNTL_DATA_VERSION changes with every
 ** commit, but it shows another connection's commit only once this
 ** connection has started a new read transaction, and a table-less
-** "SELECT rpc_max_send(?)" in autocommit mode starts none.  So the cache is
+** "SELECT rpc_max_send(?)" in autocommit mode starts none.  So an entry is
 ** used only where the counter is current:
 **   - inside a read transaction (the snapshot is fixed: the counter tells
 **     whether the snapshot moved since the entry was filled);
 **   - on a private database (":memory:", temporary), which no other
-**     connection can change.
-** Outside a transaction on a file the lookup statement runs, which opens a
-** read transaction and so sees every commit, from any process.  Inside a
-** write transaction the cache is bypassed: this connection's own uncommitted
-** writes do not move the counter.  Nor is it used on the memdb VFS
-** (file_cacheable()), nor filled under PRAGMA read_uncommitted
+**     connection can change;
+**   - on a file outside a transaction, after the call has begun a read
+**     transaction of its own with the leanest statement there is (probe()):
+**     it sees every commit, from any process, as the lookup statement's own
+**     read transaction would, without the lookup.
+** Inside a write transaction the cache is bypassed: this connection's own
+** uncommitted writes do not move the counter.  Nor is it used on the memdb
+** VFS (file_cacheable()), nor filled under PRAGMA read_uncommitted
 ** (fill_allowed()): there the counter proves nothing.
+**
+** A cached call is what rpc_max_send() costs on top of "SELECT ?1", so it
+** makes as few calls into SQLite as the proof allows, each of which takes
+** the connection's mutex: which file main is (sqlite3_deserialize() can
+** replace it), its transaction state, and the counter.  The answer is an
+** interned text that SQLite neither copies nor frees (rv_text()).
+** docs/benchmarks.md has the measurements.
 */
 #include "rpcver_int.h"
 #include <string.h>
 
+/* The cache slot of a method name: eight bytes per multiplication.  A
+** byte at a time (FNV-1a, until 2026-12) is a chain of dependent
+** multiplications as long as the name, on every cached call.  The order of
+** the bytes in a word does not matter: the slots are this process's own. */
 static unsigned int hash_name(const char *z, int n){
-  unsigned int h = 2166136261u;             /* FNV-1a */
-  int i;
-  for(i=0; i<n; i++){ h ^= (unsigned char)z[i]; h *= 16777619u; }
-  return h;
+  const sqlite3_uint64 k = 0x9E3779B97F4A7C15ull;  /* 2^64 / golden ratio */
+  sqlite3_uint64 h = (sqlite3_uint64)n * k, w;
+  for(; n>=8; n-=8, z+=8){
+    memcpy(&w, z, 8);
+    h = (h ^ w) * k;
+  }
+  if( n>0 ){
+    w = 0;
+    memcpy(&w, z, n);
+    h = (h ^ w) * k;
+  }
+  return (unsigned int)(h >> 32);
 }
 
 /*
@@ -53,39 +74,134 @@ static int file_cacheable(RpcConn *p){
 }
 
 /*
-** When the cache may be used now, set *pDataVersion and return 1.
-**
-** The counter belongs to the main database's pager.  When the file handle,
-** its methods, or the counter going backwards show that the database was
-** replaced under the connection, the cache is emptied and the new file is
-** examined (file_cacheable()).
+** A main database file not seen before (the first call, or main was
+** replaced): forget every entry and learn what the file is.  Both answers
+** belong to the file for its life, so they are learned once per file, not
+** on every call.
 */
-static int cache_usable(RpcConn *p, unsigned int *pDataVersion){
-  int state = sqlite3_txn_state(p->db, "main");
+static void examine_file(RpcConn *p, sqlite3_file *pFile){
+  const char *zFile = sqlite3_db_filename(p->db, "main");
+  int i;
+  for(i=0; i<RPC_CACHE_SLOTS; i++) p->aCache[i].valid = 0;
+  p->pCacheFile = pFile;
+  p->pCacheMethods = pFile->pMethods;
+  p->cacheRefused = !file_cacheable(p);
+  /* ":memory:" and temporary databases have no name: private */
+  p->cacheShared = zFile!=0 && zFile[0]!=0;
+}
+
+/* How the cache may serve a call (cache_state()). */
+enum {
+  CACHE_NO,        /* not at all: the lookup runs and nothing is kept */
+  CACHE_NOW,       /* the counter is current now */
+  CACHE_PROBE      /* a shared file outside a read transaction: the counter
+                   ** is current once a read transaction has begun */
+};
+
+/*
+** How the cache may serve this call (CACHE_*).
+**
+** The counter belongs to the main database's pager.  When the file handle
+** or its methods show that the database was replaced under the connection
+** (sqlite3_deserialize()), the cache is emptied and the new file is
+** examined (examine_file()); so is it when the counter goes backwards
+** (data_version()).  NULL as the schema name of sqlite3_file_control() is
+** main without a lookup by name; sqlite3_txn_state() has no such form
+** (NULL there means every schema: a read transaction on another schema
+** would pass for one on main).
+*/
+static int cache_state(RpcConn *p){
   sqlite3_file *pFile = 0;
-  if( state==SQLITE_TXN_WRITE ) return 0;
-  if( state==SQLITE_TXN_NONE ){
-    const char *zFile = sqlite3_db_filename(p->db, "main");
-    if( zFile && zFile[0] ) return 0;
+  int state;
+  if( sqlite3_file_control(p->db, 0, SQLITE_FCNTL_FILE_POINTER, &pFile)
+      !=SQLITE_OK || pFile==0 ){
+    return CACHE_NO;
   }
-  /* (a NULL schema name is main, without looking the name up) */
+  if( pFile!=p->pCacheFile || pFile->pMethods!=p->pCacheMethods ){
+    examine_file(p, pFile);
+  }
+  if( p->cacheRefused ) return CACHE_NO;
+  if( !p->cacheShared ){
+    /* A private database needs only "not writing", and NULL (the highest
+    ** state of every schema, without a lookup by name) proves it: a write
+    ** on another schema only makes the call take the lookup. */
+    return sqlite3_txn_state(p->db, 0)==SQLITE_TXN_WRITE ? CACHE_NO : CACHE_NOW;
+  }
+  state = sqlite3_txn_state(p->db, "main");
+  if( state==SQLITE_TXN_WRITE ) return CACHE_NO;
+  return state==SQLITE_TXN_NONE ? CACHE_PROBE : CACHE_NOW;
+}
+
+/* Read the counter into *pDataVersion; 0 on success, 1 when the cache may
+** not be used.  A counter that went backwards means a replaced file. */
+static int data_version(RpcConn *p, unsigned int *pDataVersion){
   if( sqlite3_file_control(p->db, 0, SQLITE_FCNTL_DATA_VERSION,
-                           pDataVersion)!=SQLITE_OK
-   || sqlite3_file_control(p->db, 0, SQLITE_FCNTL_FILE_POINTER,
-                           &pFile)!=SQLITE_OK
-   || pFile==0 ){
-    return 0;
+                           pDataVersion)!=SQLITE_OK ){
+    return 1;
   }
-  if( pFile!=p->pCacheFile || pFile->pMethods!=p->pCacheMethods
-   || *pDataVersion<p->cacheDataVersion ){
-    int i;
-    for(i=0; i<RPC_CACHE_SLOTS; i++) p->aCache[i].valid = 0;
-    p->pCacheFile = pFile;
-    p->pCacheMethods = pFile->pMethods;
-    p->cacheRefused = !file_cacheable(p);
+  if( *pDataVersion<p->cacheDataVersion ){
+    examine_file(p, p->pCacheFile);
+    if( p->cacheRefused ) return 1;
   }
   p->cacheDataVersion = *pDataVersion;
-  return !p->cacheRefused;
+  return 0;
+}
+
+/*
+** A shared file outside a read transaction: begin one (and, outside
+** BEGIN, end it) with the leanest statement there is, PRAGMA data_version,
+** so that the counter shows every commit made before now, from any
+** connection or process: exactly what the lookup statement's own read
+** transaction would show.  (PRAGMA data_version is documented to change
+** after another connection's commit; SQLITE_FCNTL_DATA_VERSION is the same
+** pager counter, which this connection's own commits move too.)  Without
+** the lookup's seek and the decoding of rpc_methods' wide row this costs
+** about half as much, and most of what remains is the read transaction,
+** which any read of the file pays.
+**
+** SQLITE_OK, or the error of the step (the lookup would meet the same
+** lock or fault; it is not run to wait out a busy timeout twice), or -1
+** when the statement cannot be prepared (an authorizer that refuses
+** pragmas, say): then this call takes the lookup.
+*/
+static int probe(RpcConn *p){
+  sqlite3_stmt *pStmt = p->aStmt[RPC_STMT_PROBE];
+  if( pStmt==0
+   && rv_conn_stmt(p, RPC_STMT_PROBE, "PRAGMA main.data_version", &pStmt)
+      !=SQLITE_OK ){
+    rv_conn_clear(p);
+    return -1;
+  }
+  /* (never running here: a PRAGMA calls no function) */
+  sqlite3_step(pStmt);
+  return sqlite3_reset(pStmt);
+}
+
+/*
+** The canonical text of version key, interned: written once into the
+** connection's table of texts and never changed or freed before the
+** RpcConn is, so rpc_max_send() can hand it to SQLite with SQLITE_STATIC
+** (its comment says why that is safe).  0 once RPC_TEXT_SLOTS texts are
+** interned: the caller formats the version itself and SQLite copies it.
+** A connection meets few versions (one per method and upgrade step), so
+** the bound is seldom reached, and it keeps the table's memory fixed.
+*/
+static const char *rv_text(RpcConn *p, RpcKey key){
+  const unsigned int nIndex = 2*RPC_TEXT_SLOTS;     /* half full at most */
+  unsigned int i = (unsigned int)
+      (((sqlite3_uint64)key * 0x9E3779B97F4A7C15ull) >> 40) % nIndex;
+  RpcText *pText;
+  while( p->aTextIndex[i] ){
+    pText = &p->aText[p->aTextIndex[i] - 1];
+    if( pText->key==key ) return pText->z;
+    i = (i + 1) % nIndex;
+  }
+  if( p->nText==RPC_TEXT_SLOTS ) return 0;
+  pText = &p->aText[p->nText++];
+  pText->key = key;
+  rv_version_format(key, pText->z);
+  p->aTextIndex[i] = (unsigned short)p->nText;
+  return pText->z;
 }
 
 /*
@@ -107,25 +223,49 @@ static int fill_allowed(RpcConn *p){
   return !dirty;
 }
 
+/*
+** Whether a read statement's failure (rc) means that there is no schema, so
+** that the method is unknown: the statement could not be prepared or
+** re-prepared for want of rpc_methods (SQLITE_ERROR), and the file has
+** none.  Not when rpcver refused the statement (zFault), and never for a
+** lock, an interrupt, an I/O error or corruption: rv_schema_present()
+** cannot read the file then either, and once took that for "no schema",
+** so that a locked file answered NULL (unknown, or admitted) instead of
+** failing.
+*/
+static int no_schema(RpcConn *p, int rc){
+  return p->zFault==0 && (rc & 0xff)==SQLITE_ERROR
+      && !rv_schema_present(p->db);
+}
+
 int rv_lookup(RpcConn *p, const char *zMethod, int nMethod, RpcLookup *pOut){
+  int how = nMethod<=RPC_NAME_MAX ? cache_state(p) : CACHE_NO;
   unsigned int dataVersion = 0;
-  int useCache = nMethod<=RPC_NAME_MAX && cache_usable(p, &dataVersion);
   RpcCacheEntry *pEntry = 0;
   sqlite3_stmt *pStmt;
   int rc;
 
-  if( useCache ){
+  if( how!=CACHE_NO ){
     pEntry = &p->aCache[hash_name(zMethod, nMethod) % RPC_CACHE_SLOTS];
-  }
-  if( pEntry && pEntry->valid && pEntry->dataVersion==dataVersion
-   && pEntry->nMethod==nMethod && memcmp(pEntry->zMethod, zMethod, nMethod)==0
-  ){
-    pOut->hasRow = pEntry->hasRow;
-    pOut->negotiated = pEntry->negotiated;
-    pOut->maxLo = pEntry->maxLo;
-    pOut->nText = pEntry->nText;
-    memcpy(pOut->zText, pEntry->zText, pEntry->nText + 1);
-    return SQLITE_OK;
+    if( pEntry->valid && pEntry->nMethod==nMethod
+     && memcmp(pEntry->zMethod, zMethod, nMethod)==0
+    ){
+      if( how==CACHE_PROBE ){
+        if( p->zFault || p->zStmtErr ) rv_conn_clear(p);
+        rc = probe(p);
+        if( rc>0 ) return rc;
+        if( rc<0 ) pEntry = 0;
+      }
+      if( pEntry && data_version(p, &dataVersion)==0
+       && pEntry->valid && pEntry->dataVersion==dataVersion
+      ){
+        pOut->hasRow = pEntry->hasRow;
+        pOut->negotiated = pEntry->negotiated;
+        pOut->maxLo = pEntry->maxLo;
+        pOut->zText = pEntry->zText;
+        return SQLITE_OK;
+      }
+    }
   }
 
   memset(pOut, 0, sizeof(*pOut));
@@ -139,7 +279,7 @@ int rv_lookup(RpcConn *p, const char *zMethod, int nMethod, RpcLookup *pOut){
         &pStmt);
     if( rc!=SQLITE_OK ){
       /* No schema yet: every method is unknown. */
-      return rv_schema_present(p->db) ? rc : SQLITE_OK;
+      return no_schema(p, rc) ? SQLITE_OK : rc;
     }
   }else if( rv_conn_reentered(p, pStmt) ){
     return SQLITE_MISUSE;
@@ -152,12 +292,7 @@ int rv_lookup(RpcConn *p, const char *zMethod, int nMethod, RpcLookup *pOut){
     pOut->hasRow = 1;
     if( sqlite3_column_type(pStmt, 0)==SQLITE_INTEGER ){
       pOut->negotiated = sqlite3_column_int64(pStmt, 0);
-      if( pOut->negotiated!=p->lastKey ){
-        p->nLastText = rv_version_format(pOut->negotiated, p->zLastText);
-        p->lastKey = pOut->negotiated;
-      }
-      pOut->nText = p->nLastText;
-      memcpy(pOut->zText, p->zLastText, p->nLastText + 1);
+      pOut->zText = rv_text(p, pOut->negotiated);
     }
     if( sqlite3_column_type(pStmt, 1)==SQLITE_INTEGER ){
       pOut->maxLo = sqlite3_column_int64(pStmt, 1);
@@ -170,14 +305,17 @@ int rv_lookup(RpcConn *p, const char *zMethod, int nMethod, RpcLookup *pOut){
     /* The schema was dropped under a kept statement: unknown, as before
     ** it was created.  (Not when the query failed because it called
     ** rpcver again: that is an error however the schema looks.) */
-    if( p->zFault==0 && !rv_schema_present(p->db) ){
+    if( no_schema(p, rc) ){
       memset(pOut, 0, sizeof(*pOut));
       pOut->negotiated = pOut->maxLo = -1;
       return SQLITE_OK;
     }
     return rc;
   }
-  if( pEntry && fill_allowed(p) ){
+  /* The counter is read after the lookup: in a read transaction, or on a
+  ** private database, it did not move during the lookup; on a shared file
+  ** outside one it is now what the lookup's read transaction saw. */
+  if( pEntry && fill_allowed(p) && data_version(p, &dataVersion)==0 ){
     pEntry->valid = 1;
     pEntry->dataVersion = dataVersion;
     pEntry->nMethod = nMethod;
@@ -186,8 +324,7 @@ int rv_lookup(RpcConn *p, const char *zMethod, int nMethod, RpcLookup *pOut){
     pEntry->hasRow = pOut->hasRow;
     pEntry->negotiated = pOut->negotiated;
     pEntry->maxLo = pOut->maxLo;
-    pEntry->nText = pOut->nText;
-    memcpy(pEntry->zText, pOut->zText, pOut->nText + 1);
+    pEntry->zText = pOut->zText;
   }
   return rc;
 }
@@ -208,8 +345,9 @@ RpcKey rv_sendable(const RpcLookup *pLook, RpcKey cap, RpcKey senderLo){
 ** 1 when the function's result is already decided (NULL, or an error). */
 static int arg_method(sqlite3_context *ctx, const char *zFunc,
                       sqlite3_value *pVal, const char **pz, int *pn){
-  if( sqlite3_value_type(pVal)==SQLITE_NULL ) return 1;
-  if( sqlite3_value_type(pVal)!=SQLITE_TEXT ){
+  int eType = sqlite3_value_type(pVal);
+  if( eType==SQLITE_NULL ) return 1;
+  if( eType!=SQLITE_TEXT ){
     char *zVal = rv_describe(pVal);
     rv_errorf(ctx, "rpcver: %s: method must be text, not %s", zFunc, zVal);
     sqlite3_free(zVal);
@@ -241,6 +379,7 @@ void rv_rpc_max_send(sqlite3_context *ctx, int argc,
   int nMethod, rc;
   RpcKey cap = -1, senderLo = 0, v;
   RpcLookup look;
+  const char *zText;
 
   if( arg_method(ctx, zFunc, argv[0], &zMethod, &nMethod) ) return;
   if( argc>1 && sqlite3_value_type(argv[1])!=SQLITE_NULL ){
@@ -262,10 +401,26 @@ void rv_rpc_max_send(sqlite3_context *ctx, int argc,
   if( rc!=SQLITE_OK ){ lookup_failed(ctx, p, zFunc, rc); return; }
   v = rv_sendable(&look, cap, senderLo);
   if( v<0 ) return;                          /* no version fits both sides */
-  if( v==look.negotiated ){
-    /* -1: the copy keeps the terminator, so a caller's
-    ** sqlite3_column_text() need not copy the result again to add one. */
-    sqlite3_result_text(ctx, look.zText, -1, SQLITE_TRANSIENT);
+  zText = v==look.negotiated && look.zText ? look.zText : rv_text(p, v);
+  if( zText ){
+    /* Neither copied nor freed by SQLite (SQLITE_STATIC), and -1 marks it
+    ** NUL-terminated, so a caller's sqlite3_column_text() returns it as it
+    ** is.  Safe because SQLite may point at the text for as long as the
+    ** value lives (registers, the result row until the next step or reset,
+    ** an aggregate's accumulator: sqlite3VdbeMemCopy() keeps a static
+    ** value static), and an interned text (rv_text()) lives longer than any
+    ** value of this connection: it is never changed, and freed only with
+    ** the RpcConn, after its last reference.  Those are the functions'
+    ** destructors, which SQLite runs only when no statement of the
+    ** connection is running (sqlite3_close() refuses while one exists and
+    ** sqlite3_close_v2() defers them; replacing a function with a statement
+    ** running fails with SQLITE_BUSY), the module's and the rpcver_cache
+    ** table's.  SQLite never writes into a static text: a conversion
+    ** (another encoding, a terminator) makes a copy first.  The one way out
+    ** is the application's: its own function on another connection that
+    ** returns, with sqlite3_result_value(), a value it read from this one
+    ** while stepping it, then closes this connection first. */
+    sqlite3_result_text(ctx, zText, -1, SQLITE_STATIC);
   }else{
     rv_result_version(ctx, v);
   }
@@ -354,9 +509,7 @@ void rv_rpc_check(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   }
   rc = check_stmt(p, &pStmt);
   if( rc!=SQLITE_OK ){
-    if( p->zFault || rv_schema_present(p->db) ){
-      lookup_failed(ctx, p, zFunc, rc);
-    }
+    if( !no_schema(p, rc) ) lookup_failed(ctx, p, zFunc, rc);
     return;                                  /* no schema: admitted */
   }
   sqlite3_bind_value(pStmt, 1, argv[0]);
@@ -369,8 +522,6 @@ void rv_rpc_check(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   if( rc!=SQLITE_OK ){
     rv_conn_stmt_drop(p, RPC_STMT_CHECK);
     rv_conn_stmt_drop(p, RPC_STMT_CHECK_V2);
-    if( p->zFault || rv_schema_present(p->db) ){
-      lookup_failed(ctx, p, zFunc, rc);
-    }
+    if( !no_schema(p, rc) ) lookup_failed(ctx, p, zFunc, rc);
   }
 }

@@ -93,6 +93,7 @@ typedef enum RpcStmtId {
   RPC_STMT_CHECK,
   RPC_STMT_CHECK_V2,        /* rpc_check on a schema-2 database */
   RPC_STMT_READ_UNCOMMITTED,   /* whether a lookup may fill the cache */
+  RPC_STMT_PROBE,           /* begins a read transaction (read.c, probe()) */
   RPC_STMT_VERIFY,
   RPC_STMT_SAVEPOINT,       /* the savepoint around each write (schema.c) */
   RPC_STMT_RELEASE,
@@ -101,6 +102,15 @@ typedef enum RpcStmtId {
 } RpcStmtId;
 
 #define RPC_CACHE_SLOTS 64       /* the bound on rpc_max_send's cache */
+#define RPC_TEXT_SLOTS 256       /* the bound on the interned version texts */
+
+/* A version's canonical text, written once and never changed or freed
+** before the RpcConn is (read.c, rv_text()): rpc_max_send() hands it to
+** SQLite with SQLITE_STATIC instead of having SQLite copy it. */
+typedef struct RpcText {
+  RpcKey key;
+  char z[RPC_KEY_TEXT_MAX];
+} RpcText;
 
 typedef struct RpcCacheEntry {
   unsigned int dataVersion;      /* SQLITE_FCNTL_DATA_VERSION when filled */
@@ -110,8 +120,7 @@ typedef struct RpcCacheEntry {
   int hasRow;                    /* 0: method unknown when filled */
   RpcKey negotiated;             /* -1 when NULL */
   RpcKey maxLo;                  /* -1 when NULL */
-  int nText;                     /* negotiated as text, formatted once */
-  char zText[RPC_KEY_TEXT_MAX];
+  const char *zText;             /* negotiated's interned text, or 0 */
 } RpcCacheEntry;
 
 typedef struct RpcSchemaObjects RpcSchemaObjects;   /* audit.c */
@@ -137,13 +146,16 @@ typedef struct RpcConn {
   const sqlite3_io_methods *pCacheMethods;
   int cacheRefused;              /* the file is on a VFS the cache cannot
                                  ** trust (read.c, file_cacheable()) */
+  int cacheShared;               /* main is a file other connections can
+                                 ** change (read.c, cache_usable()) */
   unsigned int cacheDataVersion;
   RpcCacheEntry aCache[RPC_CACHE_SLOTS];
-  /* The last version the lookup formatted, and its text (read.c): the
-  ** uncached path would otherwise format the same version on every call. */
-  RpcKey lastKey;                /* -1 when none yet */
-  int nLastText;
-  char zLastText[RPC_KEY_TEXT_MAX];
+  /* The interned version texts (read.c, rv_text()): aText[0..nText) in
+  ** the order interned, and an open-addressing index into it (i+1, 0 for
+  ** an empty slot). */
+  int nText;
+  RpcText aText[RPC_TEXT_SLOTS];
+  unsigned short aTextIndex[2*RPC_TEXT_SLOTS];
 } RpcConn;
 
 RpcConn *rv_conn_new(sqlite3 *db);
@@ -260,8 +272,8 @@ typedef struct RpcLookup {
   int hasRow;
   RpcKey negotiated;
   RpcKey maxLo;
-  int nText;                     /* negotiated as text (when >= 0) */
-  char zText[RPC_KEY_TEXT_MAX];
+  const char *zText;             /* negotiated's interned text (rv_text()),
+                                 ** or 0: none, or the table is full */
 } RpcLookup;
 int rv_lookup(RpcConn *p, const char *zMethod, int nMethod, RpcLookup *pOut);
 /* What a sender of [senderLo, cap] may send per pLook (read.c), -1: none. */
