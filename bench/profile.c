@@ -29,15 +29,29 @@
 **   single      N transactions of one new registration each (case 5a)
 **   dmlsingle   the same through INSERT INTO rpc_registrations
 **   plainsingle the same into the plain table
+**   rangessingle the same through INSERT INTO rpc_ranges (keys given): the
+**               triggers without the function
+**   floorsingle floor's statements, one transaction per registration
+**   plainreg    the same as INSERT OR REPLACE into a rowid table with
+**               PRIMARY KEY(manager, method): the baseline of single
 **   hot         N cached SELECT rpc_max_send(?1) on :memory: (case 1a)
 **   sel         N SELECT ?1 on :memory:, the baseline of hot
+**   hotlen, sellen  the same two with the method bound with its length
 **   hotwal      N rpc_max_send() inside one read transaction, WAL (1b)
+**   selwal      N SELECT ?1 in the same conditions, the baseline of hotwal
 **   fresh       N autocommit rpc_max_send() on a WAL file (case 2)
+**   plainone    N autocommit reads of a one-row WITHOUT ROWID table by its
+**               primary key on the same file: the baseline of fresh
 **   plainfresh  N autocommit SELECT negotiated FROM rpc_methods
 **
+** The read modes bind the method with length -1, as the benchmark does
+** (the cheapest way: SQLite then knows the text is terminated), except
+** hotlen and sellen.
 ** Run it from the top of the project: the database is
 ** build/bench/profile.db, deleted first.  PROFILE_PRAGMA=SQL runs SQL
-** before anything else (for instance PRAGMA temp_store=MEMORY).  It prints
+** before anything else (for instance PRAGMA temp_store=MEMORY), and
+** PROFILE_SETUP=SQL after the schema is made (an experiment on the schema:
+** DROP INDEX rpc_ranges_by_lo, say).  It prints
 ** nothing when it succeeds; a failure prints what failed and exits with 1.
 */
 #include <errno.h>
@@ -64,6 +78,7 @@
   "INSERT INTO rpc_registrations(manager, method, hi) VALUES (?1, ?2, '1.5')"
 #define RANGES_SQL "INSERT INTO rpc_ranges VALUES (?1, ?2, ?3, ?4)"
 #define PLAIN_SQL  "INSERT INTO plain VALUES (?1, ?2, ?3, ?4)"
+#define PLAINREG_SQL "INSERT OR REPLACE INTO plainreg VALUES (?1, ?2, ?3, ?4)"
 
 /* rpc_ranges' shape without its triggers: what a plain INSERT costs. */
 #define PLAIN_SCHEMA \
@@ -71,6 +86,17 @@
   " lo NOT NULL, hi NOT NULL, PRIMARY KEY(manager, method)) WITHOUT ROWID;" \
   "CREATE INDEX plain_by_hi ON plain(method, hi);" \
   "CREATE INDEX plain_by_lo ON plain(method, lo);"
+
+/* The leanest table that stores one registration (case 5a's baseline). */
+#define PLAINREG_SCHEMA \
+  "CREATE TABLE plainreg(manager TEXT NOT NULL, method TEXT NOT NULL," \
+  " lo INTEGER NOT NULL, hi INTEGER NOT NULL, PRIMARY KEY(manager, method))"
+
+/* The leanest indexed read of one row (case 2's baseline). */
+#define ONE_SCHEMA \
+  "CREATE TABLE one(method TEXT PRIMARY KEY, negotiated INTEGER)" \
+  " WITHOUT ROWID;" \
+  "INSERT INTO one VALUES ('method-00', 1099516870656)"
 
 /* ------------------------------------------------------------ failures */
 
@@ -146,6 +172,10 @@ static void run_once(sqlite3 *db, sqlite3_stmt *pStmt){
 #define MODE_KEYS     0x02   /* binds lo and hi as keys (?3, ?4) */
 #define MODE_PLAIN    0x04   /* needs the plain table */
 #define MODE_READ_TXN 0x08   /* the reads share one read transaction */
+#define MODE_LENGTH   0x10   /* the reads bind the method with its length */
+#define MODE_PLAINREG 0x20   /* needs the plainreg table */
+#define MODE_ONE      0x40   /* needs the one-row table; reads its one key */
+#define MODE_TXN_EACH 0x80   /* floor: one transaction per registration */
 
 typedef struct Mode Mode;
 struct Mode {
@@ -190,34 +220,40 @@ static void run_one_transaction(sqlite3 *db, const Mode *pMode, long n){
   finalize(db, pStmt);
 }
 
-/* single, dmlsingle, plainsingle: N transactions of one new manager's
-** registration each. */
+/* single, dmlsingle, plainsingle, plainreg: N transactions of one new
+** manager's registration each. */
 static void run_transaction_each(sqlite3 *db, const Mode *pMode, long n){
   char zManager[32], zMethod[32];
   sqlite3_stmt *pStmt = prepare(db, pMode->zSql);
+  sqlite3_stmt *pBegin = prepare(db, "BEGIN IMMEDIATE");
+  sqlite3_stmt *pCommit = prepare(db, "COMMIT");
   long i;
   for(i=0; i<n; i++){
     registration_names(i, 1, zManager, zMethod, sizeof(zManager));
-    exec_sql(db, "BEGIN IMMEDIATE");
+    run_once(db, pBegin);
     bind_registration(db, pStmt, pMode, zManager, zMethod);
     run_once(db, pStmt);
-    exec_sql(db, "COMMIT");
+    run_once(db, pCommit);
   }
+  finalize(db, pCommit);
+  finalize(db, pBegin);
   finalize(db, pStmt);
 }
 
-/* hot, sel, hotwal, fresh, plainfresh: N reads cycling over the methods
-** one manager registered, each answer checked to be there.  The method is
-** bound with its length, as most language bindings do (bench/README.md
-** says why that matters to SELECT ?1). */
+/* hot, sel, hotlen, sellen, hotwal, selwal, fresh, plainone, plainfresh:
+** N reads cycling over the methods one manager registered (plainone: its
+** table's one key), each answer checked to be there.  The names are made
+** before the loop, so that the loop is the reads alone. */
 static void run_reads(sqlite3 *db, const Mode *pMode, long n){
-  char zMethod[32];
+  char azMethod[HOT_METHODS][16];
+  int anMethod[HOT_METHODS];
   sqlite3_stmt *pStmt = prepare(db, REGISTER_SQL);
   long i;
   for(i=0; i<HOT_METHODS; i++){
-    snprintf(zMethod, sizeof(zMethod), "method-%02ld", i);
+    anMethod[i] = snprintf(azMethod[i], sizeof(azMethod[i]), "method-%02ld",
+                           (pMode->flags & MODE_ONE) ? 0 : i);
     bind_text(db, pStmt, 1, "m1", -1);
-    bind_text(db, pStmt, 2, zMethod, -1);
+    bind_text(db, pStmt, 2, azMethod[i], -1);
     run_once(db, pStmt);
   }
   finalize(db, pStmt);
@@ -227,9 +263,9 @@ static void run_reads(sqlite3 *db, const Mode *pMode, long n){
     exec_sql(db, "BEGIN; SELECT count(*) FROM rpc_methods");
   }
   for(i=0; i<n; i++){
-    int nMethod = snprintf(zMethod, sizeof(zMethod), "method-%02ld",
-                           i % HOT_METHODS);
-    bind_text(db, pStmt, 1, zMethod, nMethod);
+    int k = (int)(i % HOT_METHODS);
+    bind_text(db, pStmt, 1, azMethod[k],
+              (pMode->flags & MODE_LENGTH) ? anMethod[k] : -1);
     if( step(db, pStmt)!=SQLITE_ROW ) fail(pMode->zSql, "no row");
     if( sqlite3_column_text(pStmt, 0)==0 ) fail(pMode->zSql, "NULL");
     reset(db, pStmt);
@@ -342,21 +378,30 @@ static void register_floor(sqlite3 *db, sqlite3_stmt **aStmt,
   run_once(db, aStmt[FLOOR_RELEASE]);
 }
 
+/* floor: in one transaction; floorsingle: one transaction each, every
+** registration a new manager's (as single). */
 static void run_floor(sqlite3 *db, const Mode *pMode, long n){
   sqlite3_stmt *aStmt[FLOOR_COUNT];
+  sqlite3_stmt *pBegin, *pCommit;
+  int each = (pMode->flags & MODE_TXN_EACH)!=0;
   char zManager[32], zMethod[32];
   long i;
   int k;
-  (void)pMode;
   drop_triggers(db);
   for(k=0; k<FLOOR_COUNT; k++) aStmt[k] = prepare(db, azFloorSql[k]);
-  exec_sql(db, "BEGIN IMMEDIATE");
+  pBegin = prepare(db, "BEGIN IMMEDIATE");
+  pCommit = prepare(db, "COMMIT");
+  if( !each ) run_once(db, pBegin);
   for(i=0; i<n; i++){
-    registration_names(i, METHODS_PER_MANAGER, zManager, zMethod,
+    registration_names(i, each ? 1 : METHODS_PER_MANAGER, zManager, zMethod,
                        sizeof(zManager));
+    if( each ) run_once(db, pBegin);
     register_floor(db, aStmt, zManager, zMethod);
+    if( each ) run_once(db, pCommit);
   }
-  exec_sql(db, "COMMIT");
+  if( !each ) run_once(db, pCommit);
+  finalize(db, pCommit);
+  finalize(db, pBegin);
   for(k=0; k<FLOOR_COUNT; k++) finalize(db, aStmt[k]);
 }
 
@@ -367,12 +412,20 @@ static const Mode aMode[] = {
   { "plain",       run_one_transaction,  PLAIN_SQL,    MODE_KEYS|MODE_PLAIN },
   { "floor",       run_floor,            0,            0 },
   { "single",      run_transaction_each, REGISTER_SQL, 0 },
+  { "rangessingle", run_transaction_each, RANGES_SQL,  MODE_KEYS },
+  { "floorsingle", run_floor,            0,            MODE_TXN_EACH },
   { "dmlsingle",   run_transaction_each, DML_SQL,      0 },
   { "plainsingle", run_transaction_each, PLAIN_SQL,    MODE_KEYS|MODE_PLAIN },
+  { "plainreg",    run_transaction_each, PLAINREG_SQL, MODE_KEYS|MODE_PLAINREG },
   { "hot",         run_reads, "SELECT rpc_max_send(?1)", MODE_MEMORY },
   { "sel",         run_reads, "SELECT ?1",               MODE_MEMORY },
+  { "hotlen",      run_reads, "SELECT rpc_max_send(?1)", MODE_MEMORY|MODE_LENGTH },
+  { "sellen",      run_reads, "SELECT ?1",               MODE_MEMORY|MODE_LENGTH },
   { "hotwal",      run_reads, "SELECT rpc_max_send(?1)", MODE_READ_TXN },
+  { "selwal",      run_reads, "SELECT ?1",               MODE_READ_TXN },
   { "fresh",       run_reads, "SELECT rpc_max_send(?1)", 0 },
+  { "plainone",    run_reads, "SELECT negotiated FROM one WHERE method=?1",
+    MODE_ONE },
   { "plainfresh",  run_reads,
     "SELECT negotiated FROM rpc_methods WHERE method=?1", 0 },
 };
@@ -415,6 +468,7 @@ static void remove_file(const char *zPath){
 static sqlite3 *open_database(const Mode *pMode){
   sqlite3 *db = 0;
   const char *zPragma = getenv("PROFILE_PRAGMA");
+  const char *zSetup = getenv("PROFILE_SETUP");
   remove_file(DB_PATH);
   remove_file(DB_PATH "-wal");
   remove_file(DB_PATH "-shm");
@@ -427,6 +481,9 @@ static sqlite3 *open_database(const Mode *pMode){
   if( zPragma ) exec_sql(db, zPragma);
   exec_sql(db, "SELECT rpc_init()");
   if( pMode->flags & MODE_PLAIN ) exec_sql(db, PLAIN_SCHEMA);
+  if( pMode->flags & MODE_PLAINREG ) exec_sql(db, PLAINREG_SCHEMA);
+  if( pMode->flags & MODE_ONE ) exec_sql(db, ONE_SCHEMA);
+  if( zSetup ) exec_sql(db, zSetup);
   return db;
 }
 
