@@ -51,7 +51,8 @@
 ** build/bench/profile.db, deleted first.  PROFILE_PRAGMA=SQL runs SQL
 ** before anything else (for instance PRAGMA temp_store=MEMORY), and
 ** PROFILE_SETUP=SQL after the schema is made (an experiment on the schema:
-** DROP INDEX rpc_ranges_by_lo, say).  It prints
+** DROP INDEX rpc_ranges_by_lo, say).  PROFILE_NOMUTEX=1 opens the
+** connection with SQLITE_OPEN_NOMUTEX: what the connection's mutex costs.  It prints
 ** nothing when it succeeds; a failure prints what failed and exits with 1.
 */
 #include <errno.h>
@@ -469,13 +470,22 @@ static sqlite3 *open_database(const Mode *pMode){
   sqlite3 *db = 0;
   const char *zPragma = getenv("PROFILE_PRAGMA");
   const char *zSetup = getenv("PROFILE_SETUP");
+  const char *zNoMutex = getenv("PROFILE_NOMUTEX");
+  int flags = SQLITE_OPEN_READWRITE|SQLITE_OPEN_CREATE;
+  if( zNoMutex && zNoMutex[0] && strcmp(zNoMutex, "0")!=0 ){
+    flags |= SQLITE_OPEN_NOMUTEX;
+  }
   remove_file(DB_PATH);
   remove_file(DB_PATH "-wal");
   remove_file(DB_PATH "-shm");
   if( pMode->flags & MODE_MEMORY ){
-    if( sqlite3_open(":memory:", &db)!=SQLITE_OK ) fail_db(db, ":memory:");
+    if( sqlite3_open_v2(":memory:", &db, flags, 0)!=SQLITE_OK ){
+      fail_db(db, ":memory:");
+    }
   }else{
-    if( sqlite3_open(DB_PATH, &db)!=SQLITE_OK ) fail_db(db, DB_PATH);
+    if( sqlite3_open_v2(DB_PATH, &db, flags, 0)!=SQLITE_OK ){
+      fail_db(db, DB_PATH);
+    }
     exec_sql(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL");
   }
   if( zPragma ) exec_sql(db, zPragma);
