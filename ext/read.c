@@ -129,7 +129,8 @@ static int cache_state(RpcConn *p){
   }
   state = sqlite3_txn_state(p->db, "main");
   if( state==SQLITE_TXN_WRITE ) return CACHE_NO;
-  return state==SQLITE_TXN_NONE ? CACHE_PROBE : CACHE_NOW;
+  if( state==SQLITE_TXN_NONE ) return p->probeRefused ? CACHE_NO : CACHE_PROBE;
+  return CACHE_NOW;
 }
 
 /* Read the counter into *pDataVersion; 0 on success, 1 when the cache may
@@ -162,7 +163,8 @@ static int data_version(RpcConn *p, unsigned int *pDataVersion){
 ** SQLITE_OK, or the error of the step (the lookup would meet the same
 ** lock or fault; it is not run to wait out a busy timeout twice), or -1
 ** when the statement cannot be prepared (an authorizer that refuses
-** pragmas, say): then this call takes the lookup.
+** pragmas, say): then this call and, so as not to try to prepare it on
+** every call, every later one outside a transaction take the lookup.
 */
 static int probe(RpcConn *p){
   sqlite3_stmt *pStmt = p->aStmt[RPC_STMT_PROBE];
@@ -170,6 +172,7 @@ static int probe(RpcConn *p){
    && rv_conn_stmt(p, RPC_STMT_PROBE, "PRAGMA main.data_version", &pStmt)
       !=SQLITE_OK ){
     rv_conn_clear(p);
+    p->probeRefused = 1;
     return -1;
   }
   /* (never running here: a PRAGMA calls no function) */

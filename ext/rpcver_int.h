@@ -147,7 +147,9 @@ typedef struct RpcConn {
   int cacheRefused;              /* the file is on a VFS the cache cannot
                                  ** trust (read.c, file_cacheable()) */
   int cacheShared;               /* main is a file other connections can
-                                 ** change (read.c, cache_usable()) */
+                                 ** change (read.c, cache_state()) */
+  int probeRefused;              /* PRAGMA data_version cannot be prepared
+                                 ** here (read.c, probe()) */
   unsigned int cacheDataVersion;
   RpcCacheEntry aCache[RPC_CACHE_SLOTS];
   /* The interned version texts (read.c, rv_text()): aText[0..nText) in
