@@ -893,6 +893,33 @@ class TestSenders(Base):
                          (None, "3.0", "3.16", 30))
 
 
+_TESTCLOCK = []          # [TemporaryDirectory, path of testclock.so]
+
+
+def load_testclock():
+    """tests/c/testclock.c compiled into a temporary directory and loaded, as
+    tests/senders.test does: a connection whose testclock_set(unix seconds)
+    sets the time of every connection opened with ``vfs=testclock`` (0: the
+    real clock).  test_oslo.py uses it too.
+
+    Compiled once per process and always loaded from that one file: the
+    first library loaded registers the VFS, and a copy loaded from another
+    path would set a clock of its own that the VFS never reads."""
+    if not _TESTCLOCK:
+        tmp = tempfile.TemporaryDirectory(prefix="rpcver-py-clock-")
+        so = os.path.join(tmp.name, "testclock.so")
+        subprocess.run(["cc", "-std=c11", "-Wall", "-Wextra", "-Werror",
+                        "-fPIC", "-shared", "-o", so,
+                        os.path.join(REPO, "tests", "c", "testclock.c")],
+                       check=True, capture_output=True, timeout=60)
+        _TESTCLOCK[:] = [tmp, so]
+    clock = sqlite3.connect(":memory:", check_same_thread=False)
+    clock.enable_load_extension(True)
+    clock.load_extension(_TESTCLOCK[1])   # registers the VFS "testclock"
+    clock.enable_load_extension(False)
+    return clock
+
+
 class TestDrainWindow(unittest.TestCase):
     """The drain window on tests/c/testclock.c's clock: a VFS whose time the
     test sets (testclock_set), compiled into the test's directory and loaded
@@ -902,16 +929,8 @@ class TestDrainWindow(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory(prefix="rpcver-py-clock-")
-        so = os.path.join(cls.tmp.name, "testclock.so")
-        subprocess.run(["cc", "-std=c11", "-Wall", "-Wextra", "-Werror",
-                        "-fPIC", "-shared", "-o", so,
-                        os.path.join(REPO, "tests", "c", "testclock.c")],
-                       check=True, capture_output=True, timeout=60)
-        cls.clock = sqlite3.connect(":memory:")
-        cls.clock.enable_load_extension(True)
-        cls.clock.load_extension(so)      # registers the VFS "testclock"
-        cls.clock.enable_load_extension(False)
+        cls.tmp = tempfile.TemporaryDirectory(prefix="rpcver-py-drain-")
+        cls.clock = load_testclock()
 
     @classmethod
     def tearDownClass(cls):
