@@ -22,7 +22,11 @@ every service writes what it can receive:
   Cinder's cached caps).  One call asks once: the version ``_compat_ver()``
   chooses carries the answer it was chosen by, and ``prepare()`` uses it.
   When nothing may be sent it raises :class:`CannotSendError` instead of
-  sending.
+  sending.  It registers as a sender of its API (rpcver's
+  ``rpc_register_sender``, ``[MAJOR.0, RPC_API_VERSION]``) when it is made,
+  so that rpcver holds receivers to what it may have in flight; a refusal
+  (no version of its range is accepted by every receiver) logs rpcver's
+  message and raises :class:`rpcver.RefusedError`.
 - :class:`ObjectSerializer` is a ``VersionedObjectSerializer`` that
   backports every object it sends, per class, to the version every receiver
   of ``obj:ClassName`` accepts (``obj_to_primitive(target_version=...,
@@ -72,15 +76,28 @@ when its oslo Target has a namespace, :func:`rpc_method`); an object class is
 ``obj:ClassName`` (:func:`object_method`).  Senders and receivers derive the
 same names from the same oslo Targets and object classes.
 
-In flight.  Sender registration (rpcver's ``rpc_register_sender``, with its
-drain windows) is not used: this module works with the extension as it is.
-So rpcver does not know what is still queued: after a pin that rolls a
-method back, a message sent at the higher version before the pin may still
-sit in a queue, and an old manager started then would receive it.  Start
-old managers only once the queues of the topic have drained
-(docs/oslo.md, "Rolling back"; ``make demo-oslo`` waits for that).  When
-sender registration lands, :meth:`RPCAPI.__init__` is where a sender would
-register itself.
+Senders and messages in flight (docs/in-flight.md).  Every :class:`RPCAPI`
+registers its process as a sender of its API, under :func:`sender_name`
+(``binary@host/pid``: one registration per process, so that forked workers
+and restarts never take each other's away), one registration per method
+and database shared by the process's RPCAPI objects (the hull of their
+ranges).  rpcver then refuses a receiver that would leave it nothing to
+send, and, after a change that narrows what it may send (a rollback's
+pin), a receiver that does not accept what may still be in flight, until
+the method's drain window has passed: an old manager started right after a
+pin is refused with rpcver's ``drain`` message.  The window must cover a
+message's life in the queue: a call's is its timeout (oslo.messaging's
+rabbit driver publishes a call with its timeout as the message's TTL); a
+cast has none, so a cast can outlive any window -- check the queues before
+an old manager starts, or give the topic's queues a message TTL at the
+broker (docs/oslo.md, "Rolling back").  A forked child registers under its
+own name at its first use; :meth:`RPCAPI.close` releases an object's share
+(the last one unregisters); :func:`heartbeat_senders` is for the service's
+periodic task (an expired registration is registered again);
+:func:`unregister_senders` for its stop (it also runs at a normal exit).
+Object classes (``obj:`` methods) get no sender registration: a rollback
+pins the RPC API with them, and the API's drain covers the messages that
+carry the objects.
 """
 
 import atexit
@@ -159,9 +176,11 @@ def sender_name(binary=None, host=None, pid=None):
     operator removes: rpc_expire(seconds), or rpc_unregister_sender(name).
     """
     if binary is None:
-        # (the first word: `python3 -m unittest` sets argv[0] to that phrase)
+        # (the first word: `python3 -m unittest` sets argv[0] to that
+        # phrase; `python3 -c` and `python3 -` set "-c" and "-")
         words = os.path.basename(sys.argv[0] if sys.argv else "").split()
-        binary = words[0] if words else "python"
+        binary = words[0] if words and words[0] not in ("-", "-c") \
+            else "python"
     if host is None:
         host = socket.gethostname()
     if pid is None:
@@ -1099,6 +1118,23 @@ class RPCAPI:
     ``self.client`` is a :class:`CappedClient`: Cinder code that calls
     ``self.client.prepare(...)`` or ``self.client.can_send_version(...)``
     keeps working and is capped by rpcver at every call.
+
+    The sender registration.  Made, it registers its process as a sender
+    of its API, ``[MAJOR.0, RPC_API_VERSION]``, under ``sender`` (default
+    :func:`sender_name`: ``binary@host/pid``); the process's objects of one
+    API on one database share one registration, the hull of their ranges
+    (registered when it widens, again when it narrows at a close).  A
+    refusal is logged at ERROR on ``logger`` (default this module's) and
+    raised as :class:`rpcver.RefusedError`, rpcver's message unchanged:
+    ``rpcver: sender 'x' cannot register method 'volume' with range [3.0,
+    3.17]: every receiver accepts only [4.0, 4.2], so it could send
+    nothing. ...``.  In a forked child the first use registers the child
+    under its own name (a ``sender`` given is used again as it is: give one
+    per process).  :meth:`close` (or ``with``) releases this object's
+    share; the last share of the process unregisters, and rpcver's drain
+    window starts for what it sent.  Used after :meth:`close` it raises
+    :class:`rpcver.RpcverError`.  Liveness: :func:`heartbeat_senders` from
+    the service's periodic task.
     """
 
     RPC_API_VERSION = None
