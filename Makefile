@@ -7,6 +7,9 @@ VERSION := $(shell cat VERSION)
 SRC      = $(wildcard ext/*.c)
 HDR      = $(wildcard ext/*.h) build/schema_sql.h
 CLIENT   = cluster/dqlite_client.c cluster/dqlite_client.h
+# The wire client speaks TLS with OpenSSL (libssl-dev).
+SSL_LIBS = $$(pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto)
+DAEMON   = cluster/rpcverd.c cluster/proxy.c cluster/proxy.h
 SCHEMA   = schema/rpcver.sql schema/upgrade-from-1.sql schema/upgrade-from-1-finish.sql
 DEFS     = -DRPCVER_VERSION='"$(VERSION)"' -Iext -Ibuild
 
@@ -75,15 +78,15 @@ build/librpcver.a: $(SRC) $(HDR) VERSION
 # The operator CLI links rpcver statically: it needs no extension path.
 cli: build/rpcver
 build/rpcver: $(wildcard cli/*.c cli/*.h) $(CLIENT) build/librpcver.a ext/rpcver.h
-	$(CC) $(WARN) $(CFLAGS) -Iext -Icluster -o $@ $(filter %.c,$^) build/librpcver.a -lsqlite3
+	$(CC) $(WARN) $(CFLAGS) -Iext -Icluster -o $@ $(filter %.c,$^) build/librpcver.a -lsqlite3 $(SSL_LIBS)
 
 # The dqlite node host (docs/cluster.md).  It needs libdqlite-dev, which
 # `make deps` installs; `make all` builds it when that is present.
 cluster: build/rpcverd
-build/rpcverd: cluster/rpcverd.c $(CLIENT) build/librpcver.a ext/rpcver.h
+build/rpcverd: $(DAEMON) $(CLIENT) build/librpcver.a ext/rpcver.h
 	@pkg-config --exists dqlite || { echo "rpcverd needs libdqlite-dev: run make deps (or apt-get install libdqlite-dev)"; exit 1; }
 	$(CC) $(WARN) $(CFLAGS) -DRPCVER_VERSION='"$(VERSION)"' -Iext -Icluster -o $@ \
-	    $(filter %.c,$^) build/librpcver.a $$(pkg-config --cflags --libs dqlite) -lsqlite3 -lpthread
+	    $(filter %.c,$^) build/librpcver.a $$(pkg-config --cflags --libs dqlite) -lsqlite3 $(SSL_LIBS) -lpthread
 
 # Install.  The loadable module goes to $(PREFIX)/lib/rpcver/rpcver.so, so
 # `.load /usr/local/lib/rpcver/rpcver` works and the bindings find it.
@@ -143,11 +146,11 @@ build/asan/rpcver.so: $(SRC) $(HDR) VERSION
 # The concurrent and crash tests run at reduced sizes here; make test runs
 # them in full.
 # rpcverd, with rpcver linked in, built with the same sanitizers.
-build/asan/rpcverd: cluster/rpcverd.c $(CLIENT) $(SRC) $(HDR) VERSION
+build/asan/rpcverd: $(DAEMON) $(CLIENT) $(SRC) $(HDR) VERSION
 	@mkdir -p build/asan
 	$(CC) $(WARN) $(ASAN_FLAGS) $(DEFS) -DSQLITE_CORE -Icluster -o $@ \
-	    cluster/rpcverd.c cluster/dqlite_client.c $(SRC) \
-	    $$(pkg-config --cflags --libs dqlite) -lsqlite3 -lpthread
+	    cluster/rpcverd.c cluster/proxy.c cluster/dqlite_client.c $(SRC) \
+	    $$(pkg-config --cflags --libs dqlite) -lsqlite3 $(SSL_LIBS) -lpthread
 
 test-asan: deps build/asan/rpcver.so build/asan/rpcverd static cli cluster
 	RPCVER_WRITER_OPS=300 RPCVER_CRASH_ROUNDS=20 \
@@ -227,7 +230,7 @@ build/bench/bench: bench/bench.c ext/rpcver.h build/librpcver.a
 build/bench/cluster_latency: bench/cluster_latency.c $(CLIENT) build/librpcver.a ext/rpcver.h
 	@mkdir -p build/bench
 	$(CC) $(WARN) $(CFLAGS) -Iext -Icluster -o $@ bench/cluster_latency.c \
-	    cluster/dqlite_client.c build/librpcver.a -lsqlite3
+	    cluster/dqlite_client.c build/librpcver.a -lsqlite3 $(SSL_LIBS)
 bench-cluster: cluster build/bench/cluster_latency
 	sh bench/cluster.sh
 

@@ -16,6 +16,10 @@
 # reading a script from standard input exits 0 even when the script fails,
 # so each Tcl check ends with an explicit exit 1.
 #
+# The cluster's TLS (rpcverd, the C wire client, the CLI) is OpenSSL's:
+# libssl-dev to build, and the openssl command for cluster/certs.sh and the
+# tests, which make their certificates as they run.
+#
 # The oslo adapter (bindings/python/rpcver_oslo.py, make demo-oslo) needs
 # oslo.messaging and oslo.versionedobjects in that interpreter and Debian's
 # rabbitmq-server (in /usr/sbin: the check looks on PATH, which has /usr/sbin
@@ -79,7 +83,9 @@ python3         python_loads_extensions
 nodejs          has node
 npm             has npm
 libdqlite-dev   pkg-config --exists dqlite
+libssl-dev      pkg-config --exists openssl
 go-dqlite       has dqlite
+openssl         has openssl
 rabbitmq-server has rabbitmq-server
 python3-oslo.messaging python_imports oslo_messaging
 python3-oslo.versionedobjects python_imports oslo_versionedobjects.base
