@@ -36,7 +36,7 @@ help:
 	@echo "make demo-cluster  the same across a 3-node dqlite cluster, leader killed midway"
 	@echo "make demo-oslo  a Cinder-like service on oslo.messaging over a private RabbitMQ:"
 	@echo "                rolling upgrade, refusal, rollback by pin (docs/oslo.md)"
-	@echo "make bench-cluster  rpcver's latency through a 3-node dqlite cluster"
+	@echo "make bench-cluster  rpcver's latency through a 3-node dqlite cluster, and with TLS"
 	@echo "make bench-oslo one oslo.messaging call over RabbitMQ, with and without rpcver's cap"
 	@echo "make bench      the benchmarks (bench/README.md; ~10 minutes, 2.5 GB of disk)"
 	@echo "make clean      remove build output"
