@@ -10,7 +10,8 @@ CLIENT   = cluster/dqlite_client.c cluster/dqlite_client.h
 # The wire client speaks TLS with OpenSSL (libssl-dev).
 SSL_LIBS = $$(pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto)
 DAEMON   = cluster/rpcverd.c cluster/proxy.c cluster/proxy.h
-SCHEMA   = schema/rpcver.sql schema/upgrade-from-1.sql schema/upgrade-from-1-finish.sql
+SCHEMA   = schema/rpcver.sql schema/upgrade-from-1.sql schema/upgrade-from-1-finish.sql \
+           schema/upgrade-from-2.sql
 DEFS     = -DRPCVER_VERSION='"$(VERSION)"' -Iext -Ibuild
 
 .PHONY: all loadable static cli cluster bench-cluster bench-oslo demo-cluster demo-oslo test test-asan test-valgrind fuzz fuzz-smoke demo deps \
@@ -46,7 +47,8 @@ build/schema_sql.h: $(SCHEMA) tools/embed.sh
 	@mkdir -p build
 	sh tools/embed.sh rpc_schema_sql schema/rpcver.sql \
 	    rpc_upgrade_from_1_sql schema/upgrade-from-1.sql \
-	    rpc_upgrade_from_1_finish_sql schema/upgrade-from-1-finish.sql > $@.tmp
+	    rpc_upgrade_from_1_finish_sql schema/upgrade-from-1-finish.sql \
+	    rpc_upgrade_from_2_sql schema/upgrade-from-2.sql > $@.tmp
 	mv $@.tmp $@
 
 # Only the two entry points (RPCVER_API in ext/rpcver.h) are exported:
@@ -100,6 +102,7 @@ INSTALLED = $(PREFIX)/lib/rpcver/rpcver.so $(PREFIX)/lib/librpcver.a \
             $(PREFIX)/include/rpcver.h $(PREFIX)/lib/pkgconfig/rpcver.pc \
             $(PREFIX)/share/rpcver/rpcver.sql $(PREFIX)/share/rpcver/upgrade-from-1.sql \
             $(PREFIX)/share/rpcver/upgrade-from-1-finish.sql \
+            $(PREFIX)/share/rpcver/upgrade-from-2.sql \
             $(PREFIX)/bin/rpcver $(PREFIX)/bin/rpcverd \
             $(PYTHONDIR)/rpcver.py $(PYTHONDIR)/rpcver_cluster.py $(PYTHONDIR)/rpcver_oslo.py \
             $(NODEDIR)/rpcver.js $(NODEDIR)/package.json

@@ -233,7 +233,7 @@ int rv_schema_audit(RpcConn *p, sqlite3_str *pOut, RpcAudit *pAudit){
   sqlite3_stmt *pStmt = 0;
   RpcSchemaObjects *pObjs;
   unsigned char aSeen[256];
-  int i, rc, revision = 0, pass;
+  int i, rc, revision = 0, pass, compareTables = 0;
 
   memset(pAudit, 0, sizeof(*pAudit));
   if( p->pExpected==0 && (rc = load_expected(p))!=SQLITE_OK ) return rc;
@@ -241,6 +241,17 @@ int rv_schema_audit(RpcConn *p, sqlite3_str *pOut, RpcAudit *pAudit){
   if( pObjs->n>(int)sizeof(aSeen) ) return SQLITE_INTERNAL;
   memset(aSeen, 0, sizeof(aSeen));
 
+  /* The tables are compared only at this rpcver's schema version: an older
+  ** one's are migrated by the next write, a newer one's are a newer
+  ** rpcver's.  (A damaged rpc_meta is reported by audit_revision().) */
+  {
+    sqlite3_int64 ver = 0, rev = 0;
+    char *zErr = 0;
+    if( rv_schema_stored(p, &ver, &rev, &zErr)==SQLITE_OK ){
+      compareTables = ver==RPC_SCHEMA_VERSION;
+    }
+    sqlite3_free(zErr);
+  }
   rc = sqlite3_prepare_v2(p->db,
       "SELECT type, name, tbl_name, sql FROM main.sqlite_schema"
       " WHERE type IN ('table', 'view', 'index', 'trigger')", -1, &pStmt, 0);
@@ -254,11 +265,18 @@ int rv_schema_audit(RpcConn *p, sqlite3_str *pOut, RpcAudit *pAudit){
       if( !pAudit->present ) break;
       for(i=0; i<pObjs->n; i++){
         if( !aSeen[i] && strcmp(pObjs->a[i].zType, "table")==0 ){
-          add_line(pOut, pAudit, "table %s is missing", pObjs->a[i].zName);
+          if( compareTables ){
+            add_line(pOut, pAudit, "table %s is missing", pObjs->a[i].zName);
+          }else{
+            pAudit->otherVersion = 1;
+          }
           pAudit->tablesOk = 0;
         }
       }
-      if( !pAudit->tablesOk ) break;
+      if( !pAudit->tablesOk ){
+        if( pAudit->otherVersion ) audit_revision(p, pOut, pAudit);
+        break;
+      }
       revision = audit_revision(p, pOut, pAudit);
       if( revision<0 ) break;
     }
@@ -302,9 +320,15 @@ int rv_schema_audit(RpcConn *p, sqlite3_str *pOut, RpcAudit *pAudit){
       if( zTokens==0 ){ rc = SQLITE_NOMEM; break; }
       if( strcmp(zTokens, pObj->zSql)!=0 ){
         if( pass==0 ){
-          add_line(pOut, pAudit, "table %s is not rpcver's: its definition "
-                   "differs from rpcver's (a column's type, collation, "
-                   "constraint or formula)", pObj->zName);
+          /* at another schema version a difference is expected: the data
+          ** checks, written for this version's tables, are left out */
+          if( compareTables ){
+            add_line(pOut, pAudit, "table %s is not rpcver's: its "
+                     "definition differs from rpcver's (a column's type, "
+                     "collation, constraint or formula)", pObj->zName);
+          }else{
+            pAudit->otherVersion = 1;
+          }
           pAudit->tablesOk = 0;
         }else{
           add_line(pOut, pAudit, "%s %s is not rpcver's: its SQL differs "

@@ -121,6 +121,11 @@ int rv_conn_stmt(RpcConn *p, RpcStmtId id, const char *zSql,
     if( rc==SQLITE_OK ){
       rc = sqlite3_prepare_v3(p->db, zSql, -1, SQLITE_PREPARE_PERSISTENT,
                               &p->aStmt[id], 0);
+      /* kept for rv_conn_errmsg(): the caller may run other SQL (is there
+      ** a schema at all?) before it reports the failure */
+      if( rc!=SQLITE_OK && p->zStmtErr==0 && !p->hookShadowed ){
+        p->zStmtErr = sqlite3_mprintf("%s", sqlite3_errmsg(p->db));
+      }
     }
   }else{
     sqlite3_reset(p->aStmt[id]);

@@ -253,11 +253,11 @@ int rv_arg_version(sqlite3_context *ctx, const char *zFunc,
 **
 **   rpcver_key(WHAT, V)          -> version key of V, or an error naming WHAT
 **   rpcver_name(WHAT, V)         -> V when it is a valid name, else an error
-**   rpcver_check_range(MANAGER, METHOD, LO, HI) -> NULL, or an error
-**   rpcver_refusal(MANAGER, METHOD, LO, HI, FLOOR) -> NULL when [LO, HI] is
-**                                   admitted, else the refusal's text
+**   rpcver_check_range(WHO, METHOD, LO, HI [, 'sender']) -> NULL, or an error
+**   rpcver_seconds(WHAT, V)      -> V when it is an INTEGER >= 0, else an
+**                                   error naming WHAT
+** (the admission helpers are in admission.c)
 **   rpcver_lo(HI, LO)            -> key of LO, or of MAJOR(HI).0 when NULL
-**   rpcver_pin_refusal(METHOD, PIN, MANAGER, LO, HI) -> pin refusal text
 **   rpcver_raise(MESSAGE)        -> raises MESSAGE as an SQL error
 **   rpcver_text(KEY)             -> version text of a key, for reports
 **   rpcver_quote(V)              -> V for a message: like quote(), but text
@@ -296,11 +296,15 @@ static int is_key(sqlite3_value *pVal){
 /* Validate a row of rpc_ranges (the view's triggers and direct writes). */
 void rv_rpcver_check_range(sqlite3_context *ctx, int argc,
                              sqlite3_value **argv){
-  static const char *azCol[] = { "manager", "method" };
+  /* WHO is a manager (rpc_ranges), or a sender (KIND 'sender') */
+  int sender = argc>4;
+  const char *azCol[2];
+  const char *zView = sender ? "rpc_senders" : "rpc_registrations";
   char zLo[RPC_KEY_TEXT_MAX], zHi[RPC_KEY_TEXT_MAX];
   char *zManager = 0, *zMethod = 0;
   int i;
-  (void)argc;
+  azCol[0] = sender ? "sender" : "manager";
+  azCol[1] = "method";
   for(i=0; i<2; i++){
     char *zProblem = rv_name_problem(argv[i]);
     if( zProblem ){
@@ -319,92 +323,20 @@ void rv_rpcver_check_range(sqlite3_context *ctx, int argc,
   if( !is_key(argv[2]) || !is_key(argv[3]) ){
     int iBad = is_key(argv[2]) ? 3 : 2;
     char *zVal = rv_describe(argv[iBad]);
-    rv_errorf(ctx, "rpcver: registration of manager %s for method %s: %s "
-               "%s is not a version key (write rpc_registrations, which "
-               "takes versions as text)", zManager, zMethod,
-               iBad==2 ? "lo" : "hi", zVal);
+    rv_errorf(ctx, "rpcver: registration of %s %s for method %s: %s "
+               "%s is not a version key (write %s, which takes versions as "
+               "text)", azCol[0], zManager, zMethod,
+               iBad==2 ? "lo" : "hi", zVal, zView);
     sqlite3_free(zVal);
   }else if( sqlite3_value_int64(argv[2])>sqlite3_value_int64(argv[3]) ){
     rv_version_format(sqlite3_value_int64(argv[2]), zLo);
     rv_version_format(sqlite3_value_int64(argv[3]), zHi);
-    rv_errorf(ctx, "rpcver: registration of manager %s for method %s: lo "
-               "%s is above hi %s; a range needs lo <= hi", zManager, zMethod,
-               zLo, zHi);
+    rv_errorf(ctx, "rpcver: registration of %s %s for method %s: lo "
+               "%s is above hi %s; a range needs lo <= hi", azCol[0], zManager,
+               zMethod, zLo, zHi);
   }
   sqlite3_free(zManager);
   sqlite3_free(zMethod);
-}
-
-/*
-** Admission, shared by the triggers (raised) and rpc_check() (returned):
-** NULL when the range is admitted, else why not.  MANAGER may be NULL:
-** rpc_check() has no manager.
-*/
-void rv_rpcver_refusal(sqlite3_context *ctx, int argc,
-                         sqlite3_value **argv){
-  char zLo[RPC_KEY_TEXT_MAX], zHi[RPC_KEY_TEXT_MAX], zFloor[RPC_KEY_TEXT_MAX];
-  RpcKey lo = sqlite3_value_int64(argv[2]);
-  RpcKey hi = sqlite3_value_int64(argv[3]);
-  RpcKey floor = sqlite3_value_int64(argv[4]);
-  char *zMethod;
-  char *zWho;
-  char *zMsg;
-  (void)argc;
-  /* The admission rule, written once: the range must contain the floor,
-  ** the highest version senders may already be using (none yet: any). */
-  if( sqlite3_value_type(argv[4])==SQLITE_NULL || (lo<=floor && floor<=hi) ){
-    return;                                    /* admitted: NULL */
-  }
-  zMethod = rv_describe(argv[1]);
-  rv_version_format(lo, zLo);
-  rv_version_format(hi, zHi);
-  rv_version_format(floor, zFloor);
-  if( sqlite3_value_type(argv[0])==SQLITE_NULL ){
-    zWho = sqlite3_mprintf("a manager");
-  }else{
-    char *zManager = rv_describe(argv[0]);
-    zWho = sqlite3_mprintf("manager %s", zManager);
-    sqlite3_free(zManager);
-  }
-  if( hi<floor ){
-    zMsg = sqlite3_mprintf("rpcver: %s cannot register method %s with range "
-      "[%s, %s]: senders may already be using %s (the method's floor), "
-      "which it cannot receive. Upgrade it to a version that accepts %s; "
-      "or, to roll back, first pin the method: SELECT rpc_pin(%s, '%s'); "
-      "or remove stale managers (rpc_unregister, rpc_expire)",
-      zWho, zMethod, zLo, zHi, zFloor, zFloor, zMethod, zHi);
-  }else{
-    zMsg = sqlite3_mprintf("rpcver: %s cannot register method %s with range "
-      "[%s, %s]: senders may still be using %s (the method's floor), below "
-      "its lo. Register a range that reaches down to %s (a bridge: give lo "
-      "explicitly, e.g. rpc_register(manager, method, '%s', '%s')), or "
-      "upgrade the other receivers first",
-      zWho, zMethod, zLo, zHi, zFloor, zFloor, zHi, zFloor);
-  }
-  sqlite3_free(zWho);
-  sqlite3_free(zMethod);
-  if( zMsg==0 ){ sqlite3_result_error_nomem(ctx); return; }
-  sqlite3_result_text(ctx, zMsg, -1, sqlite3_free);
-}
-
-void rv_rpcver_pin_refusal(sqlite3_context *ctx, int argc,
-                             sqlite3_value **argv){
-  char zPin[RPC_KEY_TEXT_MAX], zLo[RPC_KEY_TEXT_MAX], zHi[RPC_KEY_TEXT_MAX];
-  char *zMethod = rv_describe(argv[0]);
-  char *zManager = rv_describe(argv[2]);
-  char *zMsg;
-  (void)argc;
-  rv_version_format(sqlite3_value_int64(argv[1]), zPin);
-  rv_version_format(sqlite3_value_int64(argv[3]), zLo);
-  rv_version_format(sqlite3_value_int64(argv[4]), zHi);
-  zMsg = sqlite3_mprintf("rpcver: cannot pin method %s to %s: receiver %s "
-    "accepts only [%s, %s], so nothing could be sent. Pin at or above %s, "
-    "or unregister the receivers that do not accept %s",
-    zMethod, zPin, zManager, zLo, zHi, zLo, zPin);
-  sqlite3_free(zMethod);
-  sqlite3_free(zManager);
-  if( zMsg==0 ){ sqlite3_result_error_nomem(ctx); return; }
-  sqlite3_result_text(ctx, zMsg, -1, sqlite3_free);
 }
 
 /* Reports (rpc_verify, rpc_explain) render keys they may find corrupted. */
@@ -441,6 +373,19 @@ void rv_rpcver_raise(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   (void)argc;
   if( zMsg==0 ) return;
   rv_error(ctx, "rpcver_raise", zMsg, SQLITE_ERROR);
+}
+
+void rv_rpcver_seconds(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  (void)argc;
+  if( sqlite3_value_type(argv[1])!=SQLITE_INTEGER
+   || sqlite3_value_int64(argv[1])<0 ){
+    char *zVal = rv_describe(argv[1]);
+    rv_errorf(ctx, "rpcver: %s must be a whole number of seconds >= 0, not "
+              "%s", sqlite3_value_text(argv[0]), zVal);
+    sqlite3_free(zVal);
+    return;
+  }
+  sqlite3_result_value(ctx, argv[1]);
 }
 
 /* oslo.messaging's rule, written once for the triggers, the bindings and

@@ -192,6 +192,18 @@ int rv_lookup(RpcConn *p, const char *zMethod, int nMethod, RpcLookup *pOut){
   return rc;
 }
 
+/* The highest version a sender whose code sends [senderLo, cap] may send
+** now (cap -1: no cap): negotiated, capped, or -1 (NULL) when that is below
+** some receiver's lo or the sender's own.  rpc_max_send()'s rule. */
+RpcKey rv_sendable(const RpcLookup *pLook, RpcKey cap, RpcKey senderLo){
+  RpcKey v;
+  if( !pLook->hasRow || pLook->negotiated<0 ) return -1;
+  v = pLook->negotiated;
+  if( cap>=0 && cap<v ) v = cap;
+  if( v<pLook->maxLo || v<senderLo ) return -1;
+  return v;
+}
+
 /* Read the METHOD argument of a read function.  Returns 0 with *pz set, or
 ** 1 when the function's result is already decided (NULL, or an error). */
 static int arg_method(sqlite3_context *ctx, const char *zFunc,
@@ -248,10 +260,8 @@ void rv_rpc_max_send(sqlite3_context *ctx, int argc,
   }
   rc = rv_lookup(p, zMethod, nMethod, &look);
   if( rc!=SQLITE_OK ){ lookup_failed(ctx, p, zFunc, rc); return; }
-  if( !look.hasRow || look.negotiated<0 ) return;
-  v = look.negotiated;
-  if( cap>=0 && cap<v ) v = cap;
-  if( v<look.maxLo || v<senderLo ) return;   /* no version fits both sides */
+  v = rv_sendable(&look, cap, senderLo);
+  if( v<0 ) return;                          /* no version fits both sides */
   if( v==look.negotiated ){
     /* -1: the copy keeps the terminator, so a caller's
     ** sqlite3_column_text() need not copy the result again to add one. */
@@ -278,6 +288,31 @@ void rv_rpc_can_send(sqlite3_context *ctx, int argc,
                           && look.maxLo<=v && v<=look.negotiated);
 }
 
+/*
+** rpc_check()'s statement: the admission rules with what may be in flight,
+** or, on a database still at schema version 2 (a read does not migrate it;
+** the next write will), the rules that database's triggers enforce: the
+** floor alone.
+*/
+static int check_stmt(RpcConn *p, sqlite3_stmt **ppStmt){
+  sqlite3_int64 v = 0, rev = 0;
+  char *zErr = 0;
+  rv_schema_stored(p, &v, &rev, &zErr);
+  sqlite3_free(zErr);
+  if( v==2 ){
+    return rv_conn_stmt(p, RPC_STMT_CHECK_V2,
+        "SELECT rpcver_refusal(NULL, method, ?2, ?3, floor, NULL, NULL,"
+        "                      NULL, NULL, NULL, 0, 0)"
+        "  FROM main.rpc_methods WHERE method = ?1", ppStmt);
+  }
+  return rv_conn_stmt(p, RPC_STMT_CHECK,
+      "SELECT rpcver_refusal(NULL, m.method, ?2, ?3, m.floor, m.send_lo,"
+      "                      m.send_hi, m.inflight_lo, m.inflight_hi,"
+      "                      m.inflight_until, w.seconds, unixepoch())"
+      "  FROM main.rpc_methods AS m JOIN main.rpc_drains AS w USING (method)"
+      " WHERE m.method = ?1", ppStmt);
+}
+
 void rv_rpc_check(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   static const char zFunc[] = "rpc_check";
   RpcConn *p = (RpcConn*)sqlite3_user_data(ctx);
@@ -298,9 +333,7 @@ void rv_rpc_check(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     rv_errorf(ctx, "rpcver: rpc_check: lo %s is above hi %s", zLo, zHi);
     return;
   }
-  rc = rv_conn_stmt(p, RPC_STMT_CHECK,
-      "SELECT rpcver_refusal(NULL, method, ?2, ?3, floor)"
-      "  FROM main.rpc_methods WHERE method = ?1", &pStmt);
+  rc = check_stmt(p, &pStmt);
   if( rc!=SQLITE_OK ){
     if( p->zFault || rv_schema_present(p->db) ){
       lookup_failed(ctx, p, zFunc, rc);
@@ -316,6 +349,7 @@ void rv_rpc_check(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   rc = sqlite3_reset(pStmt);
   if( rc!=SQLITE_OK ){
     rv_conn_stmt_drop(p, RPC_STMT_CHECK);
+    rv_conn_stmt_drop(p, RPC_STMT_CHECK_V2);
     if( p->zFault || rv_schema_present(p->db) ){
       lookup_failed(ctx, p, zFunc, rc);
     }

@@ -127,6 +127,84 @@ static int explain_receivers(sqlite3 *db, sqlite3_value *pMethod,
   return SQLITE_OK;
 }
 
+/* Registered senders, and what may be in flight with the drain window: a
+** section only where there is something to say, and only on a database at
+** schema version 3 (an older one has no senders until its next write
+** migrates it). */
+static int explain_senders(RpcConn *p, sqlite3_value *pMethod,
+                           sqlite3_str *pStr){
+  sqlite3_stmt *pStmt = 0;
+  sqlite3_int64 v = 0, rev = 0;
+  char *zErr = 0;
+  int nShown = 0, rc;
+  sqlite3_int64 nTotal = 0;
+  rc = rv_schema_stored(p, &v, &rev, &zErr);
+  sqlite3_free(zErr);
+  if( rc!=SQLITE_OK || v<3 ) return rc;
+  rc = sqlite3_prepare_v2(p->db,
+      "SELECT s.sender, s.lo, s.hi, unixepoch() - g.last_seen,"
+      "       count(*) OVER ()"
+      "  FROM main.rpc_sender_ranges AS s"
+      "  JOIN main.rpc_managers AS g ON g.manager = s.sender"
+      " WHERE s.method = ?1 ORDER BY s.hi, s.sender", -1, &pStmt, 0);
+  if( rc!=SQLITE_OK ) return rc;
+  sqlite3_bind_value(pStmt, 1, pMethod);
+  while( (rc = sqlite3_step(pStmt))==SQLITE_ROW ){
+    nTotal = sqlite3_column_int64(pStmt, 4);
+    if( nShown>=EXPLAIN_RECEIVERS_MAX ) continue;
+    if( nShown==0 ) sqlite3_str_appendall(pStr, "registered senders:\n");
+    sqlite3_str_appendall(pStr, "  ");
+    append_name(pStr, pStmt, 0);
+    sqlite3_str_appendall(pStr, " sends [");
+    append_key(pStr, pStmt, 1);
+    sqlite3_str_appendall(pStr, ", ");
+    append_key(pStr, pStmt, 2);
+    sqlite3_str_appendf(pStr, "] seen %lld s ago\n",
+                        sqlite3_column_int64(pStmt, 3));
+    nShown++;
+  }
+  sqlite3_finalize(pStmt);
+  if( rc!=SQLITE_DONE ) return rc;
+  if( nTotal>nShown ){
+    sqlite3_str_appendf(pStr, "  ... and %lld more\n", nTotal - nShown);
+  }
+  rc = sqlite3_prepare_v2(p->db,
+      "SELECT w.seconds, w.own, m.send_lo, m.send_hi, m.inflight_lo,"
+      "       m.inflight_hi, m.inflight_until - unixepoch() + 1"
+      "  FROM main.rpc_methods AS m JOIN main.rpc_drains AS w USING (method)"
+      " WHERE m.method = ?1"
+      "   AND (m.senders > 0 OR m.inflight_until >= unixepoch())",
+      -1, &pStmt, 0);
+  if( rc!=SQLITE_OK ) return rc;
+  sqlite3_bind_value(pStmt, 1, pMethod);
+  if( (rc = sqlite3_step(pStmt))==SQLITE_ROW ){
+    sqlite3_str_appendf(pStr, "drain window %lld s (%s)",
+                        sqlite3_column_int64(pStmt, 0),
+                        sqlite3_column_int(pStmt, 1) ? "its own"
+                                                     : "the default");
+    if( sqlite3_column_type(pStmt, 2)==SQLITE_INTEGER ){
+      sqlite3_str_appendall(pStr, "; the senders may send ");
+      append_key(pStr, pStmt, 2);
+      sqlite3_str_appendall(pStr, " to ");
+      append_key(pStr, pStmt, 3);
+      sqlite3_str_appendall(pStr, " now");
+    }
+    if( sqlite3_column_type(pStmt, 6)==SQLITE_INTEGER
+     && sqlite3_column_int64(pStmt, 6)>0 ){
+      sqlite3_str_appendall(pStr, "; ");
+      append_key(pStr, pStmt, 4);
+      sqlite3_str_appendall(pStr, " to ");
+      append_key(pStr, pStmt, 5);
+      sqlite3_str_appendf(pStr, " may still be in flight for %lld s",
+                          sqlite3_column_int64(pStmt, 6));
+    }
+    sqlite3_str_appendall(pStr, ": a new receiver must accept all of it\n");
+    rc = SQLITE_DONE;
+  }
+  sqlite3_finalize(pStmt);
+  return rc==SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 void rv_rpc_explain(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   RpcConn *p = (RpcConn*)sqlite3_user_data(ctx);
   sqlite3_str *pStr;
@@ -154,6 +232,7 @@ void rv_rpc_explain(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     p->inExplain = 1;
     rc = explain_summary(p->db, argv[0], pStr, &newest);
     if( rc==SQLITE_ROW ) rc = explain_receivers(p->db, argv[0], newest, pStr);
+    if( rc==SQLITE_OK ) rc = explain_senders(p, argv[0], pStr);
     p->inExplain = 0;
   }
   if( rc==SQLITE_DONE ){
@@ -265,12 +344,66 @@ static const char zVerifySql[] =
   "UNION ALL "
   "SELECT printf('manager %s has registrations but no row in rpc_managers',"
   "              rpcver_quote(manager))"
-  "  FROM (SELECT DISTINCT manager FROM main.rpc_ranges)"
+  "  FROM (SELECT manager FROM main.rpc_ranges"
+  "        UNION SELECT sender FROM main.rpc_sender_ranges)"
   " WHERE manager NOT IN (SELECT manager FROM main.rpc_managers)"
   "UNION ALL "
   "SELECT printf('manager %s has no registrations', rpcver_quote(manager))"
   "  FROM main.rpc_managers AS g"
-  " WHERE NOT EXISTS (SELECT 1 FROM main.rpc_ranges WHERE manager = g.manager)";
+  " WHERE NOT EXISTS (SELECT 1 FROM main.rpc_ranges WHERE manager = g.manager)"
+  "   AND NOT EXISTS (SELECT 1 FROM main.rpc_sender_ranges"
+  "                    WHERE sender = g.manager)"
+  /* senders: the aggregates, each range, and that every sender has
+  ** something it may send while the method has receivers */
+  "UNION ALL "
+  "SELECT printf('method %s: senders %s, min_slo %s, max_slo %s, min_shi %s, "
+  "max_shi %s; sender registrations say %d, %s, %s, %s, %s',"
+  "              rpcver_quote(m.method), rpcver_quote(m.senders),"
+  "              rpcver_text(m.min_slo), rpcver_text(m.max_slo),"
+  "              rpcver_text(m.min_shi), rpcver_text(m.max_shi),"
+  "              coalesce(s.n, 0), rpcver_text(s.min_slo),"
+  "              rpcver_text(s.max_slo), rpcver_text(s.min_shi),"
+  "              rpcver_text(s.max_shi))"
+  "  FROM main.rpc_methods AS m LEFT JOIN"
+  "       (SELECT method, count(*) AS n, min(lo) AS min_slo,"
+  "               max(lo) AS max_slo, min(hi) AS min_shi, max(hi) AS max_shi"
+  "          FROM main.rpc_sender_ranges GROUP BY method) AS s"
+  "       USING (method)"
+  " WHERE m.senders IS NOT coalesce(s.n, 0) OR m.min_slo IS NOT s.min_slo"
+  "    OR m.max_slo IS NOT s.max_slo OR m.min_shi IS NOT s.min_shi"
+  "    OR m.max_shi IS NOT s.max_shi "
+  "UNION ALL "
+  "SELECT printf('sender registration (%s, %s): lo %s, hi %s is not a "
+  "range', rpcver_quote(sender), rpcver_quote(method), rpcver_text(lo),"
+  "              rpcver_text(hi))"
+  "  FROM main.rpc_sender_ranges"
+  " WHERE typeof(lo) <> 'integer' OR typeof(hi) <> 'integer'"
+  "    OR lo < 0 OR lo > hi OR hi >= (1 << 60) "
+  "UNION ALL "
+  "SELECT printf('method %s: registered sender %s, which sends [%s, %s], "
+  "has nothing it may send: the receivers accept %s', rpcver_quote(m.method),"
+  "              rpcver_quote(s.sender), rpcver_text(s.lo), rpcver_text(s.hi),"
+  "              iif(m.negotiated IS NULL, 'no version',"
+  "                  printf('[%s, %s]', rpcver_text(m.max_lo),"
+  "                         rpcver_text(m.negotiated))))"
+  "  FROM main.rpc_methods AS m"
+  "  JOIN main.rpc_sender_ranges AS s ON s.method = m.method"
+  " WHERE m.receivers > 0"
+  "   AND (m.negotiated IS NULL OR s.hi < m.max_lo OR s.lo > m.negotiated) "
+  /* the in-flight envelope and the drain windows */
+  "UNION ALL "
+  "SELECT printf('method %s: in-flight range [%s, %s] until %s is not a "
+  "range', rpcver_quote(method), rpcver_text(inflight_lo),"
+  "              rpcver_text(inflight_hi), rpcver_quote(inflight_until))"
+  "  FROM main.rpc_methods"
+  " WHERE inflight_until IS NOT NULL"
+  "   AND (typeof(inflight_until) <> 'integer' OR inflight_lo IS NULL"
+  "        OR inflight_hi IS NULL OR inflight_lo > inflight_hi) "
+  "UNION ALL "
+  "SELECT printf('method %s: drain window %s is not a number of seconds "
+  ">= 0', rpcver_quote(method), rpcver_quote(seconds))"
+  "  FROM main.rpc_drains"
+  " WHERE NOT (typeof(seconds) = 'integer' AND seconds >= 0)";
 
 /* Append the data checks' lines to pStr, up to RPC_VERIFY_LINES_MAX in all. */
 static int verify_data(RpcConn *p, sqlite3_str *pStr, int *pnLine){
@@ -320,7 +453,7 @@ void rv_rpc_verify(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   rc = rv_schema_audit(p, pStr, &audit);
   if( rc==SQLITE_OK && audit.tablesOk ){
     rc = verify_data(p, pStr, &audit.nLine);
-  }else if( rc==SQLITE_OK && audit.present ){
+  }else if( rc==SQLITE_OK && audit.present && !audit.otherVersion ){
     sqlite3_str_appendall(pStr, "the registrations were not checked: "
                           "rpcver's tables are not as rpcver made them\n");
     audit.nLine++;

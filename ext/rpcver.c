@@ -107,6 +107,13 @@ static const struct RpcFunction {
   { "rpc_expire",            1, RPC_WRITE, rv_rpc_expire },
   { "rpc_expire",            2, RPC_WRITE, rv_rpc_expire },
   { "rpc_init",              0, RPC_WRITE, rv_rpc_init },
+  /* senders and drain windows (senders.c) */
+  { "rpc_register_sender",   3, RPC_WRITE, rv_rpc_register_sender },
+  { "rpc_register_sender",   4, RPC_WRITE, rv_rpc_register_sender },
+  { "rpc_unregister_sender", 1, RPC_WRITE, rv_rpc_unregister_sender },
+  { "rpc_unregister_sender", 2, RPC_WRITE, rv_rpc_unregister_sender },
+  { "rpc_drain",             1, RPC_READ,  rv_rpc_drain },
+  { "rpc_drain",             2, RPC_WRITE, rv_rpc_drain },
   /* reads (read.c, report.c) */
   { "rpc_max_send",          1, RPC_READ,  rv_rpc_max_send },
   { "rpc_max_send",          2, RPC_READ,  rv_rpc_max_send },
@@ -120,7 +127,14 @@ static const struct RpcFunction {
   { "rpcver_key",            2, RPC_PURE,  rv_rpcver_key },
   { "rpcver_name",           2, RPC_PURE,  rv_rpcver_name },
   { "rpcver_check_range",    4, RPC_PURE,  rv_rpcver_check_range },
+  { "rpcver_check_range",    5, RPC_PURE,  rv_rpcver_check_range },
+  { "rpcver_seconds",        2, RPC_PURE,  rv_rpcver_seconds },
+  /* admission (admission.c) */
+  { "rpcver_refusal",       12, RPC_PURE,  rv_rpcver_refusal },
+  /* (the triggers of schema version 2, revisions 1 to 4, call it with 5:
+  ** a helper's older forms stay, for databases an older rpcver wrote) */
   { "rpcver_refusal",        5, RPC_PURE,  rv_rpcver_refusal },
+  { "rpcver_sender_refusal", 7, RPC_PURE,  rv_rpcver_sender_refusal },
   { "rpcver_pin_refusal",    5, RPC_PURE,  rv_rpcver_pin_refusal },
   { "rpcver_text",           1, RPC_PURE,  rv_rpcver_text },
   { "rpcver_quote",          1, RPC_PURE,  rv_rpcver_quote },

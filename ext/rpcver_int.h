@@ -62,6 +62,16 @@ typedef enum RpcStmtId {
   RPC_STMT_RANGE_EXISTS,    /* rpc_register */
   RPC_STMT_RANGE_INSERT,
   RPC_STMT_RANGE_UPDATE,
+  RPC_STMT_SENDER_EXISTS,   /* rpc_register_sender */
+  RPC_STMT_SENDER_INSERT,
+  RPC_STMT_SENDER_UPDATE,
+  RPC_STMT_SENDER_UNREGISTER_COUNT,
+  RPC_STMT_SENDER_UNREGISTER,
+  RPC_STMT_DRAIN_READ,      /* rpc_drain */
+  RPC_STMT_DRAIN_SET,
+  RPC_STMT_DRAIN_CLEAR,
+  RPC_STMT_DRAIN_DEFAULT,
+  RPC_STMT_EXPIRE_SENDERS,
   RPC_STMT_UNREGISTER_COUNT,
   RPC_STMT_UNREGISTER,
   RPC_STMT_PIN,
@@ -72,6 +82,7 @@ typedef enum RpcStmtId {
   RPC_STMT_EXPIRE,
   RPC_STMT_EXPIRE_SHARE,
   RPC_STMT_CHECK,
+  RPC_STMT_CHECK_V2,        /* rpc_check on a schema-2 database */
   RPC_STMT_READ_UNCOMMITTED,   /* whether a lookup may fill the cache */
   RPC_STMT_VERIFY,
   RPC_STMT_SAVEPOINT,       /* the savepoint around each write (schema.c) */
@@ -169,6 +180,8 @@ typedef struct RpcAudit {
                                  ** differs from this revision's */
   int foreign;                   /* a trigger not rpcver's on its tables */
   int newer;                     /* the code is a newer rpcver's revision */
+  int otherVersion;              /* the tables are another schema version's
+                                 ** (reported as such; no data checks) */
 } RpcAudit;
 #define RPC_VERIFY_LINES_MAX 100 /* lines of rpc_verify()'s report */
 int rv_schema_audit(RpcConn *p, sqlite3_str *pOut, RpcAudit *pAudit);
@@ -199,6 +212,9 @@ RPC_SQL_FUNCTION(rv_rpc_forget);
 RPC_SQL_FUNCTION(rv_rpc_heartbeat);
 RPC_SQL_FUNCTION(rv_rpc_expire);
 RPC_SQL_FUNCTION(rv_rpc_init);              /* schema.c */
+RPC_SQL_FUNCTION(rv_rpc_register_sender);   /* senders.c */
+RPC_SQL_FUNCTION(rv_rpc_unregister_sender);
+RPC_SQL_FUNCTION(rv_rpc_drain);
 RPC_SQL_FUNCTION(rv_rpc_max_send);          /* read.c */
 RPC_SQL_FUNCTION(rv_rpc_can_send);
 RPC_SQL_FUNCTION(rv_rpc_check);
@@ -207,7 +223,9 @@ RPC_SQL_FUNCTION(rv_rpc_verify);
 RPC_SQL_FUNCTION(rv_rpcver_key);            /* message.c */
 RPC_SQL_FUNCTION(rv_rpcver_name);
 RPC_SQL_FUNCTION(rv_rpcver_check_range);
-RPC_SQL_FUNCTION(rv_rpcver_refusal);
+RPC_SQL_FUNCTION(rv_rpcver_seconds);
+RPC_SQL_FUNCTION(rv_rpcver_refusal);        /* admission.c */
+RPC_SQL_FUNCTION(rv_rpcver_sender_refusal);
 RPC_SQL_FUNCTION(rv_rpcver_pin_refusal);
 RPC_SQL_FUNCTION(rv_rpcver_text);
 RPC_SQL_FUNCTION(rv_rpcver_quote);
@@ -237,4 +255,18 @@ typedef struct RpcLookup {
   char zText[RPC_KEY_TEXT_MAX];
 } RpcLookup;
 int rv_lookup(RpcConn *p, const char *zMethod, int nMethod, RpcLookup *pOut);
+/* What a sender of [senderLo, cap] may send per pLook (read.c), -1: none. */
+RpcKey rv_sendable(const RpcLookup *pLook, RpcKey cap, RpcKey senderLo);
+
+/* The write functions' scaffolding (write.c): a savepoint and a current
+** schema around the work, its statements run to the end, and the ranges of
+** registrations (sender: 0 a receiver's, 1 a sender's). */
+int rv_begin_write(sqlite3_context *ctx, RpcConn *p, const char *zFunc);
+int rv_end_write(sqlite3_context *ctx, RpcConn *p, const char *zFunc, int rc);
+int rv_run(sqlite3_stmt *pStmt);
+int rv_arg_range(sqlite3_context *ctx, const char *zFunc, const char *zWhat,
+                 int argc, sqlite3_value **argv, int iHi, RpcKey *pLo,
+                 RpcKey *pHi);
+int rv_write_range(RpcConn *p, int sender, sqlite3_value *pWho,
+                   sqlite3_value *pMethod, RpcKey lo, RpcKey hi);
 #endif /* RPCVER_INT_H */

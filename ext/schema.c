@@ -149,11 +149,15 @@ int rv_schema_stored(RpcConn *p, sqlite3_int64 *pVersion,
 
 const char *rv_schema_script(void){ return rpc_schema_sql; }
 
-/* Run the schema script (after the migration from schema 1, if v is 1). */
+/* Run the schema script, after the migrations a database at version v
+** needs (1 -> 2 -> 3; a database without a schema, v 0, needs none). */
 static int run_script(RpcConn *p, sqlite3_int64 v, char **pzErr){
   char *zErr = 0;
   int rc = SQLITE_OK;
   if( v==1 ) rc = sqlite3_exec(p->db, rpc_upgrade_from_1_sql, 0, 0, &zErr);
+  if( rc==SQLITE_OK && (v==1 || v==2) ){
+    rc = sqlite3_exec(p->db, rpc_upgrade_from_2_sql, 0, 0, &zErr);
+  }
   if( rc==SQLITE_OK ) rc = sqlite3_exec(p->db, rpc_schema_sql, 0, 0, &zErr);
   if( rc==SQLITE_OK && v==1 ){
     rc = sqlite3_exec(p->db, rpc_upgrade_from_1_finish_sql, 0, 0, &zErr);
@@ -229,7 +233,7 @@ static int schema_repair(RpcConn *p, char **pzErr){
   char *zLine = 0;
   if( rc!=SQLITE_OK ){
     *pzErr = sqlite3_mprintf("%s", rv_conn_errmsg(p));
-  }else if( audit.present && !audit.tablesOk ){
+  }else if( audit.present && !audit.tablesOk && !audit.otherVersion ){
     zLine = report_line(zLines, "");
     *pzErr = sqlite3_mprintf("this database's rpcver tables are not as "
         "rpcver made them (%s); rpcver cannot repair tables: check the file "

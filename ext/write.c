@@ -65,7 +65,7 @@ static void report(sqlite3_context *ctx, const char *zFunc, int rc,
 }
 
 /* Open the function's savepoint and make the schema current. */
-static int begin_write(sqlite3_context *ctx, RpcConn *p, const char *zFunc){
+int rv_begin_write(sqlite3_context *ctx, RpcConn *p, const char *zFunc){
   char *zErr = rv_write_problem(p, zFunc);
   int rc;
   if( zErr ){
@@ -88,7 +88,7 @@ static int begin_write(sqlite3_context *ctx, RpcConn *p, const char *zFunc){
 }
 
 /* Release the savepoint, or roll back to it and report why. */
-static int end_write(sqlite3_context *ctx, RpcConn *p, const char *zFunc,
+int rv_end_write(sqlite3_context *ctx, RpcConn *p, const char *zFunc,
                      int rc){
   char *zErr = 0;
   if( rc!=SQLITE_OK ) zErr = sqlite3_mprintf("%s", rv_conn_errmsg(p));
@@ -101,7 +101,7 @@ static int end_write(sqlite3_context *ctx, RpcConn *p, const char *zFunc,
 }
 
 /* Step a kept statement to its end; returns the statement's result code. */
-static int run(sqlite3_stmt *pStmt){
+int rv_run(sqlite3_stmt *pStmt){
   while( sqlite3_step(pStmt)==SQLITE_ROW ){}
   return sqlite3_reset(pStmt);
 }
@@ -125,41 +125,79 @@ static int result_negotiated(sqlite3_context *ctx, RpcConn *p,
 }
 
 /*
-** Insert or replace the range of (manager, method) in rpc_ranges: the DML
-** rpc_registrations runs, without its two view layers (an INSTEAD OF
-** trigger that converts text versions, and rpc_ranges_missing's), which
-** cost a fifth of a registration's instructions.  The function has the keys already, and
-** learns with one seek whether the registration exists.  rpc_ranges'
-** triggers still check and maintain everything.
+** Insert or replace a range in rpc_ranges (a receiver) or rpc_sender_ranges
+** (a sender): the DML rpc_registrations / rpc_senders run, without their two
+** view layers (an INSTEAD OF trigger that converts text versions, and the
+** *_missing view's), which cost a fifth of a registration's instructions.
+** The function has the keys already, and learns with one seek whether the
+** registration exists.  The table's triggers still check and maintain
+** everything.
 */
-static int write_range(RpcConn *p, sqlite3_value *pManager,
-                       sqlite3_value *pMethod, RpcKey lo, RpcKey hi){
+static const struct RangeTable {
+  RpcStmtId idExists, idInsert, idUpdate;
+  const char *zExists, *zInsert, *zUpdate;
+} aRangeTable[2] = {
+  { RPC_STMT_RANGE_EXISTS, RPC_STMT_RANGE_INSERT, RPC_STMT_RANGE_UPDATE,
+    "SELECT 1 FROM main.rpc_ranges WHERE manager = ?1 AND method = ?2",
+    "INSERT INTO main.rpc_ranges(manager, method, lo, hi)"
+    " VALUES (?1, ?2, ?3, ?4)",
+    "UPDATE main.rpc_ranges SET lo = ?3, hi = ?4"
+    " WHERE manager = ?1 AND method = ?2" },
+  { RPC_STMT_SENDER_EXISTS, RPC_STMT_SENDER_INSERT, RPC_STMT_SENDER_UPDATE,
+    "SELECT 1 FROM main.rpc_sender_ranges WHERE sender = ?1 AND method = ?2",
+    "INSERT INTO main.rpc_sender_ranges(sender, method, lo, hi)"
+    " VALUES (?1, ?2, ?3, ?4)",
+    "UPDATE main.rpc_sender_ranges SET lo = ?3, hi = ?4"
+    " WHERE sender = ?1 AND method = ?2" },
+};
+
+int rv_write_range(RpcConn *p, int sender, sqlite3_value *pWho,
+                   sqlite3_value *pMethod, RpcKey lo, RpcKey hi){
+  const struct RangeTable *t = &aRangeTable[sender ? 1 : 0];
   sqlite3_stmt *pStmt;
   int exists;
-  int rc = rv_conn_stmt(p, RPC_STMT_RANGE_EXISTS,
-      "SELECT 1 FROM main.rpc_ranges WHERE manager = ?1 AND method = ?2",
-      &pStmt);
+  int rc = rv_conn_stmt(p, t->idExists, t->zExists, &pStmt);
   if( rc!=SQLITE_OK ) return rc;
-  sqlite3_bind_value(pStmt, 1, pManager);
+  sqlite3_bind_value(pStmt, 1, pWho);
   sqlite3_bind_value(pStmt, 2, pMethod);
   exists = sqlite3_step(pStmt)==SQLITE_ROW;
   rc = sqlite3_reset(pStmt);
   if( rc!=SQLITE_OK ) return rc;
   if( exists ){
-    rc = rv_conn_stmt(p, RPC_STMT_RANGE_UPDATE,
-        "UPDATE main.rpc_ranges SET lo = ?3, hi = ?4"
-        " WHERE manager = ?1 AND method = ?2", &pStmt);
+    rc = rv_conn_stmt(p, t->idUpdate, t->zUpdate, &pStmt);
   }else{
-    rc = rv_conn_stmt(p, RPC_STMT_RANGE_INSERT,
-        "INSERT INTO main.rpc_ranges(manager, method, lo, hi)"
-        " VALUES (?1, ?2, ?3, ?4)", &pStmt);
+    rc = rv_conn_stmt(p, t->idInsert, t->zInsert, &pStmt);
   }
   if( rc!=SQLITE_OK ) return rc;
-  sqlite3_bind_value(pStmt, 1, pManager);
+  sqlite3_bind_value(pStmt, 1, pWho);
   sqlite3_bind_value(pStmt, 2, pMethod);
   sqlite3_bind_int64(pStmt, 3, lo);
   sqlite3_bind_int64(pStmt, 4, hi);
-  return run(pStmt);
+  return rv_run(pStmt);
+}
+
+/* The [LO, HI] arguments of a registration: LO defaults to MAJOR(HI).0
+** (oslo.messaging's rule).  0 when good, else 1 with the error set, whose
+** end says what the range is (zWhat: "a manager accepts", "a sender
+** sends"). */
+int rv_arg_range(sqlite3_context *ctx, const char *zFunc, const char *zWhat,
+                 int argc, sqlite3_value **argv, int iHi, RpcKey *pLo,
+                 RpcKey *pHi){
+  if( rv_arg_version(ctx, zFunc, "hi", argv[iHi], pHi) ) return 1;
+  if( argc<=iHi+1 || sqlite3_value_type(argv[iHi+1])==SQLITE_NULL ){
+    *pLo = RPC_KEY_MAJOR_BASE(*pHi);
+  }else if( rv_arg_version(ctx, zFunc, "lo", argv[iHi+1], pLo) ){
+    return 1;
+  }
+  if( *pLo>*pHi ){
+    char zLo[RPC_KEY_TEXT_MAX], zHi[RPC_KEY_TEXT_MAX];
+    rv_version_format(*pLo, zLo);
+    rv_version_format(*pHi, zHi);
+    rv_errorf(ctx, "rpcver: %s: lo %s is above hi %s; %s the versions "
+              "from lo up to hi", zFunc, zLo, zHi, zWhat);
+    return 1;
+  }
+  return 0;
 }
 
 void rv_rpc_register(sqlite3_context *ctx, int argc,
@@ -170,24 +208,13 @@ void rv_rpc_register(sqlite3_context *ctx, int argc,
   int rc;
   if( rv_arg_name(ctx, zFunc, "manager", argv[0]) ) return;
   if( rv_arg_name(ctx, zFunc, "method", argv[1]) ) return;
-  if( rv_arg_version(ctx, zFunc, "hi", argv[2], &hi) ) return;
-  if( argc<4 || sqlite3_value_type(argv[3])==SQLITE_NULL ){
-    lo = RPC_KEY_MAJOR_BASE(hi);             /* oslo.messaging's rule */
-  }else if( rv_arg_version(ctx, zFunc, "lo", argv[3], &lo) ){
+  if( rv_arg_range(ctx, zFunc, "a manager accepts", argc, argv, 2, &lo, &hi) ){
     return;
   }
-  if( lo>hi ){
-    char zLo[RPC_KEY_TEXT_MAX], zHi[RPC_KEY_TEXT_MAX];
-    rv_version_format(lo, zLo);
-    rv_version_format(hi, zHi);
-    rv_errorf(ctx, "rpcver: rpc_register: lo %s is above hi %s; a manager "
-               "accepts the versions from lo up to hi", zLo, zHi);
-    return;
-  }
-  if( begin_write(ctx, p, zFunc) ) return;
-  rc = write_range(p, argv[0], argv[1], lo, hi);
+  if( rv_begin_write(ctx, p, zFunc) ) return;
+  rc = rv_write_range(p, 0, argv[0], argv[1], lo, hi);
   if( rc==SQLITE_OK ) rc = result_negotiated(ctx, p, argv[1]);
-  end_write(ctx, p, zFunc, rc);
+  rv_end_write(ctx, p, zFunc, rc);
 }
 
 void rv_rpc_unregister(sqlite3_context *ctx, int argc,
@@ -204,7 +231,7 @@ void rv_rpc_unregister(sqlite3_context *ctx, int argc,
     return;
   }
   if( argc==2 && rv_arg_name(ctx, zFunc, "method", argv[1]) ) return;
-  if( begin_write(ctx, p, zFunc) ) return;
+  if( rv_begin_write(ctx, p, zFunc) ) return;
   rc = rv_conn_stmt(p, RPC_STMT_UNREGISTER_COUNT,
       "SELECT count(*) FROM main.rpc_ranges"
       " WHERE manager = ?1 AND (?2 IS NULL OR method = ?2)", &pStmt);
@@ -221,10 +248,10 @@ void rv_rpc_unregister(sqlite3_context *ctx, int argc,
     if( rc==SQLITE_OK ){
       sqlite3_bind_value(pStmt, 1, argv[0]);
       if( argc==2 ) sqlite3_bind_value(pStmt, 2, argv[1]);
-      rc = run(pStmt);
+      rc = rv_run(pStmt);
     }
   }
-  if( end_write(ctx, p, zFunc, rc)==SQLITE_OK ) sqlite3_result_int64(ctx, n);
+  if( rv_end_write(ctx, p, zFunc, rc)==SQLITE_OK ) sqlite3_result_int64(ctx, n);
 }
 
 void rv_rpc_pin(sqlite3_context *ctx, int argc, sqlite3_value **argv){
@@ -237,7 +264,7 @@ void rv_rpc_pin(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   (void)argc;
   if( rv_arg_name(ctx, zFunc, "method", argv[0]) ) return;
   if( !unpin && rv_arg_version(ctx, zFunc, "version", argv[1], &pin) ) return;
-  if( begin_write(ctx, p, zFunc) ) return;
+  if( rv_begin_write(ctx, p, zFunc) ) return;
   if( unpin ){
     rc = rv_conn_stmt(p, RPC_STMT_UNPIN,
         "DELETE FROM main.rpc_pins WHERE method = ?1", &pStmt);
@@ -248,10 +275,10 @@ void rv_rpc_pin(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   }
   if( rc==SQLITE_OK ){
     sqlite3_bind_value(pStmt, 1, argv[0]);
-    rc = run(pStmt);
+    rc = rv_run(pStmt);
   }
   if( rc==SQLITE_OK ) rc = result_negotiated(ctx, p, argv[0]);
-  end_write(ctx, p, zFunc, rc);
+  rv_end_write(ctx, p, zFunc, rc);
 }
 
 /* Run a one-parameter statement on a name; the result is its change count. */
@@ -263,14 +290,14 @@ static void name_write(sqlite3_context *ctx, sqlite3_value *pName,
   int n = 0;
   int rc;
   if( rv_arg_name(ctx, zFunc, zArg, pName) ) return;
-  if( begin_write(ctx, p, zFunc) ) return;
+  if( rv_begin_write(ctx, p, zFunc) ) return;
   rc = rv_conn_stmt(p, id, zSql, &pStmt);
   if( rc==SQLITE_OK ){
     sqlite3_bind_value(pStmt, 1, pName);
-    rc = run(pStmt);
+    rc = rv_run(pStmt);
     n = sqlite3_changes(p->db);
   }
-  if( end_write(ctx, p, zFunc, rc)==SQLITE_OK ) sqlite3_result_int(ctx, n);
+  if( rv_end_write(ctx, p, zFunc, rc)==SQLITE_OK ) sqlite3_result_int(ctx, n);
 }
 
 void rv_rpc_forget(sqlite3_context *ctx, int argc, sqlite3_value **argv){
@@ -377,7 +404,7 @@ void rv_rpc_expire(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     return;
   }
   if( argc>1 && arg_share(ctx, argv[1], &share) ) return;
-  if( begin_write(ctx, p, zFunc) ) return;
+  if( rv_begin_write(ctx, p, zFunc) ) return;
   /* One statement fixes the cutoff and counts, so both see the same now. */
   rc = rv_conn_stmt(p, RPC_STMT_EXPIRE_COUNT,
       "SELECT unixepoch() - ?1, count(*) FROM main.rpc_managers"
@@ -406,10 +433,22 @@ void rv_rpc_expire(sqlite3_context *ctx, int argc, sqlite3_value **argv){
           &pStmt);
       if( rc==SQLITE_OK ){
         sqlite3_bind_value(pStmt, 1, pCutoff);
-        rc = run(pStmt);
+        rc = rv_run(pStmt);
+      }
+    }
+    /* and the stale ones' sender registrations (those left: a manager
+    ** that only sends is not counted among a method's receivers) */
+    if( rc==SQLITE_OK && n>0 ){
+      rc = rv_conn_stmt(p, RPC_STMT_EXPIRE_SENDERS,
+          "DELETE FROM main.rpc_senders WHERE sender IN"
+          " (SELECT manager FROM main.rpc_managers WHERE last_seen < ?1)",
+          &pStmt);
+      if( rc==SQLITE_OK ){
+        sqlite3_bind_value(pStmt, 1, pCutoff);
+        rc = rv_run(pStmt);
       }
     }
     sqlite3_value_free(pCutoff);
   }
-  if( end_write(ctx, p, zFunc, rc)==SQLITE_OK ) sqlite3_result_int64(ctx, n);
+  if( rv_end_write(ctx, p, zFunc, rc)==SQLITE_OK ) sqlite3_result_int64(ctx, n);
 }

@@ -1,4 +1,4 @@
--- rpcver schema, version 2, revision 4.
+-- rpcver schema, version 3, revision 5.
 --
 -- The version counts changes to the tables; the revision, changes to the
 -- triggers and views only (ext/schema.c re-runs this script on a database
@@ -36,7 +36,8 @@ CREATE TABLE IF NOT EXISTS main.rpc_meta(
   value
 ) WITHOUT ROWID;
 
--- One row per manager that has at least one registration.
+-- One row per manager: a process with at least one registration, to receive
+-- (rpc_ranges) or to send (rpc_sender_ranges).  last_seen is its heartbeat.
 CREATE TABLE IF NOT EXISTS main.rpc_managers(
   manager TEXT PRIMARY KEY,
   last_seen INTEGER NOT NULL            -- unix time, seconds
@@ -61,10 +62,39 @@ CREATE TABLE IF NOT EXISTS main.rpc_ranges(
 CREATE INDEX IF NOT EXISTS main.rpc_ranges_by_hi ON rpc_ranges(method, hi);
 CREATE INDEX IF NOT EXISTS main.rpc_ranges_by_lo ON rpc_ranges(method, lo);
 
+-- The senders (schema version 3): sender sends method at versions in
+-- [lo, hi], as its code can (any version from lo up to the cap: an oslo
+-- call carries the version of that call).  Written through the rpc_senders
+-- view, checked and maintained like rpc_ranges.  A sender that registers
+-- is inside the in-flight promise (the drain windows below); one that only
+-- calls rpc_max_send is not.
+CREATE TABLE IF NOT EXISTS main.rpc_sender_ranges(
+  sender TEXT NOT NULL,
+  method TEXT NOT NULL,
+  lo NOT NULL,
+  hi NOT NULL,
+  PRIMARY KEY(sender, method)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS main.rpc_sender_ranges_by_hi
+  ON rpc_sender_ranges(method, hi);
+CREATE INDEX IF NOT EXISTS main.rpc_sender_ranges_by_lo
+  ON rpc_sender_ranges(method, lo);
+
 -- The materialized per-method state, written only by the triggers below.
 -- seq counts the changes of a row; a write that does not bump it by one did
 -- not come from these triggers and is refused (rpc_methods_guard_update,
 -- which also holds every write to the rules the triggers follow).
+--
+-- The columns after negotiated came with schema version 3 (a migrated
+-- database gets them by ALTER TABLE ... ADD COLUMN, in this order, with
+-- this text).  send_lo..send_hi is what registered senders may send now:
+-- each sender's piece is [max(its lo, max_lo), min(its hi, negotiated)],
+-- none empty while the method has receivers (rpcver refuses a write that
+-- would empty one), so their hull is [max(min_slo, max_lo),
+-- min(max_shi, negotiated)].  inflight_lo..inflight_hi is what they could
+-- send before a change narrowed that, so messages of it may still be in
+-- flight until inflight_until (unix seconds): the drain window, drain
+-- seconds, or rpc_meta's drain_default when drain is NULL.
 CREATE TABLE IF NOT EXISTS main.rpc_methods(
   method TEXT PRIMARY KEY,
   receivers INTEGER NOT NULL DEFAULT 0,
@@ -76,8 +106,28 @@ CREATE TABLE IF NOT EXISTS main.rpc_methods(
   seq INTEGER NOT NULL DEFAULT 0,
   negotiated INTEGER GENERATED ALWAYS AS (
     CASE WHEN receivers > 0 AND min(min_hi, coalesce(pin, min_hi)) >= max_lo
-         THEN min(min_hi, coalesce(pin, min_hi)) END) VIRTUAL
+         THEN min(min_hi, coalesce(pin, min_hi)) END) VIRTUAL,
+  senders INTEGER NOT NULL DEFAULT 0,
+  min_slo INTEGER,
+  max_slo INTEGER,
+  min_shi INTEGER,
+  max_shi INTEGER,
+  drain INTEGER,
+  inflight_lo INTEGER,
+  inflight_hi INTEGER,
+  inflight_until INTEGER,
+  send_lo INTEGER GENERATED ALWAYS AS (
+    CASE WHEN senders > 0 AND negotiated IS NOT NULL
+         THEN max(min_slo, max_lo) END) VIRTUAL,
+  send_hi INTEGER GENERATED ALWAYS AS (
+    CASE WHEN senders > 0 AND negotiated IS NOT NULL
+         THEN min(max_shi, negotiated) END) VIRTUAL
 ) WITHOUT ROWID;
+
+-- The drain window of methods without their own, in seconds.  60: oslo.
+-- messaging's rpc_response_timeout, how long a call waits for its answer.
+-- (OR IGNORE: re-running the script keeps an operator's setting.)
+INSERT OR IGNORE INTO main.rpc_meta(key, value) VALUES ('drain_default', 60);
 
 ---------------------------------------------------------------- rpc_ranges
 
@@ -102,12 +152,15 @@ CREATE TRIGGER main.rpc_ranges_check_insert BEFORE INSERT ON rpc_ranges BEGIN
            rpcver_quote(NEW.method)))
     FROM rpc_ranges WHERE manager = NEW.manager AND method = NEW.method;
   SELECT rpcver_check_range(NEW.manager, NEW.method, NEW.lo, NEW.hi);
-  -- Admission (rpcver_refusal() holds the rule, for rpc_check() too): the
+  -- Admission (rpcver_refusal() holds the rules, for rpc_check() too): the
   -- range must contain the floor, the highest version senders may already
-  -- be using.
+  -- be using, and, while a drain window lasts, every version registered
+  -- senders may have in flight.
   SELECT rpcver_raise(rpcver_refusal(NEW.manager, NEW.method, NEW.lo, NEW.hi,
-                                     floor))
-    FROM rpc_methods WHERE method = NEW.method;
+           m.floor, m.send_lo, m.send_hi, m.inflight_lo, m.inflight_hi,
+           m.inflight_until, w.seconds, unixepoch()))
+    FROM rpc_methods AS m JOIN rpc_drains AS w USING (method)
+   WHERE m.method = NEW.method;
 END;
 
 DROP TRIGGER IF EXISTS main.rpc_ranges_check_update;
@@ -120,8 +173,10 @@ CREATE TRIGGER main.rpc_ranges_check_update BEFORE UPDATE ON rpc_ranges BEGIN
    WHERE NEW.manager IS NOT OLD.manager OR NEW.method IS NOT OLD.method;
   SELECT rpcver_check_range(NEW.manager, NEW.method, NEW.lo, NEW.hi);
   SELECT rpcver_raise(rpcver_refusal(NEW.manager, NEW.method, NEW.lo, NEW.hi,
-                                     floor))
-    FROM rpc_methods WHERE method = NEW.method;
+           m.floor, m.send_lo, m.send_hi, m.inflight_lo, m.inflight_hi,
+           m.inflight_until, w.seconds, unixepoch()))
+    FROM rpc_methods AS m JOIN rpc_drains AS w USING (method)
+   WHERE m.method = NEW.method;
 END;
 
 -- The first range of a method creates the method's row, empty, before the
@@ -161,6 +216,17 @@ CREATE TRIGGER main.rpc_ranges_inserted AFTER INSERT ON rpc_ranges BEGIN
          newest = max(coalesce(newest, NEW.hi), NEW.hi),
          seq = seq + 1
    WHERE method = NEW.method;
+  -- The change must leave every registered sender something it may send.
+  SELECT rpcver_raise(rpcver_sender_refusal(
+           printf('manager %s''s range [%s, %s]', rpcver_quote(NEW.manager),
+                  rpcver_text(NEW.lo), rpcver_text(NEW.hi)),
+           m.method, s.sender, s.lo, s.hi, m.max_lo, m.negotiated))
+    FROM rpc_methods AS m JOIN rpc_sender_ranges AS s ON s.method = m.method
+   WHERE m.method = NEW.method AND m.senders > 0
+     AND (m.negotiated IS NULL OR m.min_shi < m.max_lo
+          OR m.max_slo > m.negotiated)
+     AND (m.negotiated IS NULL OR s.hi < m.max_lo OR s.lo > m.negotiated)
+   LIMIT 1;
 END;
 
 -- A changed or removed range may have been an extreme: re-seek the method's
@@ -175,6 +241,17 @@ CREATE TRIGGER main.rpc_ranges_updated AFTER UPDATE OF lo, hi ON rpc_ranges BEGI
          newest = (SELECT max(hi) FROM rpc_ranges WHERE method = NEW.method),
          seq = seq + 1
    WHERE method = NEW.method;
+  -- The change must leave every registered sender something it may send.
+  SELECT rpcver_raise(rpcver_sender_refusal(
+           printf('manager %s''s range [%s, %s]', rpcver_quote(NEW.manager),
+                  rpcver_text(NEW.lo), rpcver_text(NEW.hi)),
+           m.method, s.sender, s.lo, s.hi, m.max_lo, m.negotiated))
+    FROM rpc_methods AS m JOIN rpc_sender_ranges AS s ON s.method = m.method
+   WHERE m.method = NEW.method AND m.senders > 0
+     AND (m.negotiated IS NULL OR m.min_shi < m.max_lo
+          OR m.max_slo > m.negotiated)
+     AND (m.negotiated IS NULL OR s.hi < m.max_lo OR s.lo > m.negotiated)
+   LIMIT 1;
 END;
 
 DROP TRIGGER IF EXISTS main.rpc_ranges_deleted;
@@ -188,7 +265,128 @@ CREATE TRIGGER main.rpc_ranges_deleted AFTER DELETE ON rpc_ranges BEGIN
    WHERE method = OLD.method;
   DELETE FROM rpc_managers
    WHERE manager = OLD.manager
-     AND NOT EXISTS (SELECT 1 FROM rpc_ranges WHERE manager = OLD.manager);
+     AND NOT EXISTS (SELECT 1 FROM rpc_ranges WHERE manager = OLD.manager)
+     AND NOT EXISTS (SELECT 1 FROM rpc_sender_ranges
+                      WHERE sender = OLD.manager);
+END;
+
+--------------------------------------------------------- rpc_sender_ranges
+
+-- The senders' ranges, checked and maintained like the receivers' above
+-- (the same rules on conflict clauses and INSERT ... SELECT).
+DROP TRIGGER IF EXISTS main.rpc_sender_ranges_check_insert;
+CREATE TRIGGER main.rpc_sender_ranges_check_insert
+  BEFORE INSERT ON rpc_sender_ranges
+BEGIN
+  SELECT rpcver_raise(printf('rpcver: sender %s already has a registration '
+           || 'for method %s; replace it through rpc_senders or '
+           || 'rpc_register_sender()', rpcver_quote(NEW.sender),
+           rpcver_quote(NEW.method)))
+    FROM rpc_sender_ranges WHERE sender = NEW.sender AND method = NEW.method;
+  SELECT rpcver_check_range(NEW.sender, NEW.method, NEW.lo, NEW.hi,
+                            'sender');
+  -- A sender whose range reaches nothing every receiver accepts.
+  SELECT rpcver_raise(rpcver_sender_refusal(NULL, m.method, NEW.sender,
+           NEW.lo, NEW.hi, m.max_lo, m.negotiated))
+    FROM rpc_methods AS m
+   WHERE m.method = NEW.method AND m.receivers > 0
+     AND (m.negotiated IS NULL OR NEW.hi < m.max_lo
+          OR NEW.lo > m.negotiated);
+END;
+
+DROP TRIGGER IF EXISTS main.rpc_sender_ranges_check_update;
+CREATE TRIGGER main.rpc_sender_ranges_check_update
+  BEFORE UPDATE ON rpc_sender_ranges
+BEGIN
+  SELECT rpcver_raise(printf('rpcver: cannot move the registration of '
+           || 'sender %s for method %s to sender %s, method %s; delete it '
+           || 'and register the new one', rpcver_quote(OLD.sender),
+           rpcver_quote(OLD.method), rpcver_quote(NEW.sender),
+           rpcver_quote(NEW.method)))
+   WHERE NEW.sender IS NOT OLD.sender OR NEW.method IS NOT OLD.method;
+  SELECT rpcver_check_range(NEW.sender, NEW.method, NEW.lo, NEW.hi,
+                            'sender');
+  SELECT rpcver_raise(rpcver_sender_refusal(NULL, m.method, NEW.sender,
+           NEW.lo, NEW.hi, m.max_lo, m.negotiated))
+    FROM rpc_methods AS m
+   WHERE m.method = NEW.method AND m.receivers > 0
+     AND (m.negotiated IS NULL OR NEW.hi < m.max_lo
+          OR NEW.lo > m.negotiated);
+END;
+
+DROP TRIGGER IF EXISTS main.rpc_sender_ranges_new_method;
+CREATE TRIGGER main.rpc_sender_ranges_new_method
+  BEFORE INSERT ON rpc_sender_ranges
+  WHEN NOT EXISTS (SELECT 1 FROM rpc_methods WHERE method = NEW.method)
+BEGIN
+  INSERT INTO rpc_methods(method) VALUES (NEW.method);
+END;
+
+DROP TRIGGER IF EXISTS main.rpc_sender_ranges_new_manager;
+CREATE TRIGGER main.rpc_sender_ranges_new_manager
+  AFTER INSERT ON rpc_sender_ranges
+  WHEN NOT EXISTS (SELECT 1 FROM rpc_managers WHERE manager = NEW.sender)
+BEGIN
+  INSERT INTO rpc_managers(manager, last_seen)
+    VALUES (NEW.sender, unixepoch());
+END;
+
+DROP TRIGGER IF EXISTS main.rpc_sender_ranges_inserted;
+CREATE TRIGGER main.rpc_sender_ranges_inserted
+  AFTER INSERT ON rpc_sender_ranges
+BEGIN
+  UPDATE rpc_managers SET last_seen = unixepoch()
+   WHERE manager = NEW.sender AND last_seen < unixepoch();
+  UPDATE rpc_methods
+     SET senders = senders + 1,
+         min_slo = min(coalesce(min_slo, NEW.lo), NEW.lo),
+         max_slo = max(coalesce(max_slo, NEW.lo), NEW.lo),
+         min_shi = min(coalesce(min_shi, NEW.hi), NEW.hi),
+         max_shi = max(coalesce(max_shi, NEW.hi), NEW.hi),
+         seq = seq + 1
+   WHERE method = NEW.method;
+END;
+
+DROP TRIGGER IF EXISTS main.rpc_sender_ranges_updated;
+CREATE TRIGGER main.rpc_sender_ranges_updated
+  AFTER UPDATE OF lo, hi ON rpc_sender_ranges
+BEGIN
+  UPDATE rpc_managers SET last_seen = unixepoch()
+   WHERE manager = NEW.sender AND last_seen < unixepoch();
+  UPDATE rpc_methods
+     SET min_slo = (SELECT min(lo) FROM rpc_sender_ranges
+                     WHERE method = NEW.method),
+         max_slo = (SELECT max(lo) FROM rpc_sender_ranges
+                     WHERE method = NEW.method),
+         min_shi = (SELECT min(hi) FROM rpc_sender_ranges
+                     WHERE method = NEW.method),
+         max_shi = (SELECT max(hi) FROM rpc_sender_ranges
+                     WHERE method = NEW.method),
+         seq = seq + 1
+   WHERE method = NEW.method;
+END;
+
+DROP TRIGGER IF EXISTS main.rpc_sender_ranges_deleted;
+CREATE TRIGGER main.rpc_sender_ranges_deleted
+  AFTER DELETE ON rpc_sender_ranges
+BEGIN
+  UPDATE rpc_methods
+     SET senders = senders - 1,
+         min_slo = (SELECT min(lo) FROM rpc_sender_ranges
+                     WHERE method = OLD.method),
+         max_slo = (SELECT max(lo) FROM rpc_sender_ranges
+                     WHERE method = OLD.method),
+         min_shi = (SELECT min(hi) FROM rpc_sender_ranges
+                     WHERE method = OLD.method),
+         max_shi = (SELECT max(hi) FROM rpc_sender_ranges
+                     WHERE method = OLD.method),
+         seq = seq + 1
+   WHERE method = OLD.method;
+  DELETE FROM rpc_managers
+   WHERE manager = OLD.sender
+     AND NOT EXISTS (SELECT 1 FROM rpc_ranges WHERE manager = OLD.sender)
+     AND NOT EXISTS (SELECT 1 FROM rpc_sender_ranges
+                      WHERE sender = OLD.sender);
 END;
 
 --------------------------------------------------------------- rpc_methods
@@ -204,11 +402,41 @@ BEGIN
    WHERE method = NEW.method;
 END;
 
+-- What registered senders may send narrowed (a pin, a receiver that no
+-- longer takes old versions, a sender that left or narrowed its range, the
+-- last receiver gone): messages of the old range may still be in flight
+-- for the drain window.  Record it, merged with an envelope still running;
+-- admission holds every new receiver to it until it has passed.
+DROP TRIGGER IF EXISTS main.rpc_methods_inflight;
+CREATE TRIGGER main.rpc_methods_inflight
+  AFTER UPDATE OF receivers, max_lo, min_hi, pin, senders, min_slo, max_shi
+  ON rpc_methods
+  WHEN OLD.send_lo IS NOT NULL
+   AND (NEW.send_lo IS NULL OR NEW.send_lo > OLD.send_lo
+        OR NEW.send_hi < OLD.send_hi)
+   AND (SELECT seconds FROM rpc_drains WHERE method = NEW.method) > 0
+BEGIN
+  UPDATE rpc_methods
+     SET inflight_lo = iif(inflight_until >= unixepoch(),
+                           min(inflight_lo, OLD.send_lo), OLD.send_lo),
+         inflight_hi = iif(inflight_until >= unixepoch(),
+                           max(inflight_hi, OLD.send_hi), OLD.send_hi),
+         inflight_until = max(coalesce(inflight_until, 0), unixepoch()
+                  + (SELECT seconds FROM rpc_drains WHERE method = NEW.method)),
+         seq = seq + 1
+   WHERE method = NEW.method;
+END;
+
 DROP TRIGGER IF EXISTS main.rpc_methods_guard_insert;
 CREATE TRIGGER main.rpc_methods_guard_insert BEFORE INSERT ON rpc_methods
   WHEN NEW.receivers IS NOT 0 OR NEW.max_lo IS NOT NULL
     OR NEW.min_hi IS NOT NULL OR NEW.newest IS NOT NULL
     OR NEW.pin IS NOT NULL OR NEW.floor IS NOT NULL OR NEW.seq IS NOT 0
+    OR NEW.senders IS NOT 0 OR NEW.min_slo IS NOT NULL
+    OR NEW.max_slo IS NOT NULL OR NEW.min_shi IS NOT NULL
+    OR NEW.max_shi IS NOT NULL OR NEW.drain IS NOT NULL
+    OR NEW.inflight_lo IS NOT NULL OR NEW.inflight_hi IS NOT NULL
+    OR NEW.inflight_until IS NOT NULL
     OR EXISTS (SELECT 1 FROM rpc_methods WHERE method = NEW.method)
 BEGIN
   SELECT rpcver_raise(printf('rpcver: rpc_methods is maintained by rpcver''s '
@@ -217,10 +445,12 @@ BEGIN
 END;
 
 -- A write that bumps seq (by mistake or on purpose) must still follow the
--- triggers' rules, each checked in O(1): receivers move by at most one and
--- are 0 exactly when there are no ranges; the floor only rises to
--- negotiated, or falls to a new pin; a new pin is not below max_lo.  (The
--- aggregates themselves are rpc_verify()'s to audit.)
+-- triggers' rules, each checked in O(1): receivers and senders move by at
+-- most one and are 0 exactly when there are no ranges; the floor only rises
+-- to negotiated, or falls to a new pin; a new pin is not below max_lo; an
+-- in-flight envelope's end never comes sooner, and while it runs it only
+-- widens; a drain window is a number of seconds >= 0.  (The aggregates
+-- themselves are rpc_verify()'s to audit.)
 DROP TRIGGER IF EXISTS main.rpc_methods_guard_update;
 CREATE TRIGGER main.rpc_methods_guard_update BEFORE UPDATE ON rpc_methods
   WHEN NEW.seq IS NOT OLD.seq + 1 OR NEW.method IS NOT OLD.method
@@ -233,30 +463,54 @@ CREATE TRIGGER main.rpc_methods_guard_update BEFORE UPDATE ON rpc_methods
         AND NOT coalesce(NEW.pin IS NOT OLD.pin AND NEW.floor = NEW.pin
                          AND (OLD.floor IS NULL OR NEW.floor < OLD.floor), 0))
     OR (NEW.pin IS NOT OLD.pin AND NEW.pin < NEW.max_lo)
+    OR NEW.senders IS NULL OR NEW.senders < 0
+    OR abs(NEW.senders - OLD.senders) > 1
+    OR (NEW.senders = 0) IS NOT (NEW.max_shi IS NULL)
+    OR NEW.inflight_until < OLD.inflight_until
+    OR (NEW.inflight_until IS NULL AND OLD.inflight_until IS NOT NULL)
+    OR (OLD.inflight_until >= unixepoch()
+        AND (NEW.inflight_lo > OLD.inflight_lo
+             OR NEW.inflight_hi < OLD.inflight_hi))
+    OR (NEW.drain IS NOT OLD.drain AND NEW.drain IS NOT NULL
+        AND NOT (typeof(NEW.drain) = 'integer' AND NEW.drain >= 0))
 BEGIN
   SELECT rpcver_raise(printf('rpcver: rpc_methods is maintained by rpcver''s '
            || 'triggers (refused a direct update of method %s); write '
            || 'rpc_registrations or rpc_pins instead', rpcver_quote(OLD.method)));
 END;
 
--- Deleting a row is rpc_forget(): allowed once the method has no receivers.
+-- Deleting a row is rpc_forget(): allowed once the method has no receivers
+-- and no senders, and no message of it may be in flight (forgetting drops
+-- the floor and the envelope that hold new receivers to them).
 DROP TRIGGER IF EXISTS main.rpc_methods_guard_delete;
 CREATE TRIGGER main.rpc_methods_guard_delete BEFORE DELETE ON rpc_methods
-  WHEN OLD.receivers > 0
+  WHEN OLD.receivers > 0 OR OLD.senders > 0
+    OR OLD.inflight_until >= unixepoch()
 BEGIN
-  SELECT rpcver_raise(printf('rpcver: cannot forget method %s: it still has '
-           || '%d receiver(s); unregister them first (rpc_unregister or '
-           || 'rpc_expire)', rpcver_quote(OLD.method), OLD.receivers));
+  SELECT rpcver_raise(printf('rpcver: cannot forget method %s: %s',
+           rpcver_quote(OLD.method),
+           CASE WHEN OLD.receivers > 0
+                THEN printf('it still has %d receiver(s); unregister them '
+                     || 'first (rpc_unregister or rpc_expire)', OLD.receivers)
+                WHEN OLD.senders > 0
+                THEN printf('it still has %d registered sender(s); '
+                     || 'unregister them first (rpc_unregister_sender or '
+                     || 'rpc_expire)', OLD.senders)
+                ELSE printf('messages of it may still be in flight for %d '
+                     || 's (its drain window); try again then',
+                     OLD.inflight_until - unixepoch() + 1) END));
 END;
 
 -------------------------------------------------------------- rpc_managers
 
--- A manager row exists exactly while the manager has registrations.  Direct
--- writes may change last_seen (that is what rpc_heartbeat() does), nothing
--- else.
+-- A manager row exists exactly while the manager has registrations, to
+-- receive or to send.  Direct writes may change last_seen (that is what
+-- rpc_heartbeat() does), nothing else.
 DROP TRIGGER IF EXISTS main.rpc_managers_guard_insert;
 CREATE TRIGGER main.rpc_managers_guard_insert BEFORE INSERT ON rpc_managers
-  WHEN NOT EXISTS (SELECT 1 FROM rpc_ranges WHERE manager = NEW.manager)
+  WHEN (NOT EXISTS (SELECT 1 FROM rpc_ranges WHERE manager = NEW.manager)
+        AND NOT EXISTS (SELECT 1 FROM rpc_sender_ranges
+                         WHERE sender = NEW.manager))
     OR EXISTS (SELECT 1 FROM rpc_managers WHERE manager = NEW.manager)
 BEGIN
   SELECT rpcver_raise(printf('rpcver: rpc_managers is maintained by rpcver''s '
@@ -286,6 +540,7 @@ END;
 DROP TRIGGER IF EXISTS main.rpc_managers_guard_delete;
 CREATE TRIGGER main.rpc_managers_guard_delete BEFORE DELETE ON rpc_managers
   WHEN EXISTS (SELECT 1 FROM rpc_ranges WHERE manager = OLD.manager)
+    OR EXISTS (SELECT 1 FROM rpc_sender_ranges WHERE sender = OLD.manager)
 BEGIN
   SELECT rpcver_raise(printf('rpcver: manager %s still has registrations; '
            || 'remove them with rpc_unregister() or DELETE FROM '
@@ -372,6 +627,16 @@ CREATE TRIGGER main.rpc_pins_insert INSTEAD OF INSERT ON rpc_pins BEGIN
     FROM (SELECT rpcver_key('rpc_pins.version', NEW.version) AS pin) AS p
     JOIN rpc_ranges AS r ON r.method = NEW.method AND r.lo > p.pin
    ORDER BY r.lo DESC LIMIT 1;
+  -- Nor may it leave a registered sender with nothing it may send.
+  SELECT rpcver_raise(rpcver_sender_refusal(
+           printf('the pin of method %s to %s', rpcver_quote(NEW.method),
+                  rpcver_text(p.pin)),
+           m.method, s.sender, s.lo, s.hi, m.max_lo, min(m.min_hi, p.pin)))
+    FROM (SELECT rpcver_key('rpc_pins.version', NEW.version) AS pin) AS p
+    JOIN rpc_methods AS m ON m.method = NEW.method AND m.receivers > 0
+    JOIN rpc_sender_ranges AS s
+      ON s.method = m.method AND s.lo > min(m.min_hi, p.pin)
+   LIMIT 1;
   INSERT INTO rpc_methods(method)
     SELECT rpcver_name('rpc_pins.method', NEW.method)
      WHERE NOT EXISTS (SELECT 1 FROM rpc_methods WHERE method = NEW.method);
@@ -391,6 +656,101 @@ END;
 
 CREATE TRIGGER main.rpc_pins_delete INSTEAD OF DELETE ON rpc_pins BEGIN
   UPDATE rpc_methods SET pin = NULL, seq = seq + 1 WHERE method = OLD.method;
+END;
+
+---------------------------------------------------------------- rpc_senders
+
+-- The write interface for senders, as rpc_registrations is for receivers:
+--   INSERT INTO rpc_senders(sender, method, hi [, lo]) registers or
+--   replaces; lo defaults to MAJOR(hi).0.
+DROP VIEW IF EXISTS main.rpc_senders;
+CREATE VIEW main.rpc_senders(sender, method, lo, hi, last_seen) AS
+  SELECT s.sender, s.method,
+         VERSION_TEXT(s.lo),
+         VERSION_TEXT(s.hi),
+         m.last_seen
+    FROM rpc_sender_ranges AS s JOIN rpc_managers AS m ON m.manager = s.sender;
+
+DROP VIEW IF EXISTS main.rpc_sender_ranges_missing;
+CREATE VIEW main.rpc_sender_ranges_missing(sender, method, hi, lo) AS
+  SELECT sender, method, hi, lo FROM rpc_sender_ranges WHERE 0;
+
+CREATE TRIGGER main.rpc_sender_ranges_missing_insert
+  INSTEAD OF INSERT ON rpc_sender_ranges_missing
+  WHEN NOT EXISTS (SELECT 1 FROM rpc_sender_ranges
+                    WHERE sender = NEW.sender AND method = NEW.method)
+BEGIN
+  INSERT INTO rpc_sender_ranges(sender, method, lo, hi)
+    VALUES (NEW.sender, NEW.method, NEW.lo, NEW.hi);
+END;
+
+CREATE TRIGGER main.rpc_senders_insert INSTEAD OF INSERT ON rpc_senders
+BEGIN
+  SELECT rpcver_name('rpc_senders.sender', NEW.sender),
+         rpcver_name('rpc_senders.method', NEW.method),
+         rpcver_key('rpc_senders.hi', NEW.hi),
+         iif(NEW.lo IS NULL, NULL, rpcver_key('rpc_senders.lo', NEW.lo));
+  UPDATE rpc_sender_ranges
+     SET lo = rpcver_lo(NEW.hi, NEW.lo),
+         hi = rpcver_key('rpc_senders.hi', NEW.hi)
+   WHERE sender = NEW.sender AND method = NEW.method;
+  INSERT INTO rpc_sender_ranges_missing(sender, method, hi, lo)
+    VALUES (NEW.sender, NEW.method,
+            rpcver_key('rpc_senders.hi', NEW.hi),
+            rpcver_lo(NEW.hi, NEW.lo));
+END;
+
+CREATE TRIGGER main.rpc_senders_update INSTEAD OF UPDATE ON rpc_senders
+BEGIN
+  UPDATE rpc_sender_ranges
+     SET sender = NEW.sender, method = NEW.method,
+         lo = rpcver_key('rpc_senders.lo', NEW.lo),
+         hi = rpcver_key('rpc_senders.hi', NEW.hi)
+   WHERE sender = OLD.sender AND method = OLD.method;
+END;
+
+CREATE TRIGGER main.rpc_senders_delete INSTEAD OF DELETE ON rpc_senders
+BEGIN
+  DELETE FROM rpc_sender_ranges
+   WHERE sender = OLD.sender AND method = OLD.method;
+END;
+
+----------------------------------------------------------------- rpc_drains
+
+-- The drain window in force for each method, in seconds: its own, or
+-- rpc_meta's drain_default (own is 1 for a method's own window).  The write
+-- interface too: INSERT [OR REPLACE] sets a method's own window (a method
+-- not yet known is created, as a pin does), DELETE clears it back to the
+-- default; the default itself is rpc_meta's row drain_default.
+DROP VIEW IF EXISTS main.rpc_drains;
+CREATE VIEW main.rpc_drains(method, seconds, own) AS
+  SELECT method,
+         coalesce(drain, (SELECT value FROM rpc_meta
+                           WHERE key = 'drain_default')),
+         drain IS NOT NULL
+    FROM rpc_methods;
+
+CREATE TRIGGER main.rpc_drains_insert INSTEAD OF INSERT ON rpc_drains BEGIN
+  SELECT rpcver_name('rpc_drains.method', NEW.method),
+         rpcver_seconds('rpc_drains.seconds', NEW.seconds);
+  INSERT INTO rpc_methods(method)
+    SELECT NEW.method
+     WHERE NOT EXISTS (SELECT 1 FROM rpc_methods WHERE method = NEW.method);
+  UPDATE rpc_methods SET drain = NEW.seconds, seq = seq + 1
+   WHERE method = NEW.method;
+END;
+
+CREATE TRIGGER main.rpc_drains_update INSTEAD OF UPDATE ON rpc_drains BEGIN
+  SELECT rpcver_raise(printf('rpcver: cannot move the drain window of method '
+           || '%s to method %s; delete it and set the other method''s',
+           rpcver_quote(OLD.method), rpcver_quote(NEW.method)))
+   WHERE NEW.method IS NOT OLD.method;
+  INSERT INTO rpc_drains(method, seconds) VALUES (NEW.method, NEW.seconds);
+END;
+
+CREATE TRIGGER main.rpc_drains_delete INSTEAD OF DELETE ON rpc_drains BEGIN
+  UPDATE rpc_methods SET drain = NULL, seq = seq + 1
+   WHERE method = OLD.method AND drain IS NOT NULL;
 END;
 
 -------------------------------------------------------------- status views
@@ -423,5 +783,26 @@ CREATE VIEW main.rpc_laggards(manager, method, hi, newest) AS
     CROSS JOIN rpc_ranges AS r ON r.method = m.method AND r.hi < m.newest
    ORDER BY r.method, r.hi, r.manager;
 
-INSERT OR REPLACE INTO main.rpc_meta(key, value) VALUES ('schema_version', 2);
-INSERT OR REPLACE INTO main.rpc_meta(key, value) VALUES ('schema_revision', 4);
+-- Messages in flight, per method with registered senders or a drain
+-- under way: what the senders may send now (sending_lo..sending_hi), what
+-- they could send before a change narrowed it and may still be in flight
+-- (in_flight_lo..in_flight_hi, for seconds_left more seconds), and the
+-- drain window in force.  A new receiver must accept all of it.
+DROP VIEW IF EXISTS main.rpc_in_flight;
+CREATE VIEW main.rpc_in_flight(method, senders, sending_lo, sending_hi,
+                               in_flight_lo, in_flight_hi, seconds_left,
+                               drain) AS
+  SELECT m.method, m.senders,
+         VERSION_TEXT(m.send_lo),
+         VERSION_TEXT(m.send_hi),
+         iif(m.inflight_until >= unixepoch(), VERSION_TEXT(m.inflight_lo), NULL),
+         iif(m.inflight_until >= unixepoch(), VERSION_TEXT(m.inflight_hi), NULL),
+         iif(m.inflight_until >= unixepoch(),
+             m.inflight_until - unixepoch() + 1, 0),
+         w.seconds
+    FROM rpc_methods AS m JOIN rpc_drains AS w USING (method)
+   WHERE m.senders > 0 OR m.inflight_until >= unixepoch()
+   ORDER BY m.method;
+
+INSERT OR REPLACE INTO main.rpc_meta(key, value) VALUES ('schema_version', 3);
+INSERT OR REPLACE INTO main.rpc_meta(key, value) VALUES ('schema_revision', 5);

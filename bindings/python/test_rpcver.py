@@ -418,7 +418,7 @@ class TestWrites(Base):
             rpcver.pin(self.conn, "volume", "3.1x")
 
     def test_forget_and_init(self):
-        self.assertEqual(rpcver.init(self.conn), 2)
+        self.assertEqual(rpcver.init(self.conn), 3)
         self.upgraded()
         with self.assertRaises(rpcver.RpcverError) as cm:
             rpcver.forget(self.conn, "volume")

@@ -1,0 +1,169 @@
+/*
+** Senders and drain windows: rpcver's promise with messages in flight.
+**
+** A call or cast is not delivered when its version is chosen: it waits in a
+** queue for up to a call's timeout or a message's TTL.  Receivers admitted
+** in that time must accept it.  So senders register the range their code
+** can send, and the operator states how long a message may be in flight, a
+** drain window; after a change that narrows what senders may send (a pin,
+** a receiver that drops old versions, a sender that leaves), a new receiver
+** must accept what was sendable before, until the window has passed
+** (admission.c has the rules, the schema's triggers enforce them).
+**
+**   rpc_register_sender(SENDER, METHOD, HI [, LO])
+**       -> rpc_max_send(METHOD, HI, LO) after it: what it may send now.
+**          LO defaults to MAJOR(HI).0.  Refused when every receiver's
+**          versions lie outside [LO, HI].
+**   rpc_unregister_sender(SENDER [, METHOD])  -> registrations removed
+**   rpc_drain(METHOD)            -> the window in force, seconds (NULL for
+**                                   NULL: the default; NULL without schema)
+**   rpc_drain(METHOD, SECONDS)   -> sets METHOD's window (SECONDS NULL: back
+**                                   to the default) or, for METHOD NULL, the
+**                                   default; returns the window in force
+**
+** The writes are SQLITE_DIRECTONLY and run in a savepoint, as write.c's;
+** each is also DML on the rpc_senders and rpc_drains views.  rpc_heartbeat
+** and rpc_expire cover senders as they do managers.
+*/
+#include "rpcver_int.h"
+
+void rv_rpc_register_sender(sqlite3_context *ctx, int argc,
+                            sqlite3_value **argv){
+  static const char zFunc[] = "rpc_register_sender";
+  RpcConn *p = (RpcConn*)sqlite3_user_data(ctx);
+  RpcLookup look;
+  RpcKey hi, lo, v;
+  int rc;
+  if( rv_arg_name(ctx, zFunc, "sender", argv[0]) ) return;
+  if( rv_arg_name(ctx, zFunc, "method", argv[1]) ) return;
+  if( rv_arg_range(ctx, zFunc, "a sender sends", argc, argv, 2, &lo, &hi) ){
+    return;
+  }
+  if( rv_begin_write(ctx, p, zFunc) ) return;
+  rc = rv_write_range(p, 1, argv[0], argv[1], lo, hi);
+  if( rc==SQLITE_OK ){
+    rc = rv_lookup(p, (const char*)sqlite3_value_text(argv[1]),
+                   sqlite3_value_bytes(argv[1]), &look);
+  }
+  if( rc==SQLITE_OK && (v = rv_sendable(&look, hi, lo))>=0 ){
+    rv_result_version(ctx, v);
+  }
+  rv_end_write(ctx, p, zFunc, rc);
+}
+
+void rv_rpc_unregister_sender(sqlite3_context *ctx, int argc,
+                              sqlite3_value **argv){
+  static const char zFunc[] = "rpc_unregister_sender";
+  RpcConn *p = (RpcConn*)sqlite3_user_data(ctx);
+  sqlite3_stmt *pStmt;
+  sqlite3_int64 n = 0;
+  int rc;
+  if( rv_arg_name(ctx, zFunc, "sender", argv[0]) ) return;
+  if( argc==2 && sqlite3_value_type(argv[1])==SQLITE_NULL ){
+    rv_errorf(ctx, "rpcver: rpc_unregister_sender: method is NULL; to "
+              "remove all of a sender's registrations call "
+              "rpc_unregister_sender(sender)");
+    return;
+  }
+  if( argc==2 && rv_arg_name(ctx, zFunc, "method", argv[1]) ) return;
+  if( rv_begin_write(ctx, p, zFunc) ) return;
+  rc = rv_conn_stmt(p, RPC_STMT_SENDER_UNREGISTER_COUNT,
+      "SELECT count(*) FROM main.rpc_sender_ranges"
+      " WHERE sender = ?1 AND (?2 IS NULL OR method = ?2)", &pStmt);
+  if( rc==SQLITE_OK ){
+    sqlite3_bind_value(pStmt, 1, argv[0]);
+    if( argc==2 ) sqlite3_bind_value(pStmt, 2, argv[1]);
+    if( sqlite3_step(pStmt)==SQLITE_ROW ) n = sqlite3_column_int64(pStmt, 0);
+    rc = sqlite3_reset(pStmt);
+  }
+  if( rc==SQLITE_OK && n>0 ){
+    rc = rv_conn_stmt(p, RPC_STMT_SENDER_UNREGISTER,
+        "DELETE FROM main.rpc_senders"
+        " WHERE sender = ?1 AND (?2 IS NULL OR method = ?2)", &pStmt);
+    if( rc==SQLITE_OK ){
+      sqlite3_bind_value(pStmt, 1, argv[0]);
+      if( argc==2 ) sqlite3_bind_value(pStmt, 2, argv[1]);
+      rc = rv_run(pStmt);
+    }
+  }
+  if( rv_end_write(ctx, p, zFunc, rc)==SQLITE_OK ) sqlite3_result_int64(ctx, n);
+}
+
+/* The window in force for pMethod (NULL: the default) as the result. */
+static int result_window(sqlite3_context *ctx, RpcConn *p,
+                         sqlite3_value *pMethod){
+  sqlite3_stmt *pStmt;
+  int rc = rv_conn_stmt(p, RPC_STMT_DRAIN_READ,
+      "SELECT coalesce((SELECT seconds FROM main.rpc_drains"
+      "                  WHERE method = ?1),"
+      "                (SELECT value FROM main.rpc_meta"
+      "                  WHERE key = 'drain_default'))", &pStmt);
+  if( rc!=SQLITE_OK ) return rc;
+  sqlite3_bind_value(pStmt, 1, pMethod);
+  if( sqlite3_step(pStmt)==SQLITE_ROW ){
+    sqlite3_result_value(ctx, sqlite3_column_value(pStmt, 0));
+  }
+  return sqlite3_reset(pStmt);
+}
+
+static void drain_read(sqlite3_context *ctx, RpcConn *p, sqlite3_value *pMethod){
+  int rc;
+  if( sqlite3_value_type(pMethod)!=SQLITE_NULL
+   && rv_arg_name(ctx, "rpc_drain", "method", pMethod) ){
+    return;
+  }
+  rc = result_window(ctx, p, pMethod);
+  if( rc!=SQLITE_OK ){
+    if( p->zFault || rv_schema_present(p->db) ){
+      rv_error(ctx, "rpc_drain", rv_conn_errmsg(p), rc);
+    }else{
+      sqlite3_result_null(ctx);            /* no schema: no window yet */
+    }
+  }
+}
+
+void rv_rpc_drain(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  static const char zFunc[] = "rpc_drain";
+  RpcConn *p = (RpcConn*)sqlite3_user_data(ctx);
+  sqlite3_stmt *pStmt;
+  int isDefault = sqlite3_value_type(argv[0])==SQLITE_NULL;
+  int clear = argc>1 && sqlite3_value_type(argv[1])==SQLITE_NULL;
+  int rc;
+  if( argc==1 ){ drain_read(ctx, p, argv[0]); return; }
+  if( !isDefault && rv_arg_name(ctx, zFunc, "method", argv[0]) ) return;
+  if( isDefault && clear ){
+    rv_errorf(ctx, "rpcver: rpc_drain: seconds is NULL for the default "
+              "window; give a number of seconds >= 0 (60, oslo.messaging's "
+              "rpc_response_timeout, is where it starts)");
+    return;
+  }
+  if( !clear && (sqlite3_value_type(argv[1])!=SQLITE_INTEGER
+                 || sqlite3_value_int64(argv[1])<0) ){
+    char *zVal = rv_describe(argv[1]);
+    rv_errorf(ctx, "rpcver: rpc_drain: seconds must be a whole number >= 0 "
+              "(how long a message of the method may stay in flight: the "
+              "longest call timeout, or a cast's message TTL), not %s", zVal);
+    sqlite3_free(zVal);
+    return;
+  }
+  if( rv_begin_write(ctx, p, zFunc) ) return;
+  if( isDefault ){
+    rc = rv_conn_stmt(p, RPC_STMT_DRAIN_DEFAULT,
+        "UPDATE main.rpc_meta SET value = ?2 WHERE key = 'drain_default'",
+        &pStmt);
+  }else if( clear ){
+    rc = rv_conn_stmt(p, RPC_STMT_DRAIN_CLEAR,
+        "DELETE FROM main.rpc_drains WHERE method = ?1", &pStmt);
+  }else{
+    rc = rv_conn_stmt(p, RPC_STMT_DRAIN_SET,
+        "INSERT INTO main.rpc_drains(method, seconds) VALUES (?1, ?2)",
+        &pStmt);
+  }
+  if( rc==SQLITE_OK ){
+    if( !isDefault ) sqlite3_bind_value(pStmt, 1, argv[0]);
+    if( !clear ) sqlite3_bind_value(pStmt, 2, argv[1]);
+    rc = rv_run(pStmt);
+  }
+  if( rc==SQLITE_OK ) rc = result_window(ctx, p, argv[0]);
+  rv_end_write(ctx, p, zFunc, rc);
+}
