@@ -25,7 +25,8 @@ static: build/librpcver.a
 
 help:
 	@echo "make            build rpcver.so (loadable), build/librpcver.a (static) and build/rpcver (CLI)"
-	@echo "make install    install them, the header, schema, pkg-config file and bindings"
+	@echo "make install    install them, the header, schema, pkg-config file, bindings and"
+	@echo "                cluster/certs.sh (as share/rpcver/certs.sh)"
 	@echo "                (PREFIX=/usr/local, DESTDIR=); make uninstall removes them"
 	@echo "make cluster    build/rpcverd, the dqlite node host (needs libdqlite-dev)"
 	@echo "make test       run the Tcl test suite (installs what is missing)"
@@ -102,7 +103,7 @@ INSTALLED = $(PREFIX)/lib/rpcver/rpcver.so $(PREFIX)/lib/librpcver.a \
             $(PREFIX)/include/rpcver.h $(PREFIX)/lib/pkgconfig/rpcver.pc \
             $(PREFIX)/share/rpcver/rpcver.sql $(PREFIX)/share/rpcver/upgrade-from-1.sql \
             $(PREFIX)/share/rpcver/upgrade-from-1-finish.sql \
-            $(PREFIX)/share/rpcver/upgrade-from-2.sql \
+            $(PREFIX)/share/rpcver/upgrade-from-2.sql $(PREFIX)/share/rpcver/certs.sh \
             $(PREFIX)/bin/rpcver $(PREFIX)/bin/rpcverd \
             $(PYTHONDIR)/rpcver.py $(PYTHONDIR)/rpcver_cluster.py $(PYTHONDIR)/rpcver_oslo.py \
             $(NODEDIR)/rpcver.js $(NODEDIR)/package.json
@@ -116,6 +117,7 @@ install: all build/rpcver.sql
 	install -m 644 ext/rpcver.h $(DESTDIR)$(PREFIX)/include/rpcver.h
 	install -m 644 build/rpcver.sql $(filter-out schema/rpcver.sql,$(SCHEMA)) \
 	    $(DESTDIR)$(PREFIX)/share/rpcver/
+	install -m 755 cluster/certs.sh $(DESTDIR)$(PREFIX)/share/rpcver/certs.sh
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' tools/rpcver.pc.in \
 	    > $(LIBDIR)/pkgconfig/rpcver.pc
 	install -m 755 build/rpcver $(DESTDIR)$(PREFIX)/bin/rpcver
