@@ -228,9 +228,9 @@ static int cancelled_fd(int fd){
   return fd>=0 && poll(&a, 1, 0)>0;
 }
 
-
-/* "CN=node1, expires 2027-11-26 (365 days)" of the configuration's own
-** certificate; warns when it has 30 days or less. */
+/* "certificate CN=node1, expires 2027-11-26 (in 365 days)" of the
+** configuration's own certificate, with a reminder when it has 30 days or
+** less. */
 static void cert_summary(DqTls *pTls, char *z, size_t n){
   X509 *pCert = SSL_CTX_get0_certificate(pTls);
   char zCn[128] = "?";
