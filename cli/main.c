@@ -12,6 +12,7 @@
 #include "rpcver.h"
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -433,228 +434,366 @@ static int open_database(Cli *cli, int write){
   return RC_OK;
 }
 
-/* The options that bound a command on a cluster. */
-static const struct {
-  const char *zName;
-  const char *zWant;
-  long long mx;
-} aLimitOpt[] = {
-  { "--timeout",   "a whole number of seconds from 1 to 86400", 86400 },
-  { "--max-rows",  "a whole number of rows >= 1", 1000000000000LL },
-  { "--max-bytes", "a whole number of bytes >= 1", 1000000000000LL },
+/*
+** The command line, as parsed: the subcommand's context (the options it
+** reads are in cli), its positional arguments, and what is not the
+** subcommand's (--help, --version).
+*/
+typedef struct Invocation Invocation;
+struct Invocation {
+  Cli cli;                 /* zCmd, and the options the subcommands read */
+  char **azArg;            /* the positional arguments after the subcommand */
+  int nArg;
+  int help;                /* --help, -h */
+  int version;             /* --version */
+  const char *zClusterOnly;  /* the first cluster-only option given */
 };
 
-/* Which of aLimitOpt a is (alone or with "=VALUE"), or -1. */
-static int limit_option(const char *a){
-  int i;
-  for(i=0; i<3; i++){
-    size_t n = strlen(aLimitOpt[i].zName);
-    if( strncmp(a, aLimitOpt[i].zName, n)==0 && (a[n]==0 || a[n]=='=') ){
-      return i;
-    }
-  }
-  return -1;
+/* What an option takes. */
+#define OPT_FLAG   0       /* no value: sets an int to 1 */
+#define OPT_TEXT   1       /* a value, kept as given; checked once the
+                           ** subcommand is known */
+#define OPT_NUMBER 2       /* a whole number within its Bounds, checked as
+                           ** it is read, into a long long */
+
+/* An OPT_NUMBER's range, and the factor it is kept with. */
+typedef struct Bounds Bounds;
+struct Bounds {
+  const char *zWant;       /* what it needs, for the message */
+  long long nMax;          /* the largest value; the smallest is 1 */
+  long long nScale;        /* kept as value * nScale */
+};
+
+static const Bounds timeoutBounds = {   /* seconds, kept in milliseconds */
+  "a whole number of seconds from 1 to 86400", 86400, 1000
+};
+static const Bounds rowBounds = {
+  "a whole number of rows >= 1", 1000000000000LL, 1
+};
+static const Bounds byteBounds = {
+  "a whole number of bytes >= 1", 1000000000000LL, 1
+};
+
+typedef struct Option Option;
+struct Option {
+  const char *zName;       /* the long form: "--db", also "--db=VALUE" */
+  const char *zShort;      /* the short form: "-d", also "-dVALUE"; or 0 */
+  int type;                /* OPT_FLAG, OPT_TEXT or OPT_NUMBER */
+  size_t iField;           /* where the value goes: OPT_FIELD(member) */
+  const char *zCommand;    /* the one subcommand that takes it, or 0 */
+  int clusterOnly;         /* refused without --cluster */
+  const Bounds *pBounds;   /* OPT_NUMBER: its range; else 0 */
+};
+#define OPT_FIELD(member) offsetof(Invocation, member)
+
+/*
+** Every option.  A new one is a row here, a member of Cli (or Invocation)
+** for its value, its lines in zOverallHelp and its row in cli/README.md:
+** parsing, "needs a value", the "=VALUE" form, and the checks of scope and
+** of --cluster come from the row.
+*/
+static const Option aOption[] = {
+  /* long, short, type, where it goes, the subcommand that takes it,
+  ** cluster-only, the bounds of a number */
+  { "--db",        "-d", OPT_TEXT,   OPT_FIELD(cli.zDb),       0, 0, 0 },
+  { "--cluster",   0,    OPT_TEXT,   OPT_FIELD(cli.zCluster),  0, 0, 0 },
+  { "--timeout",   0,    OPT_NUMBER, OPT_FIELD(cli.timeoutMs), 0, 1,
+    &timeoutBounds },
+  { "--max-rows",  0,    OPT_NUMBER, OPT_FIELD(cli.maxRows),   0, 1,
+    &rowBounds },
+  { "--max-bytes", 0,    OPT_NUMBER, OPT_FIELD(cli.maxBytes),  0, 1,
+    &byteBounds },
+  { "--stale",     0,    OPT_TEXT,   OPT_FIELD(cli.zStale),
+    "upgrade-check", 0, 0 },
+  { "--json",      0,    OPT_FLAG,   OPT_FIELD(cli.json),      0, 0, 0 },
+  { "--help",      "-h", OPT_FLAG,   OPT_FIELD(help),          0, 0, 0 },
+  { "--version",   0,    OPT_FLAG,   OPT_FIELD(version),       0, 0, 0 },
+};
+#define N_OPTION ((int)(sizeof(aOption)/sizeof(aOption[0])))
+
+/* Options start with "-"; "-" alone and negative numbers are arguments
+** (the subcommand judges the number and says what is wrong with it). */
+static int is_option(const char *a){
+  return a[0]=='-' && a[1]!=0 && !(a[1]>='0' && a[1]<='9');
 }
 
-/* A whole number from 1 to aLimitOpt[which].mx, or -1. */
-static long long parse_limit(const char *z, int which){
+/* The option a names, or 0.  A value written into the same argument
+** ("--db=PATH", "-dPATH") is left in *pzAttached; a flag takes none. */
+static const Option *find_option(const char *a, const char **pzAttached){
+  int i;
+  *pzAttached = 0;
+  for(i=0; i<N_OPTION; i++){
+    const Option *o = &aOption[i];
+    size_t n = strlen(o->zName);
+    if( strncmp(a, o->zName, n)==0 ){
+      if( a[n]==0 ) return o;
+      if( a[n]=='=' && o->type!=OPT_FLAG ){
+        *pzAttached = a + n + 1;
+        return o;
+      }
+    }
+    n = o->zShort ? strlen(o->zShort) : 0;
+    if( n && strncmp(a, o->zShort, n)==0 ){
+      if( a[n]==0 ) return o;
+      if( o->type!=OPT_FLAG ){
+        *pzAttached = a + n;
+        return o;
+      }
+    }
+  }
+  return 0;
+}
+
+/* The subcommand named so far, for a usage message; 0 if none is. */
+static const Command *command_so_far(const Invocation *p){
+  return p->cli.zCmd ? find_command(p->cli.zCmd) : 0;
+}
+
+/* A whole number from 1 to nMax, or -1. */
+static long long parse_number(const char *z, long long nMax){
   size_t n = strlen(z);
   long long v;
   if( n==0 || n>13 || strspn(z, "0123456789")!=n ) return -1;
   v = atoll(z);
-  return v>=1 && v<=aLimitOpt[which].mx ? v : -1;
+  return v>=1 && v<=nMax ? v : -1;
 }
 
-static int run(int argc, char **argv){
-  Cli cli;
-  const Command *pCmd = 0;
-  char **azArg;
-  const char *zLimitGiven = 0;       /* the first of them given */
-  int nArg = 0, help = 0, version = 0, endOpts = 0, i, rc;
+static void *option_field(Invocation *p, const Option *o){
+  return (char*)p + o->iField;
+}
 
-  memset(&cli, 0, sizeof(cli));
-  azArg = calloc((size_t)argc + 1, sizeof(char*));
-  if( azArg==0 ){
-    fputs("rpcver: out of memory\n", stderr);
-    return RC_ERROR;
+/* Was o given?  Every option's field is 0 until it is. */
+static int option_given(Invocation *p, const Option *o){
+  void *pField = option_field(p, o);
+  switch( o->type ){
+    case OPT_FLAG: return *(int*)pField!=0;
+    case OPT_TEXT: return *(const char**)pField!=0;
+    default:       return *(long long*)pField!=0;
   }
-  for(i=1; i<argc; i++){
-    char *a = argv[i];
-    /* "-" and negative numbers are arguments (rpcver judges the number) */
-    if( endOpts || a[0]!='-' || a[1]==0 || (a[1]>='0' && a[1]<='9') ){
-      if( cli.zCmd==0 ) cli.zCmd = a;
-      else azArg[nArg++] = a;
-    }else if( strcmp(a, "--")==0 ){
-      endOpts = 1;
-    }else if( strcmp(a, "--json")==0 ){
-      cli.json = 1;
-    }else if( strcmp(a, "--help")==0 || strcmp(a, "-h")==0 ){
-      help = 1;
-    }else if( strcmp(a, "--version")==0 ){
-      version = 1;
-    }else if( limit_option(a)>=0 ){
-      /* --timeout, --max-rows, --max-bytes, or the same with "=VALUE" */
-      const char *zEq = strchr(a, '=');
-      const char *zVal = zEq ? zEq+1 : (i+1<argc ? argv[++i] : 0);
-      int which = limit_option(a);
-      long long v;
-      if( zVal==0 ){
-        free(azArg);
-        return usage_error(0, "%s needs a value", a);
-      }
-      v = parse_limit(zVal, which);
+}
+
+/* Store o's value (zVal; 0 for a flag) where the option table says. */
+static int store_option(Invocation *p, const Option *o, const char *zVal){
+  void *pField = option_field(p, o);
+  long long v;
+  switch( o->type ){
+    case OPT_FLAG:
+      *(int*)pField = 1;
+      break;
+    case OPT_TEXT:
+      *(const char**)pField = zVal;
+      break;
+    default:
+      v = parse_number(zVal, o->pBounds->nMax);
       if( v<0 ){
-        pCmd = cli.zCmd ? find_command(cli.zCmd) : 0;
-        free(azArg);
-        return usage_error(pCmd, "%.*s needs %s, not '%s'",
-                           (int)(zEq ? zEq - a : (long)strlen(a)), a,
-                           aLimitOpt[which].zWant, zVal);
+        return usage_error(command_so_far(p), "%s needs %s, not '%s'",
+                           o->zName, o->pBounds->zWant, zVal);
       }
-      if( which==0 ) cli.timeoutMs = v * 1000;
-      else if( which==1 ) cli.maxRows = v;
-      else cli.maxBytes = v;
-      if( zLimitGiven==0 ) zLimitGiven = aLimitOpt[which].zName;
-    }else if( strcmp(a, "--db")==0 || strcmp(a, "-d")==0
-           || strcmp(a, "--stale")==0 || strcmp(a, "--cluster")==0 ){
-      if( i+1>=argc ){
-        free(azArg);
-        return usage_error(0, "%s needs a value", a);
-      }
-      if( a[2]=='s' ) cli.zStale = argv[++i];
-      else if( a[2]=='c' ) cli.zCluster = argv[++i];
-      else cli.zDb = argv[++i];
-    }else if( strncmp(a, "--cluster=", 10)==0 ){
-      cli.zCluster = a + 10;
-    }else if( strncmp(a, "--db=", 5)==0 ){
-      cli.zDb = a + 5;
-    }else if( strncmp(a, "-d", 2)==0 ){
-      cli.zDb = a + 2;
-    }else if( strncmp(a, "--stale=", 8)==0 ){
-      cli.zStale = a + 8;
-    }else{
-      pCmd = cli.zCmd ? find_command(cli.zCmd) : 0;
-      free(azArg);
-      return usage_error(pCmd, "unknown option '%s'", a);
-    }
+      *(long long*)pField = v * o->pBounds->nScale;
+      break;
   }
+  if( o->clusterOnly && p->zClusterOnly==0 ) p->zClusterOnly = o->zName;
+  return RC_OK;
+}
 
-  rc = RC_OK;
-  if( version ){
-    sqlite3 *db = 0;
-    sqlite3_stmt *pStmt = 0;
-    rc = RC_ERROR;
-    if( sqlite3_open(":memory:", &db)==SQLITE_OK
-     && sqlite3_prepare_v2(db, "SELECT rpcver_version(), sqlite_version()",
-                           -1, &pStmt, 0)==SQLITE_OK
-     && sqlite3_step(pStmt)==SQLITE_ROW ){
-      printf("rpcver %s (SQLite %s)\n", sqlite3_column_text(pStmt, 0),
-             sqlite3_column_text(pStmt, 1));
-      rc = RC_OK;
-    }
-    sqlite3_finalize(pStmt);
-    sqlite3_close(db);
-    goto done;
+/* The option at argv[*pi], with its value from the next argument when it
+** has none attached; *pi is left on the last argument used. */
+static int take_option(Invocation *p, int argc, char **argv, int *pi){
+  const char *a = argv[*pi];
+  const char *zVal;
+  const Option *o = find_option(a, &zVal);
+  if( o==0 ){
+    return usage_error(command_so_far(p), "unknown option '%s'", a);
   }
-  if( cli.zCmd && strcmp(cli.zCmd, "help")==0 ){
-    if( nArg>1 ){
-      rc = usage_error(0, "help takes at most one subcommand");
-    }else if( nArg==0 ){
-      fputs(zOverallHelp, stdout);
-    }else if( (pCmd = find_command(azArg[0]))!=0 ){
-      print_command_help(pCmd);
+  if( o->type!=OPT_FLAG && zVal==0 ){
+    if( *pi+1>=argc ) return usage_error(0, "%s needs a value", a);
+    zVal = argv[++*pi];
+  }
+  return store_option(p, o, zVal);
+}
+
+/* Options may come before or after the subcommand; "--" ends them.  The
+** first argument that is not an option names the subcommand. */
+static int parse_command_line(Invocation *p, int argc, char **argv){
+  int i, endOfOptions = 0;
+  for(i=1; i<argc; i++){
+    if( endOfOptions || !is_option(argv[i]) ){
+      if( p->cli.zCmd==0 ) p->cli.zCmd = argv[i];
+      else p->azArg[p->nArg++] = argv[i];
+    }else if( strcmp(argv[i], "--")==0 ){
+      endOfOptions = 1;
     }else{
-      rc = usage_error(0, "unknown subcommand '%s'", azArg[0]);
+      int rc = take_option(p, argc, argv, &i);
+      if( rc ) return rc;
     }
-    goto done;
   }
-  if( cli.zCmd==0 ){
-    if( help ){
-      fputs(zOverallHelp, stdout);
-    }else{
-      rc = usage_error(0, "no subcommand given");
+  return RC_OK;
+}
+
+static int print_version(void){
+  sqlite3 *db = 0;
+  sqlite3_stmt *pStmt = 0;
+  int rc = RC_ERROR;
+  if( sqlite3_open(":memory:", &db)==SQLITE_OK
+   && sqlite3_prepare_v2(db, "SELECT rpcver_version(), sqlite_version()",
+                         -1, &pStmt, 0)==SQLITE_OK
+   && sqlite3_step(pStmt)==SQLITE_ROW ){
+    printf("rpcver %s (SQLite %s)\n", sqlite3_column_text(pStmt, 0),
+           sqlite3_column_text(pStmt, 1));
+    rc = RC_OK;
+  }
+  sqlite3_finalize(pStmt);
+  sqlite3_close(db);
+  return rc;
+}
+
+/* rpcver help [SUBCOMMAND] */
+static int run_help(const Invocation *p){
+  const Command *pCmd;
+  if( p->nArg>1 ) return usage_error(0, "help takes at most one subcommand");
+  if( p->nArg==0 ){
+    fputs(zOverallHelp, stdout);
+    return RC_OK;
+  }
+  pCmd = find_command(p->azArg[0]);
+  if( pCmd==0 ) return usage_error(0, "unknown subcommand '%s'", p->azArg[0]);
+  print_command_help(pCmd);
+  return RC_OK;
+}
+
+static int check_argument_count(const Command *pCmd, int nArg){
+  char zWant[64];
+  if( nArg>=pCmd->nMin && nArg<=pCmd->nMax ) return RC_OK;
+  if( pCmd->nMin==pCmd->nMax ){
+    snprintf(zWant, sizeof(zWant), "%d argument%s", pCmd->nMin,
+             pCmd->nMin==1 ? "" : "s");
+  }else{
+    snprintf(zWant, sizeof(zWant), "%d or %d arguments", pCmd->nMin,
+             pCmd->nMax);
+  }
+  fprintf(stderr, "rpcver: %s takes %s, got %d\n", pCmd->zName, zWant, nArg);
+  print_usage_line(pCmd, stderr);
+  fprintf(stderr, "(rpcver %s --help for more)\n", pCmd->zName);
+  return RC_USAGE;
+}
+
+/* An option that belongs to one subcommand is refused with any other. */
+static int check_option_scope(Invocation *p, const Command *pCmd){
+  int i;
+  for(i=0; i<N_OPTION; i++){
+    const Option *o = &aOption[i];
+    if( o->zCommand && strcmp(o->zCommand, pCmd->zName)!=0
+     && option_given(p, o) ){
+      return usage_error(pCmd, "%s is an option of %s, not %s", o->zName,
+                         o->zCommand, pCmd->zName);
     }
-    goto done;
   }
-  pCmd = find_command(cli.zCmd);
-  if( pCmd==0 ){
-    rc = usage_error(0, "unknown subcommand '%s'", cli.zCmd);
-    goto done;
-  }
-  if( help ){
-    print_command_help(pCmd);
-    goto done;
-  }
-  if( nArg<pCmd->nMin || nArg>pCmd->nMax ){
-    char zWant[64];
-    if( pCmd->nMin==pCmd->nMax ){
-      snprintf(zWant, sizeof(zWant), "%d argument%s", pCmd->nMin,
-               pCmd->nMin==1 ? "" : "s");
-    }else{
-      snprintf(zWant, sizeof(zWant), "%d or %d arguments", pCmd->nMin,
-               pCmd->nMax);
-    }
-    fprintf(stderr, "rpcver: %s takes %s, got %d\n", pCmd->zName, zWant,
-            nArg);
-    print_usage_line(pCmd, stderr);
-    fprintf(stderr, "(rpcver %s --help for more)\n", pCmd->zName);
-    rc = RC_USAGE;
-    goto done;
-  }
-  if( cli.zStale && strcmp(pCmd->zName, "upgrade-check")!=0 ){
-    rc = usage_error(pCmd, "--stale is an option of upgrade-check, not %s",
-                     pCmd->zName);
-    goto done;
-  }
-  if( cli.zStale ){
-    const char *z = cli.zStale;
-    size_t n = strlen(z);
-    if( n==0 || n>12 || strspn(z, "0123456789")!=n ){
-      rc = usage_error(pCmd, "--stale needs a whole number of seconds >= 0, "
+  return RC_OK;
+}
+
+/* --stale in the canonical decimal form upgrade-check shows and binds
+** ("007" is 7). */
+static int check_stale(Cli *cli, const Command *pCmd){
+  const char *z = cli->zStale;
+  size_t n = strlen(z);
+  if( n==0 || n>12 || strspn(z, "0123456789")!=n ){
+    return usage_error(pCmd, "--stale needs a whole number of seconds >= 0, "
                        "not '%s'", z);
-      goto done;
-    }
-    snprintf(cli.zStaleBuf, sizeof(cli.zStaleBuf), "%lld", atoll(z));
-    cli.zStale = cli.zStaleBuf;
   }
-  if( cli.zCluster==0 ){
+  snprintf(cli->zStaleBuf, sizeof(cli->zStaleBuf), "%lld", atoll(z));
+  cli->zStale = cli->zStaleBuf;
+  return RC_OK;
+}
+
+/* Where the subcommand works: a cluster (--cluster, else $RPCVER_CLUSTER)
+** or a file (--db, else $RPCVER_DB); on a cluster --db names a database
+** there, "rpcver" by default. */
+static int choose_target(Invocation *p, const Command *pCmd){
+  Cli *cli = &p->cli;
+  if( cli->zCluster==0 ){
     const char *zEnv = getenv("RPCVER_CLUSTER");
-    if( zEnv && zEnv[0] ) cli.zCluster = zEnv;
+    if( zEnv && zEnv[0] ) cli->zCluster = zEnv;
   }
-  if( cli.zDb==0 && cli.zCluster==0 ){
+  if( cli->zDb==0 && cli->zCluster==0 ){
     /* a file path: it does not name a database on a cluster */
     const char *zEnv = getenv("RPCVER_DB");
-    if( zEnv && zEnv[0] ) cli.zDb = zEnv;
+    if( zEnv && zEnv[0] ) cli->zDb = zEnv;
   }
-  if( cli.zCluster && cli.zCluster[0]==0 ){
-    rc = usage_error(pCmd, "--cluster needs HOST:PORT[,HOST:PORT...]");
-    goto done;
+  if( cli->zCluster && cli->zCluster[0]==0 ){
+    return usage_error(pCmd, "--cluster needs HOST:PORT[,HOST:PORT...]");
   }
-  if( zLimitGiven && cli.zCluster==0 ){
-    rc = usage_error(pCmd, "%s applies to a cluster (--cluster) only",
-                     zLimitGiven);
-    goto done;
+  if( p->zClusterOnly && cli->zCluster==0 ){
+    return usage_error(pCmd, "%s applies to a cluster (--cluster) only",
+                       p->zClusterOnly);
   }
-  if( cli.zCluster && cli.zDb==0 ) cli.zDb = "rpcver";
-  if( cli.zDb==0 || cli.zDb[0]==0 ){
-    rc = usage_error(pCmd, "no database given: pass --db PATH or set "
-                     "RPCVER_DB (or --cluster HOST:PORT,...)");
-    goto done;
+  if( cli->zCluster && cli->zDb==0 ) cli->zDb = "rpcver";
+  if( cli->zDb==0 || cli->zDb[0]==0 ){
+    return usage_error(pCmd, "no database given: pass --db PATH or set "
+                       "RPCVER_DB (or --cluster HOST:PORT,...)");
   }
-  rc = cli.zCluster ? cli_cluster_open(&cli, pCmd->write)
-                    : open_database(&cli, pCmd->write);
-  if( rc==RC_OK ) rc = pCmd->xRun(&cli, nArg, azArg);
+  return RC_OK;
+}
 
-done:
-  cli_cluster_close(&cli);
-  if( cli.db && sqlite3_close(cli.db)!=SQLITE_OK ){
-    cli_printf(stderr, "rpcver: %s: %s\n", cli.zDb, sqlite3_errmsg(cli.db));
+/* What the command line asks for: the version, help, or a subcommand.  The
+** checks run in this order, so each mistake gets one message, always the
+** same. */
+static int dispatch(Invocation *p){
+  Cli *cli = &p->cli;
+  const Command *pCmd;
+  int rc;
+  if( p->version ) return print_version();
+  if( cli->zCmd==0 ){
+    if( !p->help ) return usage_error(0, "no subcommand given");
+    fputs(zOverallHelp, stdout);
+    return RC_OK;
+  }
+  if( strcmp(cli->zCmd, "help")==0 ) return run_help(p);
+  pCmd = find_command(cli->zCmd);
+  if( pCmd==0 ) return usage_error(0, "unknown subcommand '%s'", cli->zCmd);
+  if( p->help ){
+    print_command_help(pCmd);
+    return RC_OK;
+  }
+  rc = check_argument_count(pCmd, p->nArg);
+  if( rc==RC_OK ) rc = check_option_scope(p, pCmd);
+  if( rc==RC_OK && cli->zStale ) rc = check_stale(cli, pCmd);
+  if( rc==RC_OK ) rc = choose_target(p, pCmd);
+  if( rc==RC_OK ){
+    rc = cli->zCluster ? cli_cluster_open(cli, pCmd->write)
+                       : open_database(cli, pCmd->write);
+  }
+  if( rc==RC_OK ) rc = pCmd->xRun(cli, p->nArg, p->azArg);
+  return rc;
+}
+
+/* Close the connection and flush the output: a failure of either turns
+** success into RC_ERROR. */
+static int finish(Cli *cli, int rc){
+  cli_cluster_close(cli);
+  if( cli->db && sqlite3_close(cli->db)!=SQLITE_OK ){
+    cli_printf(stderr, "rpcver: %s: %s\n", cli->zDb, sqlite3_errmsg(cli->db));
     if( rc==RC_OK ) rc = RC_ERROR;
   }
-  free(azArg);
   if( fflush(stdout)!=0 || ferror(stdout) ){
     fputs("rpcver: cannot write to standard output\n", stderr);
     if( rc==RC_OK ) rc = RC_ERROR;
   }
+  return rc;
+}
+
+static int run(int argc, char **argv){
+  Invocation inv;
+  int rc;
+  memset(&inv, 0, sizeof(inv));
+  inv.azArg = calloc((size_t)argc + 1, sizeof(char*));
+  if( inv.azArg==0 ){
+    fputs("rpcver: out of memory\n", stderr);
+    return RC_ERROR;
+  }
+  rc = parse_command_line(&inv, argc, argv);
+  if( rc==RC_OK ) rc = dispatch(&inv);
+  rc = finish(&inv.cli, rc);
+  free(inv.azArg);
   return rc;
 }
 

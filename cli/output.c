@@ -6,20 +6,31 @@
 ** Text from a database or a node (names, messages, values) is never sent to
 ** the terminal as it is: a name or an error message can hold terminal
 ** escapes.  cli_put_safe() is the one place that decides what is shown
-** escaped, for text output; json_string() does the same for JSON.  Both use
-** utf8_len(), the CLI's one UTF-8 check.
+** escaped, for text output; json_string() does the same for JSON.  Both
+** read the text with utf8_decode(), the CLI's one UTF-8 check.
+**
+** Why the CLI has its own UTF-8 check and does not use the extension's
+** (ext/message.c): that one is internal, hidden from librpcver.a, not an
+** interface.  Its SQL face, rpcver_quote(), needs a connection, and the
+** CLI shows text where it has none (a node's answer while the leader is
+** sought) or where a round trip per value would be absurd (on a cluster).
+** And the jobs differ: the extension turns each unsafe character of its
+** own messages into '?' and cuts long values; the CLI shows every byte of
+** a hostile name, escaped so that it can be read, and writes JSON exactly.
+** So UTF-8 is decoded in two places, one for each job, each private to
+** its side.
 */
 #include "cli.h"
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Length of the valid UTF-8 sequence at z[0..n), or 0 when invalid
-** (overlong forms, surrogates, values above U+10FFFF). */
-static int utf8_len(const unsigned char *z, size_t n){
+/* Length of the valid UTF-8 sequence at z[0..n), its code point in *pCp;
+** or 0 when invalid (overlong forms, surrogates, values above U+10FFFF). */
+static int utf8_decode(const unsigned char *z, size_t n, unsigned int *pCp){
   unsigned int c = z[0], cp;
   int len, i;
-  if( c<0x80 ) return 1;
+  if( c<0x80 ){ *pCp = c; return 1; }
   if( c>=0xC2 && c<=0xDF ){ len = 2; cp = c & 0x1F; }
   else if( c>=0xE0 && c<=0xEF ){ len = 3; cp = c & 0x0F; }
   else if( c>=0xF0 && c<=0xF4 ){ len = 4; cp = c & 0x07; }
@@ -33,16 +44,8 @@ static int utf8_len(const unsigned char *z, size_t n){
     return 0;
   }
   if( cp>=0xD800 && cp<=0xDFFF ) return 0;
+  *pCp = cp;
   return len;
-}
-
-/* The code point of the valid sequence of len bytes at z. */
-static unsigned int utf8_cp(const unsigned char *z, int len){
-  unsigned int cp = len==1 ? z[0] : len==2 ? (z[0] & 0x1Fu)
-                  : len==3 ? (z[0] & 0x0Fu) : (z[0] & 0x07u);
-  int i;
-  for(i=1; i<len; i++) cp = (cp<<6) | (z[i] & 0x3Fu);
-  return cp;
 }
 
 /* Code points above ASCII that a terminal acts on or that change how the
@@ -69,6 +72,7 @@ static int unsafe_cp(unsigned int cp){
 */
 static int safe_unit(const unsigned char *z, size_t n, int keepNewlines,
                      char *zEsc){
+  unsigned int cp;
   int len;
   zEsc[0] = 0;
   if( z[0]<0x20 || z[0]==0x7f ){
@@ -80,15 +84,12 @@ static int safe_unit(const unsigned char *z, size_t n, int keepNewlines,
     }
     return 1;
   }
-  len = utf8_len(z, n);
+  len = utf8_decode(z, n, &cp);
   if( len==0 ){
     snprintf(zEsc, 8, "\\x%02x", z[0]);
     return 1;
   }
-  if( len>1 ){
-    unsigned int cp = utf8_cp(z, len);
-    if( unsafe_cp(cp) ) snprintf(zEsc, 8, "\\u%04x", cp);
-  }
+  if( unsafe_cp(cp) ) snprintf(zEsc, 8, "\\u%04x", cp);
   return len;
 }
 
@@ -185,6 +186,7 @@ void json_string(const char *zIn, FILE *out){
   fputc('"', out);
   while( i<n ){
     unsigned char c = z[i];
+    unsigned int cp;
     int len;
     switch( c ){
       case '"':  fputs("\\\"", out); i++; continue;
@@ -201,13 +203,13 @@ void json_string(const char *zIn, FILE *out){
       i++;
       continue;
     }
-    len = utf8_len(z+i, n-i);
+    len = utf8_decode(z+i, n-i, &cp);
     if( len==0 ){
       fputs("\\ufffd", out);
       i++;
-    }else if( len>1 && unsafe_cp(utf8_cp(z+i, len)) ){
+    }else if( unsafe_cp(cp) ){
       /* valid JSON either way; escaped, it is safe on a terminal too */
-      fprintf(out, "\\u%04x", utf8_cp(z+i, len));
+      fprintf(out, "\\u%04x", cp);
       i += (size_t)len;
     }else{
       fwrite(z+i, 1, (size_t)len, out);

@@ -14,16 +14,34 @@
 #include "cli.h"
 #include <string.h>
 
+/*
+** One check: a query whose rows are the problems it finds, and how its
+** result is worded.  The wordings are templates: {n} is the number of
+** rows, {stale} the --stale seconds, and {one|many} picks the singular or
+** the plural by {n}.
+*/
 typedef struct Check Check;
 struct Check {
   const char *zName;
+  const char *zSql;        /* one row per problem */
+  int bindStale;           /* ?1 is the --stale seconds */
+  const int *aFlag;        /* the details' column flags (table_load) */
+  const char *const *azHead;
+  int problem;             /* with rows: RC_FAILURE or RC_WARNING */
+  const char *zSuccess;    /* the summary without rows */
+  const char *zProblem;    /* the summary with rows */
+  const char *zHint;       /* what to do, with rows */
+};
+
+/* What one check found. */
+typedef struct Finding Finding;
+struct Finding {
   int result;              /* RC_OK, RC_WARNING or RC_FAILURE */
   char *zSummary;
-  char *zHint;             /* what to do; NULL on success */
+  char *zHint;             /* NULL on success */
   Table t;                 /* the details, one row per problem */
 };
 
-#define N_CHECK 5
 #define INDENT "         "  /* under the 7-letter result and 2 spaces */
 
 static const char *result_word(int result, int lower){
@@ -63,95 +81,97 @@ static const char zPinsSql[] =
   "  FROM rpc_pins AS p JOIN rpc_status AS s USING (method)"
   " ORDER BY p.method";
 
-static int run_checks(Cli *cli, Check *a, const char *zStale){
-  const char *azBind[1];
-  sqlite3_int64 n;
-  int rc;
-  azBind[0] = zStale;
+/* The checks, in the order they are printed (upgrade-check --help). */
+static const Check aCheck[] = {
+  { "consistency", zVerifySql, 0, 0, 0, RC_FAILURE,
+    "rpc_verify() is ok",
+    "rpc_verify() reports {n} {difference|differences} between the "
+    "per-method state and the registrations",
+    "the database was edited by hand or damaged; keep a copy and report it "
+    "before upgrading further" },
+  { "blocked methods", zBlockedSql, 0, 0, 0, RC_FAILURE,
+    "no method is blocked",
+    "{n} {method has|methods have} no version every receiver accepts: "
+    "senders cannot send",
+    "rpcver explain METHOD names the receivers; upgrade them or unregister "
+    "the ones that are gone" },
+  { "laggards", cli_laggards_sql, 0, cli_laggards_flag, cli_laggards_head,
+    RC_FAILURE,
+    "every receiver accepts the newest version of its method",
+    "{n} {receiver|receivers} below the newest version: the upgrade is "
+    "unfinished",
+    "upgrade them; remove managers that are gone with rpcver unregister "
+    "MANAGER" },
+  { "stale managers", zStaleSql, 1, aStaleFlag, azStaleHead, RC_WARNING,
+    "every manager was seen in the last {stale} seconds",
+    "{n} {manager|managers} not seen for more than {stale} seconds",
+    "if they are gone: rpcver expire {stale} (or rpcver unregister MANAGER);"
+    " running services should call rpc_heartbeat()" },
+  { "pins", zPinsSql, 0, 0, 0, RC_WARNING,
+    "no pins",
+    "{n} {pin|pins} in place: senders stay at the pinned version",
+    "when the upgrade is done, clear each with rpcver pin METHOD none" },
+};
+#define N_CHECK ((int)(sizeof(aCheck)/sizeof(aCheck[0])))
 
-  a[0].zName = "consistency";
-  rc = cli_load(cli, &a[0].t, zVerifySql, 0, 0, 0, 0);
-  if( rc ) return rc;
-  n = a[0].t.nRow;
-  if( n==0 ){
-    a[0].zSummary = sqlite3_mprintf("rpc_verify() is ok");
-  }else{
-    a[0].result = RC_FAILURE;
-    a[0].zSummary = sqlite3_mprintf("rpc_verify() reports %lld %s between "
-        "the per-method state and the registrations", n,
-        cli_plural(n, "difference", "differences"));
-    a[0].zHint = sqlite3_mprintf("the database was edited by hand or "
-        "damaged; keep a copy and report it before upgrading further");
+/* zTemplate with {n}, {stale} and {one|many} filled in; NULL when out of
+** memory (no template is empty). */
+static char *wording(const char *zTemplate, sqlite3_int64 n,
+                     const char *zStale){
+  sqlite3_str *pStr = sqlite3_str_new(0);
+  const char *z = zTemplate;
+  while( *z ){
+    const char *zEnd = z[0]=='{' ? strchr(z, '}') : 0;
+    const char *zBar;
+    int nName;
+    if( zEnd==0 ){
+      sqlite3_str_appendchar(pStr, 1, *z++);
+      continue;
+    }
+    z++;
+    nName = (int)(zEnd - z);
+    zBar = memchr(z, '|', (size_t)nName);
+    if( zBar ){
+      if( n==1 ) sqlite3_str_append(pStr, z, (int)(zBar - z));
+      else sqlite3_str_append(pStr, zBar+1, (int)(zEnd - zBar - 1));
+    }else if( strncmp(z, "n}", 2)==0 ){
+      sqlite3_str_appendf(pStr, "%lld", n);
+    }else if( strncmp(z, "stale}", 6)==0 ){
+      sqlite3_str_appendall(pStr, zStale);
+    }else{
+      sqlite3_str_append(pStr, z-1, nName+2);   /* not a placeholder */
+    }
+    z = zEnd + 1;
   }
+  return sqlite3_str_finish(pStr);
+}
 
-  a[1].zName = "blocked methods";
-  rc = cli_load(cli, &a[1].t, zBlockedSql, 0, 0, 0, 0);
-  if( rc ) return rc;
-  n = a[1].t.nRow;
-  if( n==0 ){
-    a[1].zSummary = sqlite3_mprintf("no method is blocked");
-  }else{
-    a[1].result = RC_FAILURE;
-    a[1].zSummary = sqlite3_mprintf("%lld %s no version every receiver "
-        "accepts: senders cannot send", n,
-        cli_plural(n, "method has", "methods have"));
-    a[1].zHint = sqlite3_mprintf("rpcver explain METHOD names the receivers;"
-        " upgrade them or unregister the ones that are gone");
-  }
-
-  a[2].zName = "laggards";
-  rc = cli_load(cli, &a[2].t, cli_laggards_sql, 0, 0, cli_laggards_flag,
-                cli_laggards_head);
-  if( rc ) return rc;
-  n = a[2].t.nRow;
-  if( n==0 ){
-    a[2].zSummary = sqlite3_mprintf("every receiver accepts the newest "
-        "version of its method");
-  }else{
-    a[2].result = RC_FAILURE;
-    a[2].zSummary = sqlite3_mprintf("%lld %s below the newest version: the "
-        "upgrade is unfinished", n, cli_plural(n, "receiver", "receivers"));
-    a[2].zHint = sqlite3_mprintf("upgrade them; remove managers that are "
-        "gone with rpcver unregister MANAGER");
-  }
-
-  a[3].zName = "stale managers";
-  rc = cli_load(cli, &a[3].t, zStaleSql, 1, azBind, aStaleFlag, azStaleHead);
-  if( rc ) return rc;
-  n = a[3].t.nRow;
-  if( n==0 ){
-    a[3].zSummary = sqlite3_mprintf("every manager was seen in the last %s "
-        "seconds", zStale);
-  }else{
-    a[3].result = RC_WARNING;
-    a[3].zSummary = sqlite3_mprintf("%lld %s not seen for more than %s "
-        "seconds", n, cli_plural(n, "manager", "managers"), zStale);
-    a[3].zHint = sqlite3_mprintf("if they are gone: rpcver expire %s (or "
-        "rpcver unregister MANAGER); running services should call "
-        "rpc_heartbeat()", zStale);
-  }
-
-  a[4].zName = "pins";
-  rc = cli_load(cli, &a[4].t, zPinsSql, 0, 0, 0, 0);
-  if( rc ) return rc;
-  n = a[4].t.nRow;
-  if( n==0 ){
-    a[4].zSummary = sqlite3_mprintf("no pins");
-  }else{
-    a[4].result = RC_WARNING;
-    a[4].zSummary = sqlite3_mprintf("%lld %s in place: senders stay at the "
-        "pinned version", n, cli_plural(n, "pin", "pins"));
-    a[4].zHint = sqlite3_mprintf("when the upgrade is done, clear each with "
-        "rpcver pin METHOD none");
+/* Run every check into a[], in the caller's read transaction. */
+static int run_checks(Cli *cli, Finding *a, const char *zStale){
+  int i;
+  for(i=0; i<N_CHECK; i++){
+    const Check *p = &aCheck[i];
+    sqlite3_int64 n;
+    int rc = cli_load(cli, &a[i].t, p->zSql, p->bindStale ? 1 : 0, &zStale,
+                      p->aFlag, p->azHead);
+    if( rc ) return rc;
+    n = a[i].t.nRow;
+    if( n==0 ){
+      a[i].zSummary = wording(p->zSuccess, n, zStale);
+    }else{
+      a[i].result = p->problem;
+      a[i].zSummary = wording(p->zProblem, n, zStale);
+      a[i].zHint = wording(p->zHint, n, zStale);
+    }
   }
   return RC_OK;
 }
 
-static void print_text(const Check *a, int result, int nFail, int nWarn){
+static void print_text(const Finding *a, int result, int nFail, int nWarn){
   int i;
   for(i=0; i<N_CHECK; i++){
     cli_printf(stdout, "%s  %s: %s\n", result_word(a[i].result, 0),
-               a[i].zName, a[i].zSummary);
+               aCheck[i].zName, a[i].zSummary);
     if( a[i].t.nRow ) table_print_text(&a[i].t, INDENT, stdout);
     if( a[i].zHint ) cli_printf(stdout, INDENT "-> %s\n", a[i].zHint);
   }
@@ -164,13 +184,13 @@ static void print_text(const Check *a, int result, int nFail, int nWarn){
   }
 }
 
-static void print_json(const Check *a, int result, const char *zStale){
+static void print_json(const Finding *a, int result, const char *zStale){
   int i;
   printf("{\"result\": \"%s\", \"exit_code\": %d, \"stale_seconds\": %s,"
          " \"checks\": [\n", result_word(result, 1), result, zStale);
   for(i=0; i<N_CHECK; i++){
     fputs("  {\"check\": ", stdout);
-    json_string(a[i].zName, stdout);
+    json_string(aCheck[i].zName, stdout);
     printf(", \"result\": \"%s\", \"summary\": ",
            result_word(a[i].result, 1));
     json_string(a[i].zSummary, stdout);
@@ -184,7 +204,7 @@ static void print_json(const Check *a, int result, const char *zStale){
 }
 
 int cmd_upgrade_check(Cli *cli, int nArg, char **azArg){
-  Check a[N_CHECK];
+  Finding a[N_CHECK];
   const char *zStale = cli->zStale ? cli->zStale : "600";
   int rc, i, nFail = 0, nWarn = 0, result = RC_OK;
   (void)nArg; (void)azArg;
@@ -193,7 +213,7 @@ int cmd_upgrade_check(Cli *cli, int nArg, char **azArg){
   if( rc==RC_OK ) rc = run_checks(cli, a, zStale);
   rc = cli_end_transaction(cli, rc);
   for(i=0; rc==RC_OK && i<N_CHECK; i++){
-    if( a[i].zSummary==0 ){
+    if( a[i].zSummary==0 || (a[i].result!=RC_OK && a[i].zHint==0) ){
       fputs("rpcver: out of memory\n", stderr);
       rc = RC_ERROR;
     }

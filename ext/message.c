@@ -377,7 +377,8 @@ void rv_rpcver_raise(sqlite3_context *ctx, int argc, sqlite3_value **argv){
 
 void rv_rpcver_seconds(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   (void)argc;
-  if( sqlite3_value_type(argv[1])!=SQLITE_INTEGER
+  if( sqlite3_value_type(argv[1])==SQLITE_BLOB
+   || sqlite3_value_numeric_type(argv[1])!=SQLITE_INTEGER
    || sqlite3_value_int64(argv[1])<0 ){
     char *zVal = rv_describe(argv[1]);
     rv_errorf(ctx, "rpcver: %s must be a whole number of seconds >= 0, not "
@@ -385,7 +386,7 @@ void rv_rpcver_seconds(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     sqlite3_free(zVal);
     return;
   }
-  sqlite3_result_value(ctx, argv[1]);
+  sqlite3_result_int64(ctx, sqlite3_value_int64(argv[1]));
 }
 
 /* oslo.messaging's rule, written once for the triggers, the bindings and

@@ -305,10 +305,26 @@ static int check_stmt(RpcConn *p, sqlite3_stmt **ppStmt){
         "                      NULL, NULL, NULL, 0, 0)"
         "  FROM main.rpc_methods WHERE method = ?1", ppStmt);
   }
+  /* the admission rules, then whether the range would leave a registered
+  ** sender nothing (the versions every receiver would accept:
+  ** [max(max_lo, lo), min(min_hi, hi, pin)]) */
   return rv_conn_stmt(p, RPC_STMT_CHECK,
-      "SELECT rpcver_refusal(NULL, m.method, ?2, ?3, m.floor, m.send_lo,"
-      "                      m.send_hi, m.inflight_lo, m.inflight_hi,"
-      "                      m.inflight_until, w.seconds, unixepoch())"
+      "SELECT coalesce("
+      "  rpcver_refusal(NULL, m.method, ?2, ?3, m.floor, m.send_lo,"
+      "                 m.send_hi, m.inflight_lo, m.inflight_hi,"
+      "                 m.inflight_until, w.seconds, unixepoch()),"
+      "  (SELECT rpcver_sender_refusal("
+      "            printf('a manager''s range [%s, %s]', rpcver_text(?2),"
+      "                   rpcver_text(?3)),"
+      "            m.method, s.sender, s.lo, s.hi,"
+      "            max(coalesce(m.max_lo, ?2), ?2),"
+      "            min(coalesce(m.min_hi, ?3), ?3, coalesce(m.pin, ?3)))"
+      "     FROM main.rpc_sender_ranges AS s"
+      "    WHERE s.method = m.method"
+      "      AND (s.hi < max(coalesce(m.max_lo, ?2), ?2)"
+      "           OR s.lo > min(coalesce(m.min_hi, ?3), ?3,"
+      "                         coalesce(m.pin, ?3)))"
+      "    LIMIT 1))"
       "  FROM main.rpc_methods AS m JOIN main.rpc_drains AS w USING (method)"
       " WHERE m.method = ?1", ppStmt);
 }

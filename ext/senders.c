@@ -137,7 +137,9 @@ void rv_rpc_drain(sqlite3_context *ctx, int argc, sqlite3_value **argv){
               "rpc_response_timeout, is where it starts)");
     return;
   }
-  if( !clear && (sqlite3_value_type(argv[1])!=SQLITE_INTEGER
+  /* (numeric text counts: "5" from a binding that binds text) */
+  if( !clear && (sqlite3_value_type(argv[1])==SQLITE_BLOB
+                 || sqlite3_value_numeric_type(argv[1])!=SQLITE_INTEGER
                  || sqlite3_value_int64(argv[1])<0) ){
     char *zVal = rv_describe(argv[1]);
     rv_errorf(ctx, "rpcver: rpc_drain: seconds must be a whole number >= 0 "
@@ -161,7 +163,7 @@ void rv_rpc_drain(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   }
   if( rc==SQLITE_OK ){
     if( !isDefault ) sqlite3_bind_value(pStmt, 1, argv[0]);
-    if( !clear ) sqlite3_bind_value(pStmt, 2, argv[1]);
+    if( !clear ) sqlite3_bind_int64(pStmt, 2, sqlite3_value_int64(argv[1]));
     rc = rv_run(pStmt);
   }
   if( rc==SQLITE_OK ) rc = result_window(ctx, p, argv[0]);

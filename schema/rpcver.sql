@@ -736,7 +736,9 @@ CREATE TRIGGER main.rpc_drains_insert INSTEAD OF INSERT ON rpc_drains BEGIN
   INSERT INTO rpc_methods(method)
     SELECT NEW.method
      WHERE NOT EXISTS (SELECT 1 FROM rpc_methods WHERE method = NEW.method);
-  UPDATE rpc_methods SET drain = NEW.seconds, seq = seq + 1
+  UPDATE rpc_methods
+     SET drain = rpcver_seconds('rpc_drains.seconds', NEW.seconds),
+         seq = seq + 1
    WHERE method = NEW.method;
 END;
 
@@ -756,9 +758,12 @@ END;
 -------------------------------------------------------------- status views
 
 -- One row per method; state is empty / blocked / pinned / upgrading / steady.
+-- senders counts the registered senders; drain_left is how many seconds
+-- messages sent before a narrowing change may still be in flight (0: none;
+-- rpc_in_flight has the versions).
 DROP VIEW IF EXISTS main.rpc_status;
 CREATE VIEW main.rpc_status(method, receivers, negotiated, newest, pin, floor,
-                       state) AS
+                       state, senders, drain_left) AS
   SELECT method, receivers,
          VERSION_TEXT(negotiated),
          VERSION_TEXT(newest),
@@ -768,7 +773,9 @@ CREATE VIEW main.rpc_status(method, receivers, negotiated, newest, pin, floor,
               WHEN negotiated IS NULL THEN 'blocked'
               WHEN pin IS NOT NULL THEN 'pinned'
               WHEN min_hi < newest THEN 'upgrading'
-              ELSE 'steady' END
+              ELSE 'steady' END,
+         senders,
+         iif(inflight_until >= unixepoch(), inflight_until - unixepoch() + 1, 0)
     FROM rpc_methods ORDER BY method;
 
 -- Who holds an upgrade back: receivers below the newest version registered
@@ -805,4 +812,4 @@ CREATE VIEW main.rpc_in_flight(method, senders, sending_lo, sending_hi,
    ORDER BY m.method;
 
 INSERT OR REPLACE INTO main.rpc_meta(key, value) VALUES ('schema_version', 3);
-INSERT OR REPLACE INTO main.rpc_meta(key, value) VALUES ('schema_revision', 5);
+INSERT OR REPLACE INTO main.rpc_meta(key, value) VALUES ('schema_revision', 6);

@@ -20,6 +20,9 @@
 # libssl-dev to build, and the openssl command for cluster/certs.sh and the
 # tests, which make their certificates as they run.
 #
+# spin checks model/rpcver.pml (make model) and replays its runs through
+# the extension (tests/model.test).
+#
 # The oslo adapter (bindings/python/rpcver_oslo.py, make demo-oslo) needs
 # oslo.messaging and oslo.versionedobjects in that interpreter and Debian's
 # rabbitmq-server (in /usr/sbin: the check looks on PATH, which has /usr/sbin
@@ -87,6 +90,7 @@ libssl-dev      pkg-config --exists openssl
 go-dqlite       has dqlite
 openssl         has openssl
 rabbitmq-server has rabbitmq-server
+spin            has spin
 python3-oslo.messaging python_imports oslo_messaging
 python3-oslo.versionedobjects python_imports oslo_versionedobjects.base
 EOF

@@ -7,18 +7,22 @@ every service writes what it can receive:
 - :func:`register_service` at a manager's start-up registers, per RPC API,
   the versions its endpoints accept (read from their oslo
   ``Target(version=...)``) and, per object class, the object versions it
-  understands (method ``obj:ClassName``).  When rpcver refuses (the cluster
-  may already send something it cannot receive), it logs rpcver's message
-  and raises :class:`rpcver.RefusedError`, so the service exits like
-  Cinder's "requirements cannot be met" rule.
+  understands (method ``obj:ClassName``), under a manager name that
+  identifies the service (:func:`service_name`: ``binary@host``).  When
+  rpcver refuses (the cluster may already send something it cannot
+  receive, or the name is another service's), it logs rpcver's message and
+  raises :class:`rpcver.RefusedError`, so the service exits like Cinder's
+  "requirements cannot be met" rule.
 - :class:`RPCAPI` is shaped like ``cinder.rpc.RPCAPI`` (``RPC_API_VERSION``,
   ``RPC_DEFAULT_VERSION``, ``TOPIC``, ``BINARY``, ``_compat_ver``,
   ``_get_cctxt``).  Its ``client`` is an oslo.messaging ``RPCClient`` capped
   by rpcver: every ``prepare()`` and ``can_send_version()`` asks rpcver at
   call time, with the class's ``RPC_API_VERSION`` as ``sender_hi``, so the
   cap is never stale (no restart or SIGHUP after an upgrade, unlike
-  Cinder's cached caps).  When nothing may be sent it raises
-  :class:`CannotSendError` instead of sending.
+  Cinder's cached caps).  One call asks once: the version ``_compat_ver()``
+  chooses carries the answer it was chosen by, and ``prepare()`` uses it.
+  When nothing may be sent it raises :class:`CannotSendError` instead of
+  sending.
 - :class:`ObjectSerializer` is a ``VersionedObjectSerializer`` that
   backports every object it sends, per class, to the version every receiver
   of ``obj:ClassName`` accepts (``obj_to_primitive(target_version=...,
@@ -45,46 +49,60 @@ every service writes what it can receive:
     api = VolumeAPI("rpcver.db", transport)
 
     # a manager's start-up: the same database, its endpoints and objects
-    rpcver_oslo.register_service("rpcver.db", "host-a",
-                                 messaging.Target(topic="cinder-volume",
-                                                  server="host-a"),
-                                 [manager], objects=[Volume])
+    rpcver_oslo.register_service(
+        "rpcver.db", rpcver_oslo.service_name("cinder-volume", "host-a"),
+        messaging.Target(topic="cinder-volume", server="host-a"),
+        [manager], objects=[Volume])
 
 The database.  Every ``db`` argument is either a file path or a connection.
-A path opens one connection (WAL, a 10 s busy timeout, the extension loaded
-as :func:`rpcver.load` finds it) that the object's threads share under a
-lock: oslo servers serialize replies in worker threads (up to 64), and
-eventlet's green threads share one OS thread.  An :class:`RPCAPI` and the
-:class:`ObjectSerializer` it makes share theirs.  A connection given (from
-:func:`rpcver.connect`, say) is used as it is, and the caller sees to its
-threads.
+A path is opened once per process: one connection per database file (and
+extension), shared by every :class:`RPCAPI`, :class:`ObjectSerializer` and
+:func:`register_service` of the process and by their threads, under a lock
+(oslo servers serialize replies in worker threads, up to 64; eventlet's
+green threads share one OS thread; Cinder makes an ``RPCAPI`` per request
+in places).  It is opened at first use (WAL, a 10 s busy timeout, the
+extension loaded as :func:`rpcver.load` finds it), opened again in a forked
+child (a connection is never used across ``fork()``), and closed by
+:func:`close_databases` (the next use opens it again).  A connection given
+(from :func:`rpcver.connect`, say) is used as it is, and the caller sees to
+its threads.
 
 Method names.  An RPC API is the rpcver method ``TOPIC`` (``TOPIC/NAMESPACE``
 when its oslo Target has a namespace, :func:`rpc_method`); an object class is
 ``obj:ClassName`` (:func:`object_method`).  Senders and receivers derive the
 same names from the same oslo Targets and object classes.
 
-Sender registration (rpcver's ``rpc_register_sender``, in flight) is not
-used: this module works with the extension as it is.  When it lands,
-:meth:`RPCAPI.__init__` is where a sender would register itself, so that
-drain windows apply.
+In flight.  Sender registration (rpcver's ``rpc_register_sender``, with its
+drain windows) is not used: this module works with the extension as it is.
+So rpcver does not know what is still queued: after a pin that rolls a
+method back, a message sent at the higher version before the pin may still
+sit in a queue, and an old manager started then would receive it.  Start
+old managers only once the queues of the topic have drained
+(docs/oslo.md, "Rolling back"; ``make demo-oslo`` waits for that).  When
+sender registration lands, :meth:`RPCAPI.__init__` is where a sender would
+register itself.
 """
 
 import contextlib
+import copy
 import logging
 import os
+import re
 import sqlite3
 import threading
 
 import oslo_messaging as messaging
+from oslo_utils import versionutils
 from oslo_versionedobjects import base as ovo_base
+from oslo_versionedobjects import exception as ovo_exception
 from oslo_versionedobjects import fields as ovo_fields
 
 import rpcver
 
 __all__ = [
-    "CannotSendError", "RPCAPI", "CappedClient", "ObjectSerializer",
-    "register_service", "service_apis", "rpc_method", "object_method",
+    "CannotSendError", "RPCAPI", "CappedClient", "CappedContext",
+    "ObjectSerializer", "register_service", "service_apis", "service_name",
+    "object_tree", "rpc_method", "object_method", "close_databases",
     "OBJECT_PREFIX",
 ]
 
@@ -106,6 +124,20 @@ def rpc_method(topic, namespace=None):
 def object_method(objname):
     """The rpcver method of a versioned object class: ``obj:ClassName``."""
     return OBJECT_PREFIX + objname
+
+
+def service_name(binary, host):
+    """The rpcver manager name of the service ``binary`` on ``host``:
+    ``binary@host`` (``cinder-scheduler@ctl``).
+
+    A manager name must identify one service process: Cinder runs
+    cinder-scheduler, cinder-backup and cinder-volume with the same
+    ``CONF.host``, and every one of them registers the ``obj:`` methods, so
+    under the host alone each would replace the others' object ranges."""
+    if not binary or not host:
+        raise ValueError("rpcver: service_name: both the binary (%r) and the "
+                         "host (%r) are needed" % (binary, host))
+    return "%s@%s" % (binary, host)
 
 
 def _major_floor(version):
@@ -136,14 +168,14 @@ class CannotSendError(rpcver.RpcverError):
 # The database
 
 class _Database:
-    """A path, or a connection used as it is.
+    """A database file's connection for this process, or a connection used
+    as it is.
 
-    A path opens one connection for the whole process, shared by its threads
+    A path gives the process-wide object of that file (:meth:`of`): one
+    connection, opened at first use and shared by the process's threads
     under a lock (``check_same_thread=False``; SQLite itself is built
-    thread-safe): oslo servers serialize replies in a pool of up to 64
-    worker threads, and one warm connection answers faster than one per
-    thread.  A connection given is used as it is (the caller sees to its
-    threads).  ``use()`` is a context manager that yields the connection.
+    thread-safe).  ``use()`` is a context manager that yields the
+    connection.
     """
 
     def __init__(self, db, extension=None):
@@ -151,14 +183,7 @@ class _Database:
         self._lock = threading.Lock()
         self._conn = None
         if isinstance(db, (str, bytes, os.PathLike)):
-            path = os.fsdecode(db)
-            if path in (":memory:", ""):
-                raise ValueError(
-                    "rpcver: %r is a private database of one connection; "
-                    "rpcver_oslo's services share the database with other "
-                    "processes: give a file path, or pass a connection"
-                    % path)
-            self.path, self.shared = path, None
+            self.path, self.shared = _check_path(db), None
         else:
             self.path, self.shared = None, db
 
@@ -178,15 +203,38 @@ class _Database:
 
     @classmethod
     def of(cls, db, extension=None):
-        """DB itself when it is a _Database already (shared), else a new one."""
-        return db if isinstance(db, cls) else cls(db, extension)
+        """DB itself when it is a _Database already; for a path, the
+        process's object of that file and extension; else (a connection) a
+        new one that uses it as it is."""
+        if isinstance(db, cls):
+            return db
+        if not isinstance(db, (str, bytes, os.PathLike)):
+            return cls(db, extension)
+        path = _check_path(db)
+        key = (os.path.realpath(path),
+               None if extension is None else os.fsdecode(extension))
+        with _DATABASES_LOCK:
+            database = _DATABASES.get(key)
+            if database is None:             # opened by its absolute path
+                database = _DATABASES[key] = cls(os.path.abspath(path),
+                                                 extension)
+        return database
 
     def close(self):
-        """Close the connection this object opened (not one given to it)."""
+        """Close the connection this object opened (not one given to it);
+        the next use opens it again."""
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+
+    def _after_fork(self):
+        # the parent's connection must not be used, nor closed, here
+        # (closing could checkpoint its WAL under the parent's feet)
+        if self._conn is not None:
+            _INHERITED.append(self._conn)
+        self._conn = None
+        self._lock = threading.Lock()
 
     @contextlib.contextmanager
     def use(self):
@@ -197,11 +245,116 @@ class _Database:
             yield self._open()
 
 
+def _check_path(db):
+    path = os.fsdecode(db)
+    if path in (":memory:", ""):
+        raise ValueError(
+            "rpcver: %r is a private database of one connection; "
+            "rpcver_oslo's services share the database with other processes: "
+            "give a file path, or pass a connection" % path)
+    return path
+
+
+_DATABASES = {}            # (realpath, extension) -> _Database
+_DATABASES_LOCK = threading.Lock()
+_INHERITED = []            # connections a forked child must leave alone
+
+
+def close_databases():
+    """Close every database connection this module opened in this process
+    (each :class:`RPCAPI`, :class:`ObjectSerializer` and
+    :func:`register_service` given a path shares them).  They are opened
+    again at their next use: call it at a service's shutdown, or between
+    tests.  Connections given to this module are the caller's."""
+    with _DATABASES_LOCK:
+        databases = list(_DATABASES.values())
+    for database in databases:
+        database.close()
+
+
+def _after_fork_in_child():
+    global _DATABASES_LOCK, _SERIALIZING
+    _DATABASES_LOCK = threading.Lock()
+    _SERIALIZING = threading.RLock()
+    for database in _DATABASES.values():
+        database._after_fork()
+
+
 def _explain(conn, method):
     try:
         return rpcver.explain(conn, method)
     except rpcver.RpcverError as err:        # never hide the first problem
         return "(rpc_explain failed: %s)" % err
+
+
+# --------------------------------------------------------------------------
+# Object classes: the tree a class can hold
+
+def _object_type(field):
+    """The ``fields.Object`` type of an object field (or a list of them),
+    else None."""
+    if isinstance(field, ovo_fields.ObjectField):
+        return field._type
+    if isinstance(field, ovo_fields.ListOfObjectsField):
+        return field._type._element_type._type
+    return None
+
+
+def _subclass_names(objname):
+    """Names of the registered classes that derive from a registered class
+    named ``objname`` (what ``ObjectField(objname, subclasses=True)``
+    accepts), found through Python's subclass links: no scan of the
+    registry."""
+    registry = ovo_base.VersionedObjectRegistry.obj_classes()
+    names, seen = set(), set()
+    todo = list(registry.get(objname, ()))
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            if sub in seen:
+                continue
+            seen.add(sub)
+            todo.append(sub)
+            name = sub.obj_name() if hasattr(sub, "obj_name") else None
+            if name and name != objname and sub in registry.get(name, ()):
+                names.add(name)
+    return sorted(names)
+
+
+def object_tree(*objnames):
+    """``{ClassName: VERSION}``: the classes named and every class their
+    objects can hold, each with the newest version registered in this
+    process.
+
+    oslo's ``obj_tree_get_versions`` follows object fields to their declared
+    class; this follows, too, every registered subclass of it when the field
+    accepts subclasses (``ObjectField('MigrateData', subclasses=True)`` may
+    hold a ``LibvirtMigrateData``, whose versions are its own)."""
+    registry = ovo_base.VersionedObjectRegistry.obj_classes()
+    tree = {}
+
+    def walk(name, parent):                  # oslo's order: depth first
+        if name in tree:
+            return
+        classes = registry.get(name)
+        if not classes:
+            if parent is None:
+                raise ValueError("rpcver: object %r is not registered with "
+                                 "oslo.versionedobjects "
+                                 "(@VersionedObjectRegistry.register)" % name)
+            raise ovo_exception.UnregisteredSubobject(
+                child_objname=name, parent_objname=parent)
+        tree[name] = classes[0].VERSION          # newest first
+        for field in classes[0].fields.values():
+            objtype = _object_type(field)
+            if objtype is None:
+                continue
+            walk(objtype._obj_name, name)
+            if objtype._subclasses:
+                for sub in _subclass_names(objtype._obj_name):
+                    walk(sub, name)
+    for objname in objnames:
+        walk(objname, None)
+    return tree
 
 
 # --------------------------------------------------------------------------
@@ -217,12 +370,17 @@ def service_apis(target=None, endpoints=(), objects=()):
       hi]``, which is oslo's dispatch rule (same major, minor <= hi).  An
       endpoint of an older major in the same namespace (a bridge) is not
       part of that range: rpcver ranges are contiguous, so pass
-      ``apis={method: (hi, lo)}`` to register a bridge.
+      ``apis={method: (hi, lo)}`` to register a bridge.  An endpoint
+      without a Target version is refused: oslo.messaging dispatches to it
+      version 1.0 only (its rule is ``target.version or '1.0'``), which is
+      seldom what its author meant; give it ``Target(version='1.0')`` if it
+      is.
     - ``objects``: object classes, object names, or a
       ``VersionedObjectRegistry`` (subclass) for every registered class.
-      Each class and every class reachable through its object fields
-      (``obj_tree_get_versions``) is ``obj:ClassName`` with hi = the newest
-      version registered in this process.
+      Each class and every class its objects can hold (:func:`object_tree`:
+      object fields, and the subclasses of a field that accepts them) is
+      ``obj:ClassName`` with hi = the newest version registered in this
+      process.
     """
     apis = {}
     topic = getattr(target, "topic", None)
@@ -232,9 +390,11 @@ def service_apis(target=None, endpoints=(), objects=()):
         if version is None:
             raise ValueError(
                 "rpcver: register_service: endpoint %r has no "
-                "Target(version=...); oslo would dispatch every version to it, "
-                "which rpcver cannot register: give it "
-                "target = oslo_messaging.Target(version='X.Y')"
+                "Target(version=...); oslo.messaging dispatches only version "
+                "1.0 to such an endpoint (its rule: target.version or "
+                "'1.0'), so rpcver_oslo does not guess: give it "
+                "target = oslo_messaging.Target(version='X.Y'), "
+                "version='1.0' if 1.0 is what it receives"
                 % type(endpoint).__name__)
         if not topic:
             raise ValueError(
@@ -265,20 +425,60 @@ def _object_versions(objects):
                 raise TypeError("rpcver: register_service: objects holds %r, "
                                 "which is neither a VersionedObject class nor "
                                 "an object name" % (obj,))
-    versions = {}
     for name in names:
         if name not in registry.obj_classes():
             raise ValueError("rpcver: register_service: object %r is not "
                              "registered with oslo.versionedobjects "
                              "(@VersionedObjectRegistry.register)" % name)
-        ovo_base.obj_tree_get_versions(name, tree=versions)
-    return versions
+    return object_tree(*names) if names else {}
+
+
+def _topics(methods):
+    """The topics of the RPC APIs among METHODS (not the obj: methods)."""
+    return {m.split("/", 1)[0] for m in methods
+            if not m.startswith(OBJECT_PREFIX)}
+
+
+def _other_service(conn, manager, wanted):
+    """The refusal message when MANAGER's registrations are another
+    service's than the one registering WANTED now, else None.
+
+    A service is known by the topics it receives: the name holds RPC APIs
+    of other topics only, or holds RPC APIs while this service receives
+    objects alone (an API process), or the other way round."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'view' AND "
+                    "name = 'rpc_registrations'").fetchone() is None:
+        return None                          # no schema yet: nothing held
+    held = {row[0] for row in conn.execute(
+        "SELECT method FROM rpc_registrations WHERE manager = ?", (manager,))}
+    if not held:
+        return None
+    held_topics, topics = _topics(held), _topics(wanted)
+    if held_topics == topics or held_topics & topics:
+        return None
+    if held_topics:
+        other = "one that receives %s" % ", ".join(
+            "'%s'" % t for t in sorted(held_topics))
+    else:
+        other = "one that receives objects only (an API process)"
+    this = ("receives %s" % ", ".join("'%s'" % t for t in sorted(topics))
+            if topics else "receives objects only")
+    return ("rpcver: manager '%s' cannot register: the name is registered by "
+            "another service, %s, and this one %s. Two services under one "
+            "name replace each other's obj: ranges, so a cap could rise while "
+            "the other still runs an old release. Name each service by its "
+            "binary and host, binary@host: rpcver_oslo.service_name(binary, "
+            "host); or, if that other service is gone for good, unregister it "
+            "first: SELECT rpc_unregister('%s')"
+            % (manager, other, this, manager))
 
 
 def register_service(db, manager, target=None, endpoints=(), objects=(), *,
                      apis=None, extension=None, logger=None):
     """Register what the service ``manager`` receives, at its start-up.
 
+    ``manager`` is the rpcver manager name: one per service process,
+    :func:`service_name` ``(binary, host)`` (``cinder-volume@host-a``).
     ``target`` is the server's ``oslo_messaging.Target(topic, server)``;
     ``endpoints`` and ``objects`` are read as :func:`service_apis` says;
     ``apis`` adds or overrides ``{method: hi}`` / ``{method: (hi, lo)}``.
@@ -291,7 +491,10 @@ def register_service(db, manager, target=None, endpoints=(), objects=(), *,
     method 'volume' ... Upgrade it ...; or, to roll back, first pin ...``) is
     logged at ERROR on ``logger`` (default this module's logger) and
     :class:`rpcver.RefusedError` is raised with it: the service should exit.
-    Returns ``{method: negotiated}``.
+    The same happens when ``manager`` is registered by another service (it
+    receives other topics, or it is an objects-only API process and this one
+    is not, or the other way round): two services under one name would
+    replace each other's ``obj:`` ranges.  Returns ``{method: negotiated}``.
     """
     logger = logger or LOG
     wanted = service_apis(target, endpoints, objects)
@@ -301,14 +504,14 @@ def register_service(db, manager, target=None, endpoints=(), objects=(), *,
                          "endpoints with a Target, objects, or apis" % manager)
     database = _Database.of(db, extension)
     try:
-        with database.use() as conn:
+        with database.use() as conn, rpcver.transaction(conn):
+            refusal = _other_service(conn, manager, wanted)
+            if refusal is not None:
+                raise rpcver.RefusedError(refusal)
             result = rpcver.register(conn, manager, wanted)
     except rpcver.RefusedError as err:
         logger.error("%s", err)
         raise
-    finally:
-        if database is not db:
-            database.close()
     logger.info("rpcver: %s registered %s", manager, ", ".join(
         "%s %s (senders send %s)" % (m, _shown(wanted[m]), result[m])
         for m in sorted(wanted)))
@@ -324,14 +527,35 @@ def _shown(spec):
 # --------------------------------------------------------------------------
 # Senders: the capped client
 
+#: What oslo.messaging accepts as a version: MAJOR.MINOR[.REVISION].
+_OSLO_VERSION = re.compile(r"\A[0-9]+\.[0-9]+(\.[0-9]+)?\Z")
+
+
+class _Chosen(str):
+    """A version chosen by :meth:`RPCAPI._compat_ver`, carrying the answer
+    it was chosen by, so that the ``prepare()`` of the same call uses that
+    answer instead of asking again (once: a second prepare asks)."""
+
+
 class CappedClient:
     """An oslo.messaging ``RPCClient`` whose cap is rpcver's answer now.
 
     ``prepare()`` and ``can_send_version()`` ask rpcver on every use
-    (``rpc_max_send(method, sender_hi, sender_lo)`` and ``rpc_can_send``
-    in one query) and pass the answer to oslo as the prepared context's
-    ``version_cap``, so oslo's own check applies too.  ``call`` and
-    ``cast`` prepare first.  Anything else is the oslo client's.
+    (``rpc_max_send(method, sender_hi, sender_lo)`` and ``rpc_can_send`` in
+    one statement) and pass the answer to oslo as the prepared context's
+    ``version_cap``, so oslo's own check applies too.  ``call`` and ``cast``
+    prepare first.  Anything else is the oslo client's.
+
+    One client is one RPC API, one rpcver method: ``prepare()`` may address
+    another server, fanout, or a per-server queue of the API (topic
+    ``TOPIC.<anything>``, as Cinder's ``cinder-volume.host@backend``), but
+    not another topic or namespace, which is another API with versions of
+    its own: that raises ValueError (use that API's own RPCAPI class).
+
+    Versions are oslo.messaging's: text ``MAJOR.MINOR[.REVISION]``; anything
+    else raises :class:`rpcver.VersionError`, in ``can_send_version()`` as in
+    ``prepare()`` (oslo raises for them both too).  None, or no version,
+    means the client target's version (``RPC_API_VERSION``) in both.
     """
 
     _marker = object()
@@ -344,6 +568,9 @@ class CappedClient:
         self.sender_hi = rpcver.normalize(sender_hi)
         self.sender_lo = rpcver.normalize(sender_lo or _major_floor(sender_hi))
         self.sender_name = sender_name or "sender"
+        if getattr(client, "version_cap", None) is not None:
+            raise TypeError(_static_cap(self.sender_name, client.version_cap,
+                                        method))
 
     def __getattr__(self, name):
         if name == "_client":             # not set yet: no recursion
@@ -354,23 +581,61 @@ class CappedClient:
     def target(self):
         return self._client.target
 
-    # One statement: the cap, and whether VERSION is within the sender's
-    # range, at or below the cap and accepted by every receiver (the
-    # comparisons in SQL cost less than parsing versions in Python).
-    _ASK = ("SELECT cap, CASE WHEN rpc_version_cmp(?4, ?3) < 0 THEN 0 "
-            "WHEN cap IS NULL THEN 0 "
-            "ELSE rpc_version_cmp(?4, cap) <= 0 AND rpc_can_send(?1, ?4) END "
-            "FROM (SELECT rpc_max_send(?1, ?2, ?3) AS cap)")
+    _ASKS = {}
 
-    def _ask(self, version=None):
-        """(cap, ok): rpcver's cap now, and whether VERSION may be sent."""
+    def _sql(self, n):
+        """One statement: the cap, and for each of N versions whether it
+        may be sent: within the sender's range, at or below the cap and
+        accepted by every receiver.  One statement reads one snapshot of
+        the database, so the answers agree with each other."""
+        sql = self._ASKS.get(n)
+        if sql is None:
+            checks = "".join(
+                ", CASE WHEN rpc_version_cmp(?{v}, ?3) < 0 THEN 0 "
+                "WHEN cap IS NULL THEN 0 "
+                "ELSE rpc_version_cmp(?{v}, cap) <= 0 AND rpc_can_send(?1, ?{v}) "
+                "END".format(v=i + 4) for i in range(n))
+            sql = self._ASKS[n] = (
+                "SELECT cap%s FROM (SELECT rpc_max_send(?1, ?2, ?3) AS cap)"
+                % checks)
+        return sql
+
+    def _version(self, version):
+        """VERSION as oslo.messaging will send it (the target's when None or
+        not given); VersionError when oslo could not."""
+        if version is self._marker or version is None:
+            version = self._client.target.version or self.sender_hi
+        if not isinstance(version, str) or not _OSLO_VERSION.match(version):
+            raise rpcver.VersionError(
+                "rpcver: %s: %r is not an oslo.messaging version: oslo needs "
+                "text MAJOR.MINOR (such as '3.0'), which it sends in the "
+                "message and compares with each endpoint's Target version"
+                % (self.sender_name, version))
+        return version
+
+    def _ask(self, versions=()):
+        """(cap, [ok, ...]): rpcver's cap now, and whether each of VERSIONS
+        may be sent, in one answer."""
         with self._db.use() as conn:
-            if version is None:
-                return rpcver.max_send(conn, self.method, self.sender_hi,
-                                       self.sender_lo), False
-            cap, ok = rpcver._one_row(conn, self._ASK, (
-                self.method, self.sender_hi, self.sender_lo, version))
-        return cap, bool(ok)
+            row = rpcver._one_row(conn, self._sql(len(versions)), (
+                self.method, self.sender_hi, self.sender_lo) + tuple(versions))
+        return row[0], [bool(ok) for ok in row[1:]]
+
+    def _chosen(self, version, cap, ok):
+        chosen = _Chosen(version)
+        chosen._rpcver_answer = (self, cap, ok)
+        return chosen
+
+    def _answer(self, version):
+        """(version, cap, ok) for the version given: the answer it carries
+        when _compat_ver chose it (used once), else rpcver's now."""
+        answer = getattr(version, "_rpcver_answer", None)
+        if answer is not None and answer[0] is self:
+            version._rpcver_answer = None
+            return str(version), answer[1], answer[2]
+        version = str(self._version(version))
+        cap, (ok,) = self._ask([version])
+        return version, cap, ok
 
     @property
     def version_cap(self):
@@ -380,29 +645,59 @@ class CappedClient:
         return self._ask()[0]
 
     def can_send_version(self, version=_marker):
-        """True when ``version`` (default: the target's, i.e. the sender's
-        ``RPC_API_VERSION``) may be sent now: within the sender's range, at
-        or below rpcver's cap, and accepted by every receiver."""
-        if version is self._marker:
-            version = self._client.target.version or self.sender_hi
-        return self._ask(version)[1]
+        """True when ``version`` (default or None: the target's, i.e. the
+        sender's ``RPC_API_VERSION``) may be sent now: within the sender's
+        range, at or below rpcver's cap, and accepted by every receiver.
+        Exactly when ``prepare(version)`` would not raise
+        :class:`CannotSendError`."""
+        return self._ask([self._version(version)])[1][0]
+
+    def _check_target(self, kwargs):
+        """ValueError when KWARGS would retarget the call to another RPC
+        API (topic or namespace) than this client's method."""
+        base = self._client.target
+        namespace = kwargs.get("namespace", self._marker)
+        if namespace is not self._marker and namespace != base.namespace:
+            raise ValueError(
+                "rpcver: %s: prepare(namespace=%r) addresses RPC API '%s', "
+                "another API than '%s', which this client is capped for: its "
+                "versions are that API's own, which this sender's "
+                "RPC_API_VERSION does not give; send it through an RPCAPI "
+                "class of its own (TOPIC = %r, NAMESPACE = %r)"
+                % (self.sender_name, namespace,
+                   rpc_method(base.topic or "?", namespace), self.method,
+                   base.topic, namespace))
+        topic = kwargs.get("topic", self._marker)
+        if topic is not self._marker and topic != base.topic and not (
+                base.topic and isinstance(topic, str)
+                and topic.startswith(base.topic + ".")):
+            raise ValueError(
+                "rpcver: %s: prepare(topic=%r) addresses another RPC API than "
+                "'%s', which this client is capped for: its versions are that "
+                "API's own, which this sender's RPC_API_VERSION does not give; "
+                "send it through that API's RPCAPI class (TOPIC = %r). A "
+                "per-server queue of this API is fine: topic '%s.<server>'"
+                % (self.sender_name, topic, self.method, topic, base.topic))
 
     def prepare(self, version=_marker, **kwargs):
-        """The oslo prepared context for ``version`` (default: the target's),
-        with rpcver's cap now as its ``version_cap``.
+        """The oslo prepared context for ``version`` (default or None: the
+        target's), with rpcver's cap now as its ``version_cap``, wrapped in
+        a :class:`CappedContext` (its own ``prepare()`` asks rpcver again).
 
         Raises :class:`CannotSendError` when nothing may be sent now, or not
-        ``version``: nothing is sent then.
+        ``version``: nothing is sent then.  ValueError when ``topic`` or
+        ``namespace`` name another RPC API; TypeError for ``version_cap``
+        (the cap is rpcver's).
         """
-        if version is self._marker or version is None:
-            version = self._client.target.version or self.sender_hi
         if "version_cap" in kwargs:
             raise TypeError("rpcver: %s: the version cap is rpcver's; do not "
                             "pass version_cap to prepare()" % self.sender_name)
-        cap, ok = self._ask(version)
+        self._check_target(kwargs)
+        version, cap, ok = self._answer(version)
         if not ok:
             raise self._cannot(version, cap)
-        return self._client.prepare(version=version, version_cap=cap, **kwargs)
+        return CappedContext(self, self._client.prepare(
+            version=version, version_cap=cap, **kwargs))
 
     def call(self, ctxt, method, **kwargs):
         return self.prepare().call(ctxt, method, **kwargs)
@@ -412,17 +707,21 @@ class CappedClient:
 
     def _cannot(self, version, cap):
         lo, hi = self.sender_lo, self.sender_hi
-        if cap is None:
-            what = ("no version in [%s, %s] (what it can send) is accepted by "
-                    "every receiver" % (lo, hi))
-        elif rpcver.compare(version, hi) > 0 or rpcver.compare(version, lo) < 0:
-            what = ("%s is outside [%s, %s], what it can send"
-                    % (version, lo, hi))
-        else:
-            what = ("%s is above %s, the highest version every receiver "
-                    "accepts now; send %s or below (choose with "
-                    "can_send_version() or _compat_ver())" % (version, cap, cap))
         with self._db.use() as conn:
+            if cap is None:
+                what = ("no version in [%s, %s] (what it can send) is "
+                        "accepted by every receiver" % (lo, hi))
+            elif rpcver.compare(version, hi) > 0 or \
+                    rpcver.compare(version, lo) < 0:
+                what = ("%s is outside [%s, %s], what it can send"
+                        % (version, lo, hi))
+            elif rpcver.compare(version, cap) > 0:
+                what = ("%s is above %s, the highest version every receiver "
+                        "accepts now; send %s or below (choose with "
+                        "can_send_version() or _compat_ver())"
+                        % (version, cap, cap))
+            else:
+                what = _below_receivers(conn, self.method, version, cap)
             explained = _explain(conn, self.method)
         message = ("rpcver: %s cannot send method '%s'%s now: %s. "
                    "rpc_explain('%s'):\n%s"
@@ -430,6 +729,76 @@ class CappedClient:
                       "" if cap is None else " at %s" % version, what,
                       self.method, explained))
         return CannotSendError(message, self.method, version, cap, (lo, hi))
+
+
+def _below_receivers(conn, method, version, cap):
+    """Why VERSION, at or below the cap, is not accepted by every receiver:
+    some receiver's range starts above it."""
+    rows = conn.execute(
+        "SELECT manager, lo FROM rpc_registrations WHERE method = ? AND "
+        "rpc_version_cmp(lo, ?) > 0 ORDER BY rpc_version_key(lo) DESC, "
+        "manager", (method, version)).fetchall()
+    if not rows:
+        return ("%s is not accepted by every receiver now; %s is"
+                % (version, cap))
+    manager, lo = rows[0]
+    return ("%s is below %s, the lowest version receiver '%s' accepts%s; "
+            "send a version in [%s, %s]"
+            % (version, lo, manager,
+               "" if len(rows) == 1 else " (and %d more receivers start above "
+               "%s)" % (len(rows) - 1, version), lo, cap))
+
+
+def _static_cap(sender, cap, method):
+    return ("rpcver: %s: version_cap=%r is not taken: the cap is rpcver's, "
+            "asked at every call (a static cap would be silently replaced by "
+            "it); to hold senders at %s, pin the method: "
+            "SELECT rpc_pin('%s', '%s')" % (sender, cap, cap, method, cap))
+
+
+class CappedContext:
+    """oslo's prepared context (``_CallContext``), capped by rpcver.
+
+    ``call``, ``cast``, ``target``, ``version_cap`` ... are oslo's.  Its own
+    ``prepare()`` goes through the client again: it asks rpcver anew and
+    refuses another RPC API, as :meth:`CappedClient.prepare` does; its
+    ``can_send_version()`` asks rpcver (default: this context's version).
+    """
+
+    _marker = CappedClient._marker
+
+    def __init__(self, client, context):
+        self._capped = client
+        self._context = context
+
+    def __getattr__(self, name):
+        if name in ("_context", "_capped"):      # not set yet: no recursion
+            raise AttributeError(name)
+        return getattr(self._context, name)
+
+    def __repr__(self):
+        return "<CappedContext %s, version_cap %s>" % (
+            self._context.target, self._context.version_cap)
+
+    def can_send_version(self, version=_marker):
+        if version is self._marker or version is None:
+            version = self._context.target.version
+        return self._capped.can_send_version(version)
+
+    def prepare(self, version=_marker, **kwargs):
+        capped = self._capped
+        if "version_cap" in kwargs:
+            raise TypeError("rpcver: %s: the version cap is rpcver's; do not "
+                            "pass version_cap to prepare()"
+                            % capped.sender_name)
+        capped._check_target(kwargs)
+        if version is self._marker or version is None:
+            version = self._context.target.version
+        version, cap, ok = capped._answer(version)
+        if not ok:
+            raise capped._cannot(version, cap)
+        return CappedContext(capped, self._context.prepare(
+            version=version, version_cap=cap, **kwargs))
 
 
 class RPCAPI:
@@ -444,13 +813,16 @@ class RPCAPI:
     - ``TOPIC``, ``NAMESPACE`` (optional): the oslo Target; the rpcver
       method is ``rpc_method(TOPIC, NAMESPACE)`` unless ``RPCVER_METHOD``
       names another.
-    - ``BINARY``: kept for Cinder code that reads it; rpcver does not use it.
+    - ``BINARY``: kept for Cinder code that reads it (a service's rpcver
+      name is ``service_name(BINARY, host)``).
 
     ``RPCAPI(db, transport, serializer=None, **client_kwargs)``: ``db`` as
     the module says; ``transport`` an oslo RPC transport; the serializer
-    defaults to :class:`ObjectSerializer` on the same database;
-    ``client_kwargs`` (``timeout``, ``retry``, ...) go to
-    ``oslo_messaging.get_rpc_client``.
+    defaults to :class:`ObjectSerializer` on the same database (Cinder wraps
+    its own in ``RequestContextSerializer``: pass that); ``client_kwargs``
+    (``timeout``, ``retry``, ...) go to ``oslo_messaging.get_rpc_client``,
+    except ``version_cap``, which is refused (TypeError): the cap is
+    rpcver's, and a pin holds senders back.
 
     ``self.client`` is a :class:`CappedClient`: Cinder code that calls
     ``self.client.prepare(...)`` or ``self.client.can_send_version(...)``
@@ -475,8 +847,19 @@ class RPCAPI:
         except rpcver.VersionError as err:
             raise rpcver.VersionError("rpcver: %s.RPC_API_VERSION: %s"
                                       % (cls.__name__, str(err)[8:]))
+        if not isinstance(cls.RPC_API_VERSION, str) or \
+                not _OSLO_VERSION.match(cls.RPC_API_VERSION):
+            raise rpcver.VersionError(
+                "rpcver: %s.RPC_API_VERSION: %r is not an oslo.messaging "
+                "version: oslo needs text MAJOR.MINOR (such as '%s')"
+                % (cls.__name__, cls.RPC_API_VERSION, sender_hi))
         self.method = cls.RPCVER_METHOD or rpc_method(cls.TOPIC, cls.NAMESPACE)
-        self._db = _Database(db, extension)
+        if client_kwargs.get("version_cap") is not None:
+            raise TypeError(_static_cap(cls.__name__,
+                                        client_kwargs["version_cap"],
+                                        self.method))
+        client_kwargs.pop("version_cap", None)
+        self._db = _Database.of(db, extension)
         if serializer is None:
             serializer = ObjectSerializer(self._db)
         self.serializer = serializer
@@ -494,23 +877,29 @@ class RPCAPI:
         """rpcver's cap for this API now (None: nothing may be sent)."""
         return self.client.version_cap
 
-    def can_send_version(self, version):
+    def can_send_version(self, version=CappedClient._marker):
         return self.client.can_send_version(version)
 
     def prepare(self, version=None, **kwargs):
         """``self.client.prepare``: capped by rpcver now."""
-        return self.client.prepare(
-            version=self.client.target.version if version is None else version,
-            **kwargs)
+        return self.client.prepare(version=version, **kwargs)
 
     def _compat_ver(self, current, *legacy):
         """Cinder's: the first of ``current, *legacy`` that may be sent now,
-        else the last (which ``prepare`` then refuses if it may not be)."""
+        else the last (which ``prepare`` then refuses).
+
+        All of them are checked in one answer of rpcver's, and the version
+        returned carries that answer: the ``prepare()`` / ``_get_cctxt()``
+        it is given to next uses it (once) instead of asking again, so a pin
+        committed in between cannot turn the call's choice into a refusal.
+        """
         versions = (current,) + legacy
-        for version in versions[:-1]:
-            if self.client.can_send_version(version):
-                return version
-        return versions[-1]
+        cap, oks = self.client._ask([self.client._version(v)
+                                     for v in versions])
+        for version, ok in zip(versions, oks):
+            if ok:
+                return self.client._chosen(version, cap, True)
+        return self.client._chosen(versions[-1], cap, False)
 
     def _get_cctxt(self, version=None, **kwargs):
         """Cinder's: prepare for ``version`` (default ``RPC_DEFAULT_VERSION``,
@@ -525,19 +914,38 @@ class RPCAPI:
 # --------------------------------------------------------------------------
 # Objects: backported per class
 
+#: oslo.versionedobjects stashes the version manifest on the object being
+#: serialized (obj_make_compatible_from_manifest sets _obj_version_manifest,
+#: then deletes it): two threads serializing one instance (a cached object
+#: returned by concurrent calls) would race on it.  Every serialization of
+#: this module runs under this lock (pure Python work: under the GIL it costs
+#: no parallelism).
+_SERIALIZING = threading.RLock()
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _vt(version):
+    return versionutils.convert_version_to_tuple(version)
+
+
 class ObjectSerializer(ovo_base.VersionedObjectSerializer):
     """A ``VersionedObjectSerializer`` that backports what it sends.
 
     Every versioned object it serializes (an argument, in a list or dict, or
-    a server's reply) goes out as ``obj_to_primitive(target_version=cap,
-    version_manifest=caps)``: ``caps`` holds, for the object's class and
-    every class reachable through its fields, ``rpc_max_send('obj:Name',
-    VERSION)`` (``VERSION`` the newest registered in this process), lowered
-    to the version of an instance in the object that is older (an object
-    received from an older peer keeps that older version).  Asked at every
-    serialization, so never stale.  Raises :class:`CannotSendError` when no
-    version of a class may be sent (no receiver registered it, or none
-    accepts what this process can produce).
+    a server's reply) goes out at the versions every receiver accepts:
+    ``caps`` holds, for the object's class and every class its objects can
+    hold (:func:`object_tree`, subclasses included), ``rpc_max_send(
+    'obj:Name', VERSION)`` (``VERSION`` the newest registered in this
+    process), asked at every serialization, so never stale.  Each object in
+    the tree -- the object, a child, each element of a list -- goes at the
+    cap of its own class (a subclass's own, not its field's declared
+    class's), except an instance received from an older peer (its
+    ``VERSION`` below the cap): it keeps that version unless it holds data
+    that version cannot carry (a field set since), then it goes at the cap.
+    Raises :class:`CannotSendError` when no version of a class may be sent
+    (no receiver registered it, or none accepts what this process can
+    produce).
 
     Deserializing is oslo's.  Set ``OBJ_BASE_CLASS`` in a subclass for a
     project's object base (Cinder's ``CinderObject``).
@@ -549,7 +957,7 @@ class ObjectSerializer(ovo_base.VersionedObjectSerializer):
 
     def caps(self, objname):
         """``{ClassName: version}`` for ``objname``'s tree, rpcver's caps now."""
-        tree = ovo_base.obj_tree_get_versions(objname)
+        tree = object_tree(objname)
         with self._db.use() as conn:
             caps = {name: rpcver.max_send(conn, object_method(name), version)
                     for name, version in tree.items()}
@@ -570,18 +978,11 @@ class ObjectSerializer(ovo_base.VersionedObjectSerializer):
             method, None, None, (_major_floor(version), version))
 
     def backport(self, obj):
-        """The primitive of ``obj`` at the versions every receiver accepts.
-
-        Each class goes at ``min(rpcver's cap, the lowest VERSION of its
-        instances in this object)``: an object received from an older peer
-        keeps that older version (oslo.versionedobjects would otherwise label
-        its older data with the cap)."""
+        """The primitive of ``obj`` at the versions every receiver accepts
+        (see the class)."""
         caps = self.caps(obj.obj_name())
-        for name, version in _instance_versions(obj, {}).items():
-            if name in caps and rpcver.compare(version, caps[name]) < 0:
-                caps[name] = version
-        return obj.obj_to_primitive(target_version=caps[obj.obj_name()],
-                                    version_manifest=caps)
+        with _SERIALIZING:
+            return _primitive(obj, caps, _send_version(obj, caps))
 
     def serialize_entity(self, context, entity):
         if isinstance(entity, (tuple, list, set, dict)):
@@ -592,18 +993,91 @@ class ObjectSerializer(ovo_base.VersionedObjectSerializer):
         return super().serialize_entity(context, entity)
 
 
-def _instance_versions(obj, found):
-    """{ClassName: lowest VERSION} over OBJ and the objects it holds."""
-    name = obj.obj_name()
-    if name not in found or rpcver.compare(obj.VERSION, found[name]) < 0:
-        found[name] = obj.VERSION
-    for field_name, field in obj.fields.items():
-        if not isinstance(field, (ovo_fields.ObjectField,
-                                  ovo_fields.ListOfObjectsField)) or \
-                not obj.obj_attr_is_set(field_name):
-            continue
-        value = getattr(obj, field_name)
-        for child in value if isinstance(value, list) else [value]:
-            if isinstance(child, ovo_base.VersionedObject):
-                _instance_versions(child, found)
-    return found
+def _send_version(obj, caps):
+    """The version OBJ goes at: its class's cap; an instance received at an
+    older version keeps it, unless it holds data that version cannot carry.
+    None for a class without a cap (not in the tree: left as oslo does)."""
+    cap = caps.get(obj.obj_name())
+    if cap is None:
+        return None
+    have = _vt(obj.VERSION)
+    if have >= _vt(cap):
+        return cap
+    newest = type(obj).VERSION                 # the class's, not the instance's
+    top = cap if _vt(cap) <= _vt(newest) else newest
+    if _vt(top) <= have or not _holds_newer_data(obj, caps):
+        return obj.VERSION
+    return top
+
+
+def _object_fields(obj):
+    return {name for name, field in obj.fields.items()
+            if isinstance(field, (ovo_fields.ObjectField,
+                                  ovo_fields.ListOfObjectsField))}
+
+
+def _holds_newer_data(obj, caps):
+    """True when OBJ, an instance whose VERSION is older than its class's,
+    has data at its own level that its VERSION cannot carry: a field set
+    that its class's obj_make_compatible drops or changes at that version
+    (a field set after it was received)."""
+    objects = _object_fields(obj)
+    primitive = {name: field.to_primitive(obj, name, getattr(obj, name))
+                 for name, field in obj.fields.items()
+                 if obj.obj_attr_is_set(name)}
+    before = {name: None if name in objects else copy.deepcopy(value)
+              for name, value in primitive.items()}
+    obj.obj_make_compatible_from_manifest(primitive, obj.VERSION, caps)
+    return any(name not in primitive or
+               (name not in objects and primitive[name] != value)
+               for name, value in before.items())
+
+
+def _primitive(obj, caps, target):
+    """OBJ's primitive at TARGET, each object it holds at its own version.
+
+    oslo backports what an object holds through the manifest by the field's
+    declared class, all the elements of a list alike: the children whose
+    own version differs (a subclass, an instance received at an older
+    version, a list of mixed versions) are made again at theirs."""
+    source = obj
+    if _vt(target) > _vt(obj.VERSION):
+        # the instance holds data its received VERSION cannot carry: label
+        # it with the class's version (oslo refuses a target above VERSION)
+        source = copy.copy(obj)
+        source.VERSION = target
+    primitive = source.obj_to_primitive(target_version=target,
+                                        version_manifest=caps)
+    _fix_children(obj, obj._obj_primitive_field(primitive, "data"), caps)
+    return primitive
+
+
+def _fix_children(obj, data, caps):
+    for name in _object_fields(obj):
+        if not obj.obj_attr_is_set(name) or name not in data:
+            continue                        # unset, or dropped by the parent
+        value = getattr(obj, name)
+        if isinstance(value, list):
+            if not isinstance(data[name], list) or \
+                    len(data[name]) != len(value):
+                continue                    # rewritten by the parent's code
+            slots = list(enumerate(value))
+            holder = data[name]
+        else:
+            slots = [(name, value)]
+            holder = data
+        for key, child in slots:
+            if not isinstance(child, ovo_base.VersionedObject):
+                continue
+            prim = holder[key]
+            if not isinstance(prim, dict) or prim.get(
+                    child._obj_primitive_key("name")) != child.obj_name():
+                continue
+            target = _send_version(child, caps)
+            if target is None:
+                continue
+            if _vt(prim[child._obj_primitive_key("version")]) != _vt(target):
+                holder[key] = _primitive(child, caps, target)
+            else:
+                _fix_children(child, child._obj_primitive_field(prim, "data"),
+                              caps)

@@ -14,6 +14,7 @@ context's target.
 import logging
 import os
 import sqlite3
+import sys
 import tempfile
 import threading
 import time
@@ -81,6 +82,38 @@ def new_volume(size=1, attachment=True):
     return vol
 
 
+def register_for_test(test, *classes):
+    """Register CLASSES with oslo.versionedobjects for TEST only (the
+    registry is the process's: test_02 registers all of it)."""
+    registry = ovo_base.VersionedObjectRegistry.obj_classes()
+    saved = {cls.obj_name(): list(registry.get(cls.obj_name(), []))
+             for cls in classes}
+
+    def restore():
+        for name, old in saved.items():
+            if old:
+                registry[name] = old
+            else:
+                registry.pop(name, None)
+    test.addCleanup(restore)
+    for cls in classes:
+        ovo_base.VersionedObjectRegistry.register(cls)
+    return classes
+
+
+def received_at(cls, version, obj, manifest):
+    """OBJ as a process with only CLASS (its newest version) makes it of a
+    primitive sent at VERSION: oslo's _obj_from_primitive, which keeps the
+    version received on the instance."""
+    prim = obj.obj_to_primitive(target_version=version,
+                                version_manifest=manifest)
+    return cls._obj_from_primitive(None, version, prim)
+
+
+def data(prim):
+    return prim["versioned_object.data"]
+
+
 # --------------------------------------------------------------------------
 # Managers (receivers) and the API (sender)
 
@@ -133,8 +166,11 @@ class VolumeAPI(rpcver_oslo.RPCAPI):
 
 class OsloBase(unittest.TestCase):
     def setUp(self):
+        # the process's shared connections (one per database file) are
+        # closed when the test is over, before its directory goes
         tmp = tempfile.TemporaryDirectory(prefix="rpcver-oslo-")
         self.addCleanup(tmp.cleanup)
+        self.addCleanup(rpcver_oslo.close_databases)
         self.db = os.path.join(tmp.name, "rpcver.db")
         self.conn = rpcver.connect(self.db)
         self.addCleanup(self.conn.close)
@@ -501,6 +537,437 @@ class TestObjects(OsloBase):
         self.assertEqual(shared.caps("Volume")["Volume"], "1.1")
         with shared._db.use() as conn:
             self.assertIs(conn, self.conn)
+
+
+# --------------------------------------------------------------------------
+# Regressions: the review of the adapter (R1 ... R11)
+
+class TestRegressions(OsloBase):
+    def test_14_two_services_on_one_host_keep_their_own_object_ranges(self):
+        # R1: cinder-backup and cinder-scheduler both run on host 'ctl'
+        # (both Service.start() with self.host); the scheduler upgrades while
+        # the backup service stays old
+        class Backup:
+            target = messaging.Target(version="2.0")
+
+        class OldScheduler:
+            target = messaging.Target(version="3.0")
+
+        class NewScheduler:
+            target = messaging.Target(version="3.1")
+
+        def target(topic):
+            return messaging.Target(topic=topic, server="ctl")
+        backup = rpcver_oslo.service_name("cinder-backup", "ctl")
+        sched = rpcver_oslo.service_name("cinder-scheduler", "ctl")
+        self.assertEqual((backup, sched),
+                         ("cinder-backup@ctl", "cinder-scheduler@ctl"))
+        rpcver.register(self.conn, "cinder-volume@vol",
+                        {"obj:Volume": "1.0", "obj:Attachment": "1.0"})
+        old_objects = {"obj:Volume": "1.0", "obj:Attachment": "1.0"}
+        rpcver_oslo.register_service(self.db, backup, target("backup"),
+                                     [Backup()], apis=old_objects)
+        rpcver_oslo.register_service(self.db, sched, target("scheduler"),
+                                     [OldScheduler()], apis=old_objects)
+        # the scheduler restarts at the new release (same name, same topic)
+        rpcver_oslo.register_service(self.db, sched, target("scheduler"),
+                                     [NewScheduler()], objects=[Volume])
+        rpcver.register(self.conn, "cinder-volume@vol",
+                        {"obj:Volume": "1.1", "obj:Attachment": "1.1"})
+        # cinder-backup is still old: a Volume still goes at 1.0
+        self.assertEqual(rpcver.max_send(self.conn, "obj:Volume", "1.1"), "1.0")
+        prim = rpcver_oslo.ObjectSerializer(self.db).serialize_entity(
+            {}, new_volume())
+        self.assertEqual(prim["versioned_object.version"], "1.0")
+        self.assertEqual(self.registrations(backup), [
+            (backup, "backup", "2.0", "2.0"),
+            (backup, "obj:Attachment", "1.0", "1.0"),
+            (backup, "obj:Volume", "1.0", "1.0")])
+
+        # under the host alone (what docs/oslo.md said), the second service
+        # would replace the first one's obj: ranges: refused, logged, and
+        # nothing changes
+        rpcver_oslo.register_service(self.db, "ctl", target("backup"),
+                                     [Backup()], apis=old_objects)
+        before = self.registrations()
+        with self.assertLogs("rpcver_oslo", level="ERROR") as logs:
+            with self.assertRaises(rpcver.RefusedError) as cm:
+                rpcver_oslo.register_service(self.db, "ctl",
+                                             target("scheduler"),
+                                             [NewScheduler()],
+                                             objects=[Volume])
+        message = str(cm.exception)
+        self.assertRegex(message, r"^rpcver: manager 'ctl' cannot register: "
+                         r"the name is registered by another service, one "
+                         r"that receives 'backup', and this one receives "
+                         r"'scheduler'\. .* rpcver_oslo\.service_name\(binary, "
+                         r"host\)")
+        self.assertEqual(logs.output, ["ERROR:rpcver_oslo:" + message])
+        self.assertEqual(self.registrations(), before)
+        # an API process (objects only) under a manager's name, and the
+        # other way round
+        quiet = logging.getLogger("test_oslo.quiet")
+        quiet.disabled = True
+        with self.assertRaisesRegex(rpcver.RefusedError, r"one that receives "
+                                    r"'backup', and this one receives "
+                                    r"objects only"):
+            rpcver_oslo.register_service(self.db, "ctl", objects=[Volume],
+                                         logger=quiet)
+        rpcver_oslo.register_service(self.db, "cinder-api@ctl",
+                                     objects=[Volume])
+        with self.assertRaisesRegex(rpcver.RefusedError, r"one that receives "
+                                    r"objects only \(an API process\)"):
+            rpcver_oslo.register_service(self.db, "cinder-api@ctl",
+                                         target("volume"), [NewManager()],
+                                         logger=quiet)
+        self.assertEqual(self.registrations("ctl"), [
+            ("ctl", "backup", "2.0", "2.0"),
+            ("ctl", "obj:Attachment", "1.0", "1.0"),
+            ("ctl", "obj:Volume", "1.0", "1.0")])
+
+    def test_15_prepare_stays_within_its_rpc_api(self):
+        # R3: another topic or namespace is another RPC API, whose versions
+        # RPC_API_VERSION does not give: refused, with rpcver's text
+        self.start("m1", NewManager())
+        api = self.api()
+        for kwargs, what in (({"namespace": "admin"}, r"namespace='admin'\) "
+                              r"addresses RPC API 'volume/admin', another"),
+                             ({"topic": "backup"}, r"topic='backup'\) "
+                              r"addresses another RPC API than 'volume'"),
+                             ({"topic": "volumes"}, r"topic='volumes'\)")):
+            with self.assertRaisesRegex(ValueError, r"^rpcver: VolumeAPI: "
+                                        r"prepare\(" + what):
+                api.client.prepare(version="3.10", **kwargs)
+            with self.assertRaises(ValueError):
+                api._get_cctxt(version="3.10", **kwargs)
+        # a per-server queue of the API is the same API (Cinder's
+        # 'cinder-volume.host@backend')
+        cctxt = api._get_cctxt(version="3.16", topic="volume.m1", server="m1")
+        self.assertEqual((cctxt.target.topic, cctxt.version_cap),
+                         ("volume.m1", "3.17"))
+        # the prepared context's own prepare: the same rule, and a new
+        # answer from rpcver
+        cctxt = api.prepare(server="m1", timeout=10)
+        self.assertIsInstance(cctxt, rpcver_oslo.CappedContext)
+        with self.assertRaisesRegex(ValueError, r"^rpcver: VolumeAPI: "
+                                    r"prepare\(namespace='admin'\)"):
+            cctxt.prepare(namespace="admin")
+        with self.assertRaisesRegex(ValueError, r"prepare\(topic='backup'\)"):
+            cctxt.prepare(topic="backup")
+        self.assertEqual(cctxt.version_cap, "3.17")
+        rpcver.pin(self.conn, "volume", "3.16")
+        self.assertFalse(cctxt.can_send_version())         # its 3.17: asks
+        self.assertTrue(cctxt.can_send_version("3.16"))
+        with self.assertRaisesRegex(rpcver_oslo.CannotSendError,
+                                    r"at 3.17 now: 3.17 is above 3.16"):
+            cctxt.prepare()
+        again = cctxt.prepare(version="3.16")
+        self.assertEqual((again.target.version, again.version_cap,
+                          again.target.server, again.timeout),
+                         ("3.16", "3.16", "m1", 10))
+        self.assertEqual(again.call({}, "get_volume", volume_id="vol-1").size,
+                         7)
+
+    def test_16_one_answer_per_call(self):
+        # R4: Cinder's pattern asks twice -- _compat_ver(), then prepare();
+        # a pin committed in between turned a sendable call into a refusal
+        m1 = self.start("m1", NewManager())
+        api = self.api()
+        version = api._compat_ver("3.17", "3.16")
+        self.assertEqual(version, "3.17")
+        rpcver.pin(self.conn, "volume", "3.16")     # the operator, meanwhile
+        cctxt = api._get_cctxt(version=version, server="m1", timeout=10)
+        self.assertEqual((cctxt.target.version, cctxt.version_cap),
+                         ("3.17", "3.17"))          # the call's one answer
+        vol = cctxt.call({}, "extend_volume", volume=new_volume(), new_size=4,
+                         reservations=["r1"])
+        self.assertEqual((vol.size, m1.received[-1][2]), (4, ["r1"]))
+        # that answer served its call; the next prepare asks again
+        with self.assertRaisesRegex(rpcver_oslo.CannotSendError,
+                                    r"3.17 is above 3.16"):
+            api.client.prepare(version=version)
+        # and the next call chooses again, in one answer
+        self.assertEqual(api.extend_volume({}, new_volume(), 2, "m1")[0],
+                         "3.16")
+        self.assertEqual(api._get_cctxt(version=("3.17", "3.16")).target.version,
+                         "3.16")
+        # a version chosen by another API object is not its answer
+        other = VolumeAPI(self.db, self.transport)
+        rpcver.pin(self.conn, "volume", None)
+        chosen = api._compat_ver("3.17")
+        rpcver.pin(self.conn, "volume", "3.16")
+        with self.assertRaises(rpcver_oslo.CannotSendError):
+            other.client.prepare(version=chosen)
+        # nothing may be sent: the last version, which prepare refuses with
+        # the same answer
+        chosen = api._compat_ver("3.17")
+        rpcver.pin(self.conn, "volume", None)
+        with self.assertRaisesRegex(rpcver_oslo.CannotSendError,
+                                    r"3.17 is above 3.16"):
+            api._get_cctxt(version=chosen)
+
+    def test_17_an_endpoint_without_a_target_version_is_named_right(self):
+        # R5: oslo.messaging dispatches version 1.0 only to such an endpoint
+        class Legacy:
+            def ping(self, ctxt):
+                return "pong"
+
+        target = messaging.Target(topic="legacy", server="m1")
+        with self.assertRaises(ValueError) as cm:
+            rpcver_oslo.register_service(self.db, "m1", target, [Legacy()])
+        message = str(cm.exception)
+        self.assertRegex(message, r"^rpcver: register_service: endpoint "
+                         r"'Legacy' has no Target\(version=\.\.\.\); "
+                         r"oslo\.messaging dispatches only version 1\.0 to "
+                         r"such an endpoint \(its rule: target\.version or "
+                         r"'1\.0'\)")
+        self.assertNotIn("every version", message)
+        # oslo's rule, shown with oslo itself
+        server = messaging.get_rpc_server(self.transport, target, [Legacy()],
+                                          executor="threading")
+        server.start()
+        self.addCleanup(server.wait)
+        self.addCleanup(server.stop)
+        log = logging.getLogger("oslo_messaging.rpc.server")
+        log.disabled = True
+        self.addCleanup(setattr, log, "disabled", False)
+        client = messaging.get_rpc_client(self.transport, target)
+        self.assertEqual(client.prepare(version="1.0", timeout=10).call(
+            {}, "ping"), "pong")
+        for version in ("1.1", "2.0"):
+            with self.assertRaises((messaging.RemoteError,
+                                    messaging.UnsupportedVersion)):
+                client.prepare(version=version, timeout=10).call({}, "ping")
+
+    def test_18_objects_keep_the_data_they_hold(self):
+        # R6: a class was lowered to the oldest version of its instances in
+        # the object, dropping what newer instances hold
+        @ovo_base.VersionedObjectRegistry.register_if(False)
+        class VolumeList(ovo_base.ObjectListBase, ovo_base.VersionedObject):
+            VERSION = "1.0"
+            fields = {"objects": fields.ListOfObjectsField("Volume")}
+        register_for_test(self, VolumeList)
+        rpcver.register(self.conn, "m1", {"obj:VolumeList": "1.0",
+                                          "obj:Volume": "1.1",
+                                          "obj:Attachment": "1.1"})
+        serializer = rpcver_oslo.ObjectSerializer(self.db)
+        manifest = {"Volume": "1.0", "Attachment": "1.0"}
+
+        def old(vid):
+            return received_at(Volume, "1.0", Volume(
+                id=vid, size=1, attachment=None), manifest)
+        # a list of a Volume received at 1.0 and one made here at 1.1: each
+        # at its own version
+        fresh = new_volume(attachment=False)
+        prim = serializer.serialize_entity({}, VolumeList(
+            objects=[old("old"), fresh]))
+        sent = [(p["versioned_object.version"], sorted(data(p)))
+                for p in data(prim)["objects"]]
+        self.assertEqual(sent, [
+            ("1.0", ["attachment", "id", "size"]),
+            ("1.1", ["attachment", "id", "shared_targets", "size"])])
+        got = VolumeList.obj_from_primitive(prim)
+        self.assertIs(got.objects[1].shared_targets, True)
+        # a Volume received at 1.0, then given the new field here: sent at 1.1
+        vol = old("v")
+        self.assertEqual(vol.VERSION, "1.0")
+        vol.shared_targets = True
+        prim = serializer.serialize_entity({}, vol)
+        self.assertEqual((prim["versioned_object.version"],
+                          data(prim)["shared_targets"]), ("1.1", True))
+        self.assertEqual(vol.VERSION, "1.0")          # the instance is as it was
+        self.assertIs(Volume.obj_from_primitive(prim).shared_targets, True)
+        # untouched, it keeps its version (test_11); under a pin (or to an
+        # old receiver) everything is backported still
+        self.assertEqual(serializer.backport(old("u"))[
+            "versioned_object.version"], "1.0")
+        rpcver.pin(self.conn, "obj:Volume", "1.0")
+        prim = serializer.serialize_entity({}, vol)
+        self.assertEqual((prim["versioned_object.version"], sorted(data(prim))),
+                         ("1.0", ["attachment", "id", "size"]))
+
+    def test_19_a_subclass_in_a_field_goes_at_its_own_cap(self):
+        # R10: ObjectField(..., subclasses=True) holding a subclass (Nova's
+        # migrate_data)
+        @ovo_base.VersionedObjectRegistry.register_if(False)
+        class MigrateData(ovo_base.VersionedObject):
+            VERSION = "1.1"
+            fields = {"id": fields.StringField()}
+
+        @ovo_base.VersionedObjectRegistry.register_if(False)
+        class LibvirtMigrateData(MigrateData):
+            VERSION = "1.1"                          # 1.1 adds 'wait'
+            fields = dict(MigrateData.fields, wait=fields.BooleanField())
+
+            def obj_make_compatible(self, primitive, target_version):
+                super().obj_make_compatible(primitive, target_version)
+                if target_version == "1.0":
+                    primitive.pop("wait", None)
+
+        @ovo_base.VersionedObjectRegistry.register_if(False)
+        class Migration(ovo_base.VersionedObject):
+            VERSION = "1.0"
+            fields = {"data": fields.ObjectField("MigrateData",
+                                                 subclasses=True),
+                      "more": fields.ListOfObjectsField("MigrateData",
+                                                        subclasses=True)}
+        register_for_test(self, MigrateData, LibvirtMigrateData, Migration)
+        # an old receiver: LibvirtMigrateData 1.0, MigrateData 1.1
+        rpcver.register(self.conn, "old", {"obj:Migration": "1.0",
+                                           "obj:MigrateData": "1.1",
+                                           "obj:LibvirtMigrateData": "1.0"})
+        # what a receiver registers: the subclass too
+        self.assertEqual(rpcver_oslo.service_apis(objects=[Migration]), {
+            "obj:Migration": "1.0", "obj:MigrateData": "1.1",
+            "obj:LibvirtMigrateData": "1.1"})
+        rpcver_oslo.register_service(self.db, "new", objects=[Migration])
+        self.assertEqual(self.registrations("new")[0],
+                         ("new", "obj:LibvirtMigrateData", "1.0", "1.1"))
+        serializer = rpcver_oslo.ObjectSerializer(self.db)
+        self.assertEqual(serializer.caps("Migration"), {
+            "Migration": "1.0", "MigrateData": "1.1",
+            "LibvirtMigrateData": "1.0"})
+        migration = Migration(
+            data=LibvirtMigrateData(id="x", wait=True),
+            more=[MigrateData(id="y"), LibvirtMigrateData(id="z", wait=True)])
+        prim = serializer.serialize_entity({}, migration)
+
+        def shown(p):
+            return (p["versioned_object.name"], p["versioned_object.version"],
+                    sorted(data(p)))
+        self.assertEqual(shown(data(prim)["data"]),
+                         ("LibvirtMigrateData", "1.0", ["id"]))
+        self.assertEqual([shown(p) for p in data(prim)["more"]], [
+            ("MigrateData", "1.1", ["id"]),
+            ("LibvirtMigrateData", "1.0", ["id"])])
+        # the old receiver leaves: the subclass goes at 1.1, with its data
+        rpcver.unregister(self.conn, "old")
+        prim = serializer.serialize_entity({}, migration)
+        self.assertEqual(shown(data(prim)["data"]),
+                         ("LibvirtMigrateData", "1.1", ["id", "wait"]))
+
+    def test_20_one_instance_serialized_by_many_threads_at_once(self):
+        # R11: oslo stashes the manifest on the instance while serializing
+        # it; concurrent serializations of one instance raced on it
+        # (AttributeError '_obj_version_manifest')
+        rpcver.register(self.conn, "m1", {"obj:Volume": "1.1",
+                                          "obj:Attachment": "1.0"})
+        # two serializers (a server's and a client's), on two databases: the
+        # instance is what they share
+        other_db = os.path.join(os.path.dirname(self.db), "other.db")
+        conn = rpcver.connect(other_db)
+        self.addCleanup(conn.close)
+        rpcver.register(conn, "m1", {"obj:Volume": "1.1",
+                                     "obj:Attachment": "1.0"})
+        serializer = rpcver_oslo.ObjectSerializer(self.db)
+        other = rpcver_oslo.ObjectSerializer(other_db)
+        shared = new_volume()                        # e.g. a cached object
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)
+        self.addCleanup(sys.setswitchinterval, interval)
+        errors, wrong = [], []
+
+        def worker(ser):
+            for _ in range(400):
+                try:
+                    att = data(ser.serialize_entity({}, shared))["attachment"]
+                    if att["versioned_object.version"] != "1.0" or \
+                            "connector" in data(att):
+                        wrong.append(att)
+                except Exception as err:     # counted below
+                    errors.append("%s: %s" % (type(err).__name__, err))
+        threads = [threading.Thread(target=worker, args=(ser,))
+                   for ser in (serializer, other) * 4]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual((errors[:3], len(errors), wrong[:1]), ([], 0, []))
+        self.assertFalse(hasattr(shared, "_obj_version_manifest"))
+
+    def test_21_one_connection_per_database_file_in_a_process(self):
+        # R7: each RPCAPI and ObjectSerializer opened a connection of its
+        # own, with no close()
+        rpcver.register(self.conn, "m1", {"volume": "3.17", "obj:Volume": "1.1",
+                                          "obj:Attachment": "1.1"})
+        # (SQLite keeps a closed connection's descriptor while another
+        # connection of the process holds a lock on the file: the test's own
+        # is closed first)
+        self.conn.close()
+
+        def db_fds():
+            n = 0
+            for fd in os.listdir("/proc/self/fd"):
+                try:
+                    target = os.readlink("/proc/self/fd/" + fd)
+                except OSError:
+                    continue
+                n += target.startswith(self.db)
+            return n
+        baseline = db_fds()
+        self.assertEqual(baseline, 0)
+        apis = [VolumeAPI(self.db, self.transport) for _ in range(20)]
+        serializers = [rpcver_oslo.ObjectSerializer(self.db) for _ in range(5)]
+        for api in apis:
+            self.assertEqual(api.version_cap, "3.17")
+        for serializer in serializers:
+            self.assertEqual(serializer.caps("Volume")["Volume"], "1.1")
+        rpcver_oslo.register_service(self.db, "api", objects=[Volume])
+        # the same file under another spelling is the same database
+        relative = os.path.relpath(self.db)
+        databases = {id(api._db) for api in apis} | \
+            {id(s._db) for s in serializers} | \
+            {id(rpcver_oslo._Database.of(relative))}
+        self.assertEqual(len(databases), 1)
+        self.assertLessEqual(db_fds() - baseline, 3)   # db, -wal, -shm
+        rpcver_oslo.close_databases()
+        self.assertEqual(db_fds(), baseline)
+        self.assertEqual(apis[0].version_cap, "3.17")   # opened again
+        self.assertLessEqual(db_fds() - baseline, 3)
+
+    def test_22_can_send_version_and_prepare_agree(self):
+        # R9: the small disagreements
+        self.start("m1", NewManager())
+        api = self.api()
+        # a version oslo cannot send: refused by both, as oslo does
+        for bad in ("3", "3.x", "", 3.1):
+            for ask in (api.can_send_version, api.client.can_send_version,
+                        lambda v: api.client.prepare(version=v)):
+                with self.assertRaisesRegex(rpcver.VersionError,
+                                            r"^rpcver: VolumeAPI: .* is not "
+                                            r"an oslo\.messaging version"):
+                    ask(bad)
+        # None: the target's version, in both
+        self.assertTrue(api.client.can_send_version(None))
+        self.assertEqual(api.client.prepare(version=None).target.version,
+                         "3.17")
+        rpcver.pin(self.conn, "volume", "3.16")
+        self.assertFalse(api.client.can_send_version(None))
+        with self.assertRaises(rpcver_oslo.CannotSendError):
+            api.client.prepare(version=None)
+        rpcver.pin(self.conn, "volume", None)
+        # a version below what some receiver accepts is named as such
+        rpcver.register(self.conn, "m2", {"volume": ("3.17", "3.10")})
+        self.assertFalse(api.can_send_version("3.0"))
+        with self.assertRaises(rpcver_oslo.CannotSendError) as cm:
+            api._get_cctxt()                        # RPC_DEFAULT_VERSION 3.0
+        self.assertRegex(str(cm.exception),
+                         r"^rpcver: VolumeAPI cannot send method 'volume' at "
+                         r"3.0 now: 3.0 is below 3.10, the lowest version "
+                         r"receiver 'm2' accepts; send a version in "
+                         r"\[3.10, 3.17\]\. rpc_explain\('volume'\):\n")
+        rpcver.unregister(self.conn, "m2")
+        # a static version_cap is refused, not silently replaced
+        with self.assertRaisesRegex(TypeError, r"^rpcver: VolumeAPI: "
+                                    r"version_cap='3.10' is not taken: the "
+                                    r"cap is rpcver's.* SELECT "
+                                    r"rpc_pin\('volume', '3.10'\)"):
+            VolumeAPI(self.db, self.transport, version_cap="3.10")
+        plain = messaging.get_rpc_client(
+            self.transport, messaging.Target(topic="volume", version="3.17"),
+            version_cap="3.10")
+        with self.assertRaisesRegex(TypeError, "is not taken"):
+            rpcver_oslo.CappedClient(plain, self.db, "volume", "3.17")
 
 
 if __name__ == "__main__":

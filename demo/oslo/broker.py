@@ -14,6 +14,8 @@ meets the system's broker or a leftover.  Everything binds to 127.0.0.1.
 
 stop() sends SIGTERM to the broker (its graceful shutdown), waits for it,
 SIGKILLs its process group after 20 s, then stops the epmd it started.
+queues() asks the broker (rabbitmqctl list_queues) how many messages each
+queue holds, ready or unacknowledged.
 
 Pids(path) records what a run starts: its own pid, then each process group
 (the broker's, each service's: they are started in sessions of their own)
@@ -255,6 +257,31 @@ class Broker:
                 if not _alive(self.epmd_pid):
                     break
                 time.sleep(0.05)
+
+    def queues(self, timeout=30):
+        """``{queue: messages}`` for every queue of the broker: the messages
+        ready plus those delivered and not yet acknowledged, asked with
+        ``rabbitmqctl list_queues``.  BrokerError when it does not answer."""
+        ctl = os.path.join(RABBITMQ_BIN, "rabbitmqctl")
+        try:
+            out = subprocess.run(
+                [ctl, "-n", self.node, "-q", "list_queues",
+                 "--no-table-headers", "name", "messages_ready",
+                 "messages_unacknowledged"], env=self.env(), cwd=self.dir,
+                stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise BrokerError("rabbitmqctl list_queues did not answer within "
+                              "%d s" % timeout)
+        if out.returncode != 0:
+            raise BrokerError("rabbitmqctl list_queues failed (status %d): %s"
+                              % (out.returncode, out.stderr.strip()))
+        queues = {}
+        for line in out.stdout.splitlines():
+            fields = line.split()
+            if len(fields) == 3 and fields[1].isdigit() and fields[2].isdigit():
+                queues[fields[0]] = int(fields[1]) + int(fields[2])
+        return queues
 
     def running(self):
         """Process ids of the broker (its process group) and its epmd that

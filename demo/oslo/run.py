@@ -3,6 +3,7 @@ RabbitMQ broker, through a rolling upgrade, a refusal and a rollback by pin,
 with rpcver capping every call (bindings/python/rpcver_oslo.py).
 
     /usr/bin/python3 demo/oslo/run.py [--keep] [--uncapped]
+                                      [--start-timeout SECONDS] [--crash-broker]
 
 0. A private RabbitMQ on 127.0.0.1 (demo/oslo/broker.py): free ports, its own
    data directory, epmd and node name; stopped at the end, also on failure.
@@ -15,19 +16,29 @@ with rpcver capping every call (bindings/python/rpcver_oslo.py).
    call on, without a restart.
 5. An old manager, m3, tries to start: rpcver refuses it; its log says why.
 6. Rollback by pin: the operator pins volume 3.16 and obj:Volume 1.0; the
-   running API follows at its next call; m3 (old) is admitted, m2 rolls
-   back to the old release.
+   running API follows at its next call; once the queues of topic volume
+   hold no message (rabbitmqctl list_queues: rpcver does not know what is
+   still queued, and a 3.17 message sent before the pin would reach an old
+   manager), m3 (old) is admitted, and again m2 rolls back to the old
+   release.
 7. Every process's log: zero UnsupportedVersion, zero
    IncompatibleObjectVersion, zero tracebacks, every call answered, every
    cast handled.
 
 After each round the logs are checked, so a failure stops the demo there.
 The last line is "demo-oslo: ok"; otherwise "demo-oslo: FAILED: ..." and
-exit status 1, with the logs kept.  Files: demo/tmp/oslo-PID (removed on
-success unless --keep, else at the next run; a next run also stops what a
-run killed with SIGKILL left running).  --uncapped runs the API without rpcver (a plain
-oslo.messaging client sending its newest versions): the control, which
-must fail at step 3.
+exit status 1, with the logs kept.  Every wait is bounded (a start-up by
+--start-timeout, 30 s).  Every process is recorded as it is spawned (in
+memory and in demo/tmp/oslo-PID/pids); at the end, also on failure, each one
+still running gets SIGTERM, then, after GRACE seconds, SIGKILL to its process
+group; the pids file is removed only when none is left, else the next run
+stops them (as it does after a run killed with SIGKILL).  The services write
+to their logs, never to this process's output.  Files: demo/tmp/oslo-PID
+(removed on success unless --keep, else at the next run).  --uncapped runs
+the API without rpcver (a plain oslo.messaging client sending its newest
+versions): the control, which must fail at step 3.  --crash-broker, for
+tests/oslo.test: the broker is killed (SIGKILL to its process group) just
+before step 2 restarts m1, which then never serves.
 """
 
 import argparse
@@ -35,6 +46,7 @@ import glob
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import subprocess
@@ -54,6 +66,9 @@ PY = "/usr/bin/python3"
 CHILD_ENV = dict(os.environ, EVENTLET_NO_GREENDNS="yes")
 VOLUME = os.path.join(HERE, "volume.py")
 BAD = ("UnsupportedVersion", "IncompatibleObjectVersion", "Traceback")
+#: How long a process may take to stop after SIGTERM before it is killed
+#: (SIGKILL to its process group).
+GRACE = 10
 
 
 class DemoFailed(Exception):
@@ -65,15 +80,20 @@ def say(text=""):
 
 
 class Demo:
-    def __init__(self, tmp, uncapped=False):
+    def __init__(self, tmp, uncapped=False, start_timeout=30,
+                 crash_broker=False):
         self.tmp = tmp
         self.uncapped = uncapped
+        self.start_timeout = start_timeout
+        self.crash_broker = crash_broker
         self.db = os.path.join(tmp, "rpcver.db")
         self.pids = brokers.Pids(os.path.join(tmp, "pids"))
         self.broker = brokers.Broker(os.path.join(tmp, "broker"),
                                      pids=self.pids)
-        self.managers = {}          # name -> (Popen, release, log)
+        self.managers = {}          # name -> (Popen, release, log), serving
+        self.children = []          # every process started: (name, Popen)
         self.api_proc = None
+        self._api_buffer = b""
         self.api_release = None
         self.runs = {}              # name -> count of processes started
         self.logs = []              # every process log, in start order
@@ -98,14 +118,26 @@ class Demo:
             argv.append("--uncapped")
         return argv
 
+    def _spawn(self, name, argv, log, **kwargs):
+        """Start a child in a session (process group) of its own, recorded
+        at once, in memory and in the pids file, so that whatever happens
+        next it is stopped (stop_all) or reaped by the next run.  Its
+        stderr (and its stdout unless piped) goes to its log: a child left
+        behind never holds the demo's own output open."""
+        with open(log, "ab") as out:
+            kwargs.setdefault("stdout", out)
+            proc = subprocess.Popen(argv, env=CHILD_ENV, stderr=out,
+                                    start_new_session=True, **kwargs)
+        self.children.append((name, proc))
+        self.pids.add("group", proc.pid)
+        return proc
+
     def start_manager(self, name, release):
         """Start a manager; True when it serves, False when refused (exit 3)."""
         log = self._log(name, release)
-        proc = subprocess.Popen(self._argv("manager", name, release, log),
-                                stdin=subprocess.DEVNULL, env=CHILD_ENV,
-                                start_new_session=True)
-        self.pids.add("group", proc.pid)
-        deadline = time.monotonic() + 30
+        proc = self._spawn(name, self._argv("manager", name, release, log),
+                           log, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + self.start_timeout
         while True:
             text = _read(log)
             if "%s serving" % name in text:
@@ -118,8 +150,8 @@ class Demo:
                 raise DemoFailed("%s exited with status %s at start-up; see %s"
                                  % (name, rc, log))
             if time.monotonic() > deadline:
-                raise DemoFailed("%s did not start within 30 s; see %s"
-                                 % (name, log))
+                raise DemoFailed("%s did not start within %d s; see %s"
+                                 % (name, self.start_timeout, log))
             time.sleep(0.05)
 
     def stop_manager(self, name):
@@ -128,49 +160,99 @@ class Demo:
         try:
             rc = proc.wait(30)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            raise DemoFailed("%s did not stop within 30 s of SIGTERM" % name)
+            _kill_group(proc)
+            raise DemoFailed("%s did not stop within 30 s of SIGTERM; killed"
+                             % name)
         if rc != 0:
             raise DemoFailed("%s exited with status %s; see %s" % (name, rc, log))
 
     def start_api(self, release):
         log = self._log("api", release)
-        self.api_proc = subprocess.Popen(
-            self._argv("api", "api", release, log), stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, text=True, env=CHILD_ENV,
-            start_new_session=True)
-        self.pids.add("group", self.api_proc.pid)
+        self.api_proc = self._spawn("api", self._argv("api", "api", release,
+                                                      log), log,
+                                    stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE)
+        self._api_buffer = b""
         self.api_release = release
-        line = self.api_proc.stdout.readline()
+        line = self._api_line(self.start_timeout, "start")
         if not line or not json.loads(line).get("ready"):
             raise DemoFailed("the API did not start (exit %s); see %s"
-                             % (self.api_proc.wait(), log))
+                             % (self.api_proc.poll(), log))
+
+    def _api_line(self, timeout, what):
+        """The API's next line of output, waiting at most TIMEOUT seconds;
+        "" when it closed its output (it exited)."""
+        fd = self.api_proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._api_buffer:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise DemoFailed("the API did not answer (%s) within %d s"
+                                 % (what, timeout))
+            ready, _, _ = select.select([fd], [], [], left)
+            if ready:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    return ""
+                self._api_buffer += chunk
+        line, self._api_buffer = self._api_buffer.split(b"\n", 1)
+        return line.decode()
 
     def stop_api(self):
-        self.api_proc.stdin.close()
-        rc = self.api_proc.wait(30)
-        self.api_proc = None
+        proc, self.api_proc = self.api_proc, None
+        proc.stdin.close()
+        try:
+            rc = proc.wait(30)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            raise DemoFailed("the API did not stop within 30 s of the end of "
+                             "its input; killed")
         if rc != 0:
             raise DemoFailed("the API exited with status %s" % rc)
 
     def stop_all(self):
-        for name in list(self.managers):
-            proc = self.managers.pop(name)[0]
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+        """Stop every child still running, serving or not: SIGTERM (the
+        API: the end of its input first), GRACE seconds for all of them,
+        then SIGKILL to the process group of each one left.  Returns the
+        names of those that had to be killed."""
+        self.managers.clear()
+        self.api_proc = None
+        running = [(name, proc) for name, proc in self.children
+                   if proc.poll() is None]
+        for name, proc in running:
+            if proc.stdin is not None:
                 try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-        if self.api_proc is not None:
-            try:
-                self.api_proc.stdin.close()
-                self.api_proc.wait(30)
-            except (OSError, subprocess.TimeoutExpired):
-                self.api_proc.kill()
-                self.api_proc.wait()
-            self.api_proc = None
+                    proc.stdin.close()           # the API's end of input
+                except OSError:
+                    pass
+            else:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + GRACE
+        api_termed = False
+        while any(proc.poll() is None for _, proc in running):
+            now = time.monotonic()
+            if now > deadline:
+                break
+            if not api_termed and now > deadline - GRACE / 2:
+                api_termed = True                # still reading: SIGTERM
+                for name, proc in running:
+                    if proc.stdin is not None and proc.poll() is None:
+                        proc.send_signal(signal.SIGTERM)
+            time.sleep(0.05)
+        killed = []
+        for name, proc in running:
+            if proc.poll() is None:
+                killed.append("%s (pid %d)" % (name, proc.pid))
+            _kill_group(proc)                    # and whatever it started
+        for _, proc in self.children:
+            if proc.stdout is not None:
+                proc.stdout.close()
+        return killed
+
+    def left(self):
+        """Pids still alive in the process groups of the children."""
+        return [pid for _, proc in self.children
+                for pid in brokers._group(proc.pid)]
 
     # -- rounds and checks ------------------------------------------------
 
@@ -179,13 +261,14 @@ class Demo:
         what the API sent and checks it against the expectation."""
         self.round += 1
         hosts = sorted(self.managers)
-        self.api_proc.stdin.write(json.dumps({"round": self.round,
-                                              "hosts": hosts}) + "\n")
+        self.api_proc.stdin.write((json.dumps({"round": self.round,
+                                               "hosts": hosts}) + "\n").encode())
         self.api_proc.stdin.flush()
-        line = self.api_proc.stdout.readline()
+        # each call has a 30 s timeout: the round's answer comes within them
+        line = self._api_line(30 * 2 * len(hosts) + 30, "round %d" % self.round)
         if not line:
             raise DemoFailed("the API process died (exit %s)"
-                             % self.api_proc.wait())
+                             % self.api_proc.poll())
         r = json.loads(line)
         self.calls += r["calls"]
         self.answered += r["answered"]
@@ -273,6 +356,30 @@ class Demo:
         finally:
             conn.close()
 
+    def wait_for_drain(self, topic, timeout=30):
+        """Wait until no queue of TOPIC (its topic queue, its per-server
+        queues TOPIC.SERVER, its fanout queues) holds a message, as
+        rabbitmqctl list_queues counts them, ready or unacknowledged: what
+        was sent before the pin has been consumed, by the managers that
+        accept it.  Only then may an old manager start (docs/oslo.md,
+        "Rolling back")."""
+        deadline = time.monotonic() + timeout
+        while True:
+            queues = {name: n for name, n in self.broker.queues().items()
+                      if name == topic or name.startswith(topic + ".")
+                      or name.startswith(topic + "_fanout")}
+            if not any(queues.values()):
+                say("  the queues of topic %s are drained (rabbitmqctl "
+                    "list_queues: %d queues, 0 messages): an old manager may "
+                    "start" % (topic, len(queues)))
+                return
+            if time.monotonic() > deadline:
+                raise DemoFailed("the queues of topic %s did not drain within "
+                                 "%d s: %s" % (topic, timeout, ", ".join(
+                                     "%s %d" % item for item in
+                                     sorted(queues.items()) if item[1])))
+            time.sleep(0.5)
+
     # -- the story ----------------------------------------------------------
 
     def run(self):
@@ -293,6 +400,9 @@ class Demo:
         say("== 2. rolling upgrade: m1 restarts at the new release "
             "(volume 3.17, Volume 1.1)")
         self.stop_manager("m1")
+        if self.crash_broker:                # tests/oslo.test's fault
+            os.killpg(self.broker.proc.pid, signal.SIGKILL)
+            say("  (--crash-broker: the broker's process group is killed)")
         self.start_manager("m1", "new") or self.refused("m1")
         self.status()
         self.api_round("3.16", "1.0")
@@ -324,11 +434,16 @@ class Demo:
         self.pin("obj:Volume", "1.0")
         self.status()
         self.api_round("3.16", "1.0")
+        # rpcver does not know what is still queued (sender registrations
+        # and drain windows are not used): a message sent at 3.17 before the
+        # pin could still wait in a queue, and an old manager would get it.
+        self.wait_for_drain("volume")
         say("  m3 (old) starts again: admitted")
         if not self.start_manager("m3", "old"):
             raise DemoFailed("m3 (old) was refused after the pin")
-        say("  m2 rolls back to the old release: admitted")
         self.stop_manager("m2")
+        self.wait_for_drain("volume")
+        say("  m2 rolls back to the old release: admitted")
         self.start_manager("m2", "old") or self.refused("m2")
         self.status()
         self.api_round("3.16", "1.0")
@@ -364,6 +479,19 @@ class Demo:
                          % (name, self.logs[-1]))
 
 
+def _kill_group(proc):
+    """SIGKILL the process group of PROC (the leader of a session of its
+    own) and reap PROC; nothing when the group is gone already."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        pass
+
+
 def _read(path):
     try:
         with open(path, errors="replace") as f:
@@ -385,6 +513,12 @@ def main():
                         help="keep demo/tmp/oslo-PID after a success too")
     parser.add_argument("--uncapped", action="store_true",
                         help="the control: the API without rpcver")
+    parser.add_argument("--start-timeout", type=int, default=30,
+                        metavar="SECONDS",
+                        help="how long a service may take to start (30)")
+    parser.add_argument("--crash-broker", action="store_true",
+                        help="tests/oslo.test's fault: kill the broker before "
+                        "step 2 restarts m1")
     args = parser.parse_args()
     name = "demo-oslo" + (" --uncapped" if args.uncapped else "")
     parent = os.path.join(ROOT, "demo", "tmp")
@@ -398,26 +532,40 @@ def main():
     tmp = os.path.join(parent, "oslo-%d" % os.getpid())
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
-    demo = Demo(tmp, uncapped=args.uncapped)
+    demo = Demo(tmp, uncapped=args.uncapped, start_timeout=args.start_timeout,
+                crash_broker=args.crash_broker)
 
     def on_signal(signum, frame):
         raise DemoFailed("stopped by signal %d" % signum)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     ok = False
+    left = None
     try:
         demo.run()
         ok = True
     except (DemoFailed, brokers.BrokerError) as err:
         say("%s: FAILED: %s" % (name, err))
     finally:
-        demo.stop_all()
-        demo.broker.stop()
-        left = demo.broker.running()
-        if left:
-            say("%s: FAILED: broker processes still running: %s" % (name, left))
+        # the cleanup runs to its end (every wait in it is bounded)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        killed = demo.stop_all()
+        if killed:
+            say("%s: FAILED: killed (SIGKILL) after %d s of SIGTERM: %s"
+                % (name, GRACE, ", ".join(killed)))
             ok = False
-    os.remove(os.path.join(tmp, "pids"))
+        demo.broker.stop()
+        left = demo.broker.running() + demo.left()
+        if left:
+            say("%s: FAILED: processes still running: %s (the next run stops "
+                "them: %s keeps their process groups)"
+                % (name, " ".join(map(str, left)),
+                   os.path.relpath(os.path.join(tmp, "pids"))))
+            ok = False
+        else:
+            # every process of the run is gone: nothing for a next run to reap
+            os.remove(os.path.join(tmp, "pids"))
     if not ok:
         say("%s: logs kept in %s" % (name, os.path.relpath(tmp)))
         return 1

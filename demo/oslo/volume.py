@@ -13,7 +13,9 @@ and two kinds of process:
 
 A manager registers with rpcver at start-up (rpcver_oslo.register_service;
 refused: its log has rpcver's message, and it exits with status 3), then
-serves the topic 'volume' as server NAME until SIGTERM.  The API process
+serves the topic 'volume' as server NAME until SIGTERM (a SIGTERM while
+it is still starting -- server.start() retries an absent broker for
+ever -- makes it exit at once, status 1).  The API process
 registers the objects it receives in replies, then reads rounds from its
 standard input, one JSON line each ({"hosts": [...], "round": N}), and for
 each host calls extend_volume and get_volume and casts notify, plus one
@@ -140,8 +142,21 @@ def manager(args):
         transport, target, [endpoint], executor="threading",
         serializer=rpcver_oslo.ObjectSerializer(args.db))
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def on_sigterm(signum, frame):
+        if serving.is_set():
+            stop.set()                   # a graceful stop, below
+            return
+        # still in server.start() (it retries a broker that does not answer
+        # for ever): nothing to stop gracefully, and stop.wait() is not
+        # reached; leave now, without waiting for oslo's threads
+        LOG.error("%s stopped by SIGTERM before serving", args.name)
+        logging.shutdown()
+        os._exit(1)
+    serving = threading.Event()
+    signal.signal(signal.SIGTERM, on_sigterm)
     server.start()
+    serving.set()
     LOG.info("%s serving %s %s, Volume %s", args.name, TOPIC,
              endpoint.target.version, Volume.VERSION)
     stop.wait()
