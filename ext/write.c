@@ -350,19 +350,29 @@ static int arg_share(sqlite3_context *ctx, sqlite3_value *pVal,
 
 /* Refuse (SQLITE_CONSTRAINT, with the message on ctx) when removing the
 ** managers last seen before pCutoff would take more than share of some
-** method's receivers.  Reads only the stale managers' registrations. */
+** method's receivers, or of its registered senders (expiring the senders
+** that still send old versions would let a bridge in while they run).
+** Reads only the stale managers' registrations. */
 static int expire_share_check(sqlite3_context *ctx, RpcConn *p,
                               sqlite3_value *pCutoff, double share,
                               sqlite3_value *pSeconds){
   sqlite3_stmt *pStmt;
   int rc = rv_conn_stmt(p, RPC_STMT_EXPIRE_SHARE,
-      "SELECT r.method, count(*), m.receivers"
-      "  FROM main.rpc_managers AS g"
-      "  JOIN main.rpc_ranges AS r ON r.manager = g.manager"
-      "  JOIN main.rpc_methods AS m ON m.method = r.method"
-      " WHERE g.last_seen < ?1"
-      " GROUP BY r.method HAVING count(*) > ?2 * m.receivers"
-      " ORDER BY count(*) * 1.0 / m.receivers DESC, r.method LIMIT 1",
+      "SELECT method, n, total, sender FROM ("
+      "  SELECT r.method AS method, count(*) AS n, m.receivers AS total,"
+      "         0 AS sender"
+      "    FROM main.rpc_managers AS g"
+      "    JOIN main.rpc_ranges AS r ON r.manager = g.manager"
+      "    JOIN main.rpc_methods AS m ON m.method = r.method"
+      "   WHERE g.last_seen < ?1 GROUP BY r.method"
+      "  UNION ALL"
+      "  SELECT s.method, count(*), m.senders, 1"
+      "    FROM main.rpc_managers AS g"
+      "    JOIN main.rpc_sender_ranges AS s ON s.sender = g.manager"
+      "    JOIN main.rpc_methods AS m ON m.method = s.method"
+      "   WHERE g.last_seen < ?1 GROUP BY s.method)"
+      " WHERE n > ?2 * total"
+      " ORDER BY n * 1.0 / total DESC, method, sender LIMIT 1",
       &pStmt);
   if( rc!=SQLITE_OK ) return rc;
   sqlite3_bind_value(pStmt, 1, pCutoff);
@@ -372,12 +382,16 @@ static int expire_share_check(sqlite3_context *ctx, RpcConn *p,
     char *zSeconds = rv_quote_value(pSeconds);
     sqlite3_int64 n = sqlite3_column_int64(pStmt, 1);
     sqlite3_int64 nAll = sqlite3_column_int64(pStmt, 2);
+    int sender = sqlite3_column_int(pStmt, 3);
     rv_errorf(ctx, "rpcver: rpc_expire: refused to remove %lld of the %lld "
-        "receiver(s) of method %s, more than %g%% of them in one call; a "
+        "%s of method %s, more than %g%% of them in one call; a "
         "clock that jumped forward, or a leader whose clock runs ahead, looks "
         "like this.  Check them (SELECT rpc_explain(%s)), then remove them "
-        "with rpc_unregister(manager), or with rpc_expire(%s, 1) if they "
-        "are all gone", n, nAll, zMethod, share*100.0, zMethod, zSeconds);
+        "with %s, or with rpc_expire(%s, 1) if they are all gone",
+        n, nAll, sender ? "registered sender(s)" : "receiver(s)", zMethod,
+        share*100.0, zMethod,
+        sender ? "rpc_unregister_sender(sender)" : "rpc_unregister(manager)",
+        zSeconds);
     sqlite3_free(zMethod);
     sqlite3_free(zSeconds);
     rc = SQLITE_CONSTRAINT;
