@@ -119,7 +119,7 @@ class VersionError(RpcverError, ValueError):
 _REFUSAL = re.compile(
     r"rpcver: (?:(?:manager|sender) '.*' cannot register method '"
     r"|cannot pin method '"
-    r"|(?:manager '.*''s range \[|the pin of method '.*' to ).*"
+    r"|(?:the range \[.*\] of manager '.*'|the pin of method '.*' to ).*"
     r" would leave registered sender ')",
     re.S)
 

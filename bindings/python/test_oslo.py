@@ -1041,7 +1041,7 @@ class TestSenders(OsloBase):
         rpcver.forget(self.conn, "volume")
         api = VolumeAPI(self.db, self.transport)
         with self.assertRaisesRegex(rpcver.RefusedError, re.escape(
-                "rpcver: manager 'm9''s range [4.0, 4.2] would leave "
+                "rpcver: the range [4.0, 4.2] of manager 'm9' would leave "
                 "registered sender '%s'" % api.sender_name)):
             rpcver.register(self.conn, "m9", {"volume": "4.2"})
 
@@ -1097,7 +1097,7 @@ class TestSenders(OsloBase):
         # expired (it looked dead): the next heartbeat registers it again
         self.conn.execute("UPDATE rpc_managers SET last_seen = unixepoch() - "
                           "100 WHERE manager = ?", (name,))
-        self.assertEqual(rpcver.expire(self.conn, 50), 1)
+        self.assertEqual(rpcver.expire(self.conn, 50, max_share=1), 1)
         self.assertEqual(self.senders(), [])
         with self.assertLogs("rpcver_oslo", level="WARNING") as logs:
             self.assertEqual(rpcver_oslo.heartbeat_senders(), {name: False})

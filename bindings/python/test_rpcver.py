@@ -762,11 +762,11 @@ class TestSenders(Base):
             rpcver.register(c, "c", {"volume": ("4.0", "3.17")})
         self.assertEqual(
             str(cm.exception),
-            "rpcver: manager 'c''s range [3.17, 4.0] would leave registered "
+            "rpcver: the range [3.17, 4.0] of manager 'c' would leave registered "
             "sender 'old-api', which sends [3.0, 3.16], with nothing it may "
             "send for method 'volume': every receiver would accept only "
             "[3.17, 3.17]. Upgrade that sender, or unregister it first "
-            "(SELECT rpc_unregister_sender('old-api'))")
+            "(SELECT rpc_unregister_sender('old-api', 'volume'))")
         # a pin below every version a sender sends
         rpcver.register_sender(c, "new-api", "volume", "3.17", "3.17")
         before = stored(c)
@@ -846,9 +846,10 @@ class TestSenders(Base):
                 rpcver.set_drain(c, "volume", seconds)
             self.assertEqual(
                 str(cm.exception),
-                "rpcver: rpc_drain: seconds must be a whole number >= 0 (how "
-                "long a message of the method may stay in flight: the longest "
-                "call timeout, or a cast's message TTL), not %s" % shown)
+                "rpcver: rpc_drain: the window must be a whole number of "
+                "seconds from 0 to 31536000 (365 days): how long a message "
+                "may stay in flight, the longest call timeout or a cast's "
+                "message TTL; not %s" % shown)
         with self.assertRaises(rpcver.RpcverError) as cm:
             rpcver.set_drain(c, None, None)
         self.assertTrue(str(cm.exception).startswith(
@@ -867,7 +868,13 @@ class TestSenders(Base):
         self.assertIs(rpcver.heartbeat(c, "api"), True)
         c.execute("UPDATE rpc_managers SET last_seen = unixepoch() - 100 "
                   "WHERE manager = 'api'")
-        self.assertEqual(rpcver.expire(c, 50), 1)
+        # (the only sender of its method: expire's clock-jump guard, which
+        # counts senders as it counts receivers, asks for max_share 1)
+        with self.assertRaises(rpcver.RpcverError) as cm:
+            rpcver.expire(c, 50)
+        self.assertIn("refused to remove 1 of the 1 registered sender(s) of "
+                      "method 'volume'", str(cm.exception))
+        self.assertEqual(rpcver.expire(c, 50, max_share=1), 1)
         self.assertEqual(senders(c), [])
         self.assertIs(rpcver.heartbeat(c, "api"), False)
 
