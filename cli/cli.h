@@ -50,7 +50,7 @@ typedef struct Table Table;
 int cli_load(Cli *cli, Table *t, const char *zSql, int nBind,
              const char *const *azBind, const int *aFlag,
              const char *const *azHead);
-/* Cell (iRow, iCol) of t, NULL for SQL NULL. */
+/* Cell (iRow, iCol) of t, NULL for SQL NULL or outside t. */
 const char *cli_cell(const Table *t, int iRow, int iCol);
 /* Does the database's rpcver schema have senders and drain windows
 ** (rpc_senders, rpc_drains, rpc_in_flight, rpc_status.drain_left)?  One

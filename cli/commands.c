@@ -48,13 +48,13 @@ static const int aStatusFlag[] = {
 #define STATUS_DRAIN_LEFT 8
 #define STATUS_IN_FLIGHT_LO 9
 
-/* "volume: 3.0 to 3.17 may still be in flight for 42s; ..." */
+/* "volume: 3.0 to 3.16 may be in flight for 41s more; ..." */
 static void print_in_flight(const char *zMethod, const char *zLo,
                             const char *zHi, const char *zLeft){
   char zAge[40];
-  format_age(strtoll(zLeft, 0, 10), zAge, sizeof(zAge));
-  cli_printf(stdout, "%s: %s to %s may still be in flight for %s; new "
-             "receivers must accept all of it\n", zMethod, zLo, zHi, zAge);
+  format_age(zLeft ? strtoll(zLeft, 0, 10) : 0, zAge, sizeof(zAge));
+  cli_printf(stdout, "%s: %s to %s may be in flight for %s more; new "
+             "receivers must accept it\n", zMethod, zLo, zHi, zAge);
 }
 
 /* The in-flight lines of the rows of t with a drain under way, after a
@@ -272,9 +272,14 @@ int cmd_expire(Cli *cli, int nArg, char **azArg){
   }
   /* Both lists are sorted: the removed managers are those only before. */
   for(i=j=0, nShown=0; i<before.nRow; i++){
-    const char *z = cli_cell(&before, i, 0);
+    /* (a name is never NULL; a node that says otherwise gets "") */
+    const char *z = cli_cell(&before, i, 0) ? cli_cell(&before, i, 0) : "";
     int c = 1;
-    while( j<after.nRow && (c = strcmp(cli_cell(&after, j, 0), z))<0 ) j++;
+    while( j<after.nRow
+        && (c = strcmp(cli_cell(&after, j, 0) ? cli_cell(&after, j, 0) : "",
+                       z))<0 ){
+      j++;
+    }
     if( j<after.nRow && c==0 ) continue;
     if( cli->json ){
       if( nShown ) fputs(", ", stdout);
@@ -523,13 +528,14 @@ static int drain_set(Cli *cli, int has, char **azArg){
       }
       if( zWas ) cli_printf(stdout, " (was %s s, %s)", zWas, zWasOwn);
       fputc('\n', stdout);
-      if( cli_cell(&after, 0, DRAIN_IN_FLIGHT_LO) ){
+      if( cli_cell(&after, 0, DRAIN_IN_FLIGHT_LO)
+       && cli_cell(&after, 0, DRAIN_LEFT) ){
         char zAge[40];
         format_age(strtoll(cli_cell(&after, 0, DRAIN_LEFT), 0, 10), zAge,
                    sizeof(zAge));
         cli_printf(stdout, "the drain under way keeps its end: %s to %s "
-                   "may still be in flight for %s; a window applies from "
-                   "the next change that narrows what senders may send\n",
+                   "may be in flight for %s more; a window applies from the "
+                   "next change that narrows what senders may send\n",
                    cli_cell(&after, 0, DRAIN_IN_FLIGHT_LO),
                    cli_cell(&after, 0, DRAIN_IN_FLIGHT_LO+1), zAge);
       }
