@@ -17,7 +17,8 @@
 # so each Tcl check ends with an explicit exit 1.
 #
 # spin checks model/rpcver.pml (make model) and replays its runs through
-# the extension (tests/model.test).
+# the extension (tests/model.test).  tmux gives tests/cli.test a real
+# terminal to draw the CLI's tables in.
 #
 # The oslo adapter (bindings/python/rpcver_oslo.py, make demo-oslo) needs
 # oslo.messaging and oslo.versionedobjects in that interpreter and Debian's
@@ -85,6 +86,7 @@ libdqlite-dev   pkg-config --exists dqlite
 go-dqlite       has dqlite
 rabbitmq-server has rabbitmq-server
 spin            has spin
+tmux            has tmux
 python3-oslo.messaging python_imports oslo_messaging
 python3-oslo.versionedobjects python_imports oslo_versionedobjects.base
 EOF
