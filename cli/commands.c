@@ -12,6 +12,11 @@ const char *cli_plural(sqlite3_int64 n, const char *zOne,
   return n==1 ? zOne : zMany;
 }
 
+int cli_writes(const Cli *cli, int nArg){
+  (void)cli; (void)nArg;
+  return 1;
+}
+
 /* Print a whole table: JSON, or text with zEmpty for no rows. */
 static void print_table(Cli *cli, const Table *t, const char *zEmpty){
   if( cli->json ){
@@ -329,11 +334,6 @@ int cmd_check(Cli *cli, int nArg, char **azArg){
 }
 
 /* ------------------------------------------------------------ senders */
-
-int cli_writes(const Cli *cli, int nArg){
-  (void)cli; (void)nArg;
-  return 1;
-}
 
 /* The registered senders, each with what it may send now: its range cut to
 ** what every receiver accepts, [max(lo, the receivers' highest lo),

@@ -15,7 +15,7 @@
 ** sets the clock of a program that loads nothing, such as the CLI, from
 ** outside: the program itself is unchanged.
 **
-**   RPCVER_TESTCLOCK=1764115200 LD_PRELOAD=testclock-preload.so build/rpcver ...
+**   RPCVER_TESTCLOCK=1764115200 LD_PRELOAD=./testclock-preload.so rpcver ...
 **
 ** Before main() runs, the clock VFS becomes the default VFS, at that time.
 */
