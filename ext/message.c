@@ -264,8 +264,9 @@ int rv_arg_version(sqlite3_context *ctx, const char *zFunc,
 **   rpcver_key(WHAT, V)          -> version key of V, or an error naming WHAT
 **   rpcver_name(WHAT, V)         -> V when it is a valid name, else an error
 **   rpcver_check_range(WHO, METHOD, LO, HI [, 'sender']) -> NULL, or an error
-**   rpcver_seconds(WHAT, V)      -> V when it is an INTEGER >= 0, else an
-**                                   error naming WHAT
+**   rpcver_seconds(WHAT, V)      -> V as an INTEGER when it is a whole
+**                                   number of seconds 0..RPC_DRAIN_MAX,
+**                                   else an error naming WHAT
 ** (the admission helpers are in admission.c)
 **   rpcver_lo(HI, LO)            -> key of LO, or of MAJOR(HI).0 when NULL
 **   rpcver_raise(MESSAGE)        -> raises MESSAGE as an SQL error
@@ -385,15 +386,32 @@ void rv_rpcver_raise(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   rv_error(ctx, "rpcver_raise", zMsg, SQLITE_ERROR);
 }
 
+/* (numeric text counts: "5" from a binding that binds text) */
+int rv_seconds_problem(const char *zWhat, sqlite3_value *pVal, char **pzMsg){
+  char *zVal;
+  if( sqlite3_value_type(pVal)!=SQLITE_BLOB
+   && sqlite3_value_numeric_type(pVal)==SQLITE_INTEGER
+   && sqlite3_value_int64(pVal)>=0
+   && sqlite3_value_int64(pVal)<=RPC_DRAIN_MAX ){
+    return 0;
+  }
+  zVal = rv_describe(pVal);
+  *pzMsg = sqlite3_mprintf("rpcver: %s must be a whole number of seconds from "
+      "0 to %d (365 days): how long a message may stay in flight, the "
+      "longest call timeout or a cast's message TTL; not %s",
+      zWhat, RPC_DRAIN_MAX, zVal ? zVal : "(out of memory)");
+  sqlite3_free(zVal);
+  return 1;
+}
+
 void rv_rpcver_seconds(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  const char *zWhat = (const char*)sqlite3_value_text(argv[0]);
+  char *zMsg = 0;
   (void)argc;
-  if( sqlite3_value_type(argv[1])==SQLITE_BLOB
-   || sqlite3_value_numeric_type(argv[1])!=SQLITE_INTEGER
-   || sqlite3_value_int64(argv[1])<0 ){
-    char *zVal = rv_describe(argv[1]);
-    rv_errorf(ctx, "rpcver: %s must be a whole number of seconds >= 0, not "
-              "%s", sqlite3_value_text(argv[0]), zVal);
-    sqlite3_free(zVal);
+  if( rv_seconds_problem(zWhat ? zWhat : "seconds", argv[1], &zMsg) ){
+    if( zMsg==0 ){ sqlite3_result_error_nomem(ctx); return; }
+    rv_error(ctx, "rpcver_seconds", zMsg, SQLITE_ERROR);
+    sqlite3_free(zMsg);
     return;
   }
   sqlite3_result_int64(ctx, sqlite3_value_int64(argv[1]));

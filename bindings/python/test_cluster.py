@@ -418,7 +418,7 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(status["fn-vol"], {
             "method": "fn-vol", "receivers": 2, "negotiated": "2.5",
             "newest": "2.6", "pin": None, "floor": "2.5",
-            "state": "upgrading"})
+            "state": "upgrading", "senders": 0, "drain_left": 0})
         self.assertIn({"manager": "fn-a", "method": "fn-vol", "hi": "2.5",
                        "newest": "2.6"}, rpcver.laggards(conn))
         self.assertIn("method 'fn-vol': upgrading", rpcver.explain(conn, "fn-vol"))
@@ -443,6 +443,22 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(client.choose("2.6", "2.5", "2.0"), "2.5")
         self.assertEqual(rpcver.Client(conn, "fn-vol", version_cap="2.4")
                          .version_cap, "2.4")
+        # senders and drain windows
+        self.assertEqual(rpcver.set_drain(conn, "fn-vol", 30), 30)
+        self.assertEqual(rpcver.drain(conn, "fn-vol"), 30)
+        self.assertEqual(rpcver.register_sender(conn, "fn-api", "fn-vol",
+                                                "2.6"), "2.5")
+        with self.assertRaises(rpcver.RefusedError) as cm:
+            rpcver.register_sender(conn, "fn-future", "fn-vol", "3.1")
+        self.assertTrue(str(cm.exception).startswith(
+            "rpcver: sender 'fn-future' cannot register method 'fn-vol'"),
+            str(cm.exception))
+        self.assertEqual({r["method"]: r["sending_hi"] for r in
+                          rpcver.in_flight(conn)}["fn-vol"], "2.5")
+        self.assertTrue(rpcver.heartbeat(conn, "fn-api"))
+        self.assertEqual(rpcver.unregister_sender(conn, "fn-api"), 1)
+        self.assertGreater({r["method"]: r for r in rpcver.status(conn)}
+                           ["fn-vol"]["drain_left"], 0)
         # transaction(): all or nothing, through the cluster
         with self.assertRaises(ZeroDivisionError):
             with rpcver.transaction(conn):
