@@ -475,6 +475,24 @@ static int drain_show(Cli *cli, char **azArg){
   return RC_OK;
 }
 
+/* What a new window did to the drain under way (rows of zDrainOneSql
+** before and after): a raised window extends it to the new window from
+** now, a lowered one never shortens it (the extension's rule). */
+static void print_drain_change(const Table *pBefore, const Table *pAfter){
+  const char *zLeft = cli_cell(pAfter, 0, DRAIN_LEFT);
+  const char *zWasLeft = cli_cell(pBefore, 0, DRAIN_LEFT);
+  char zAge[40];
+  if( cli_cell(pAfter, 0, DRAIN_IN_FLIGHT_LO)==0 || zLeft==0 ) return;
+  format_age(strtoll(zLeft, 0, 10), zAge, sizeof(zAge));
+  cli_printf(stdout, "the drain under way %s: %s to %s may be in flight for "
+             "%s more\n",
+             zWasLeft && strtoll(zLeft, 0, 10)>strtoll(zWasLeft, 0, 10)
+               ? "is extended to the new window" : "keeps its end (a lower window "
+                 "never shortens it)",
+             cli_cell(pAfter, 0, DRAIN_IN_FLIGHT_LO),
+             cli_cell(pAfter, 0, DRAIN_IN_FLIGHT_LO+1), zAge);
+}
+
 /* rpcver drain METHOD SECONDS|default, in BEGIN IMMEDIATE ... COMMIT. */
 static int drain_set(Cli *cli, int has, char **azArg){
   int clear = sqlite3_stricmp(azArg[1], "default")==0;
@@ -528,17 +546,7 @@ static int drain_set(Cli *cli, int has, char **azArg){
       }
       if( zWas ) cli_printf(stdout, " (was %s s, %s)", zWas, zWasOwn);
       fputc('\n', stdout);
-      if( cli_cell(&after, 0, DRAIN_IN_FLIGHT_LO)
-       && cli_cell(&after, 0, DRAIN_LEFT) ){
-        char zAge[40];
-        format_age(strtoll(cli_cell(&after, 0, DRAIN_LEFT), 0, 10), zAge,
-                   sizeof(zAge));
-        cli_printf(stdout, "the drain under way keeps its end: %s to %s "
-                   "may be in flight for %s more; a window applies from the "
-                   "next change that narrows what senders may send\n",
-                   cli_cell(&after, 0, DRAIN_IN_FLIGHT_LO),
-                   cli_cell(&after, 0, DRAIN_IN_FLIGHT_LO+1), zAge);
-      }
+      print_drain_change(&before, &after);
     }
   }
   table_free(&before);
@@ -548,10 +556,11 @@ static int drain_set(Cli *cli, int has, char **azArg){
 
 /* rpcver drain --default SECONDS, in BEGIN IMMEDIATE ... COMMIT. */
 static int drain_set_default(Cli *cli, int has){
-  Table before, after;
+  Table before, after, drains;
   int rc;
   memset(&before, 0, sizeof(before));
   memset(&after, 0, sizeof(after));
+  memset(&drains, 0, sizeof(drains));
   if( cli_exec(cli, "BEGIN IMMEDIATE") ) return RC_ERROR;
   rc = has ? cli_load(cli, &before, "SELECT rpc_drain(NULL)", 0, 0, 0, 0)
            : RC_OK;
@@ -559,6 +568,9 @@ static int drain_set_default(Cli *cli, int has){
     rc = cli_load(cli, &after, "SELECT rpc_drain(NULL, ?1)", 1,
                   &cli->zDefault, 0, 0);
   }
+  /* a raised default extends the drains under way of the methods that use
+  ** it: the drains as they are now */
+  if( rc==RC_OK ) rc = cli_load(cli, &drains, zDrainListSql, 0, 0, 0, 0);
   rc = cli_end_transaction(cli, rc);
   if( rc==RC_OK ){
     const char *zWas = before.nRow ? cli_cell(&before, 0, 0) : 0;
@@ -573,10 +585,12 @@ static int drain_set_default(Cli *cli, int has){
                  cli_cell(&after, 0, 0));
       if( zWas ) cli_printf(stdout, " (was %s s)", zWas);
       fputc('\n', stdout);
+      print_drains(&drains, DRAIN_IN_FLIGHT_LO, DRAIN_LEFT, 0);
     }
   }
   table_free(&before);
   table_free(&after);
+  table_free(&drains);
   return rc;
 }
 
