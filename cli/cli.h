@@ -32,6 +32,9 @@ struct Cli {
   struct DqClient *pDq;   /* the connection to the cluster's leader */
   /* --timeout, --max-rows, --max-bytes (cluster only); 0: the default */
   long long timeoutMs, maxRows, maxBytes;
+  /* --tls-cert, --tls-key, --tls-ca (cluster only), or NULL: then
+  ** $RPCVER_TLS_CERT, $RPCVER_TLS_KEY, $RPCVER_TLS_CA (cluster.c) */
+  const char *zTlsCert, *zTlsKey, *zTlsCa;
 };
 
 /* Report an SQLite failure on cli->db (or zMsg when not NULL) on stderr:
@@ -88,7 +91,8 @@ int cli_drain_writes(const Cli *cli, int nArg);  /* drain: when it sets */
 /* ----------------------------------------------------------- cluster.c */
 
 /* The same helpers' work on a dqlite cluster (rpcverd), over its wire
-** protocol: cli->zDb names the database there. */
+** protocol: cli->zDb names the database there.  cli_cluster_open() returns
+** RC_USAGE when only some of the TLS files are given. */
 int cli_cluster_open(Cli *cli, int write);
 int cli_cluster_exec(Cli *cli, const char *zSql);
 int cli_cluster_load(Cli *cli, Table *t, const char *zSql, int nBind,

@@ -291,6 +291,11 @@ static const char zOverallHelp[] =
   "                  on a cluster, caps on each answer: rows of a result\n"
   "                  (default 1000000) and bytes on the wire (default\n"
   "                  67108864, 64 MiB)\n"
+  "  --tls-cert FILE, --tls-key FILE, --tls-ca FILE\n"
+  "                  on a cluster whose nodes run with TLS: this client's\n"
+  "                  certificate and key and the cluster's CA (default\n"
+  "                  $RPCVER_TLS_CERT, $RPCVER_TLS_KEY, $RPCVER_TLS_CA; all\n"
+  "                  three or none)\n"
   "  --json          machine-readable JSON on stdout: arrays of objects for\n"
   "                  tables, objects for single results\n"
   "  -h, --help      this help; after a subcommand, that subcommand's help\n"
@@ -611,6 +616,9 @@ static const Option aOption[] = {
     &rowBounds },
   { "--max-bytes", 0,    OPT_NUMBER, OPT_FIELD(cli.maxBytes),  0, 1,
     &byteBounds },
+  { "--tls-cert",  0,    OPT_TEXT,   OPT_FIELD(cli.zTlsCert),  0, 1, 0 },
+  { "--tls-key",   0,    OPT_TEXT,   OPT_FIELD(cli.zTlsKey),   0, 1, 0 },
+  { "--tls-ca",    0,    OPT_TEXT,   OPT_FIELD(cli.zTlsCa),    0, 1, 0 },
   { "--stale",     0,    OPT_TEXT,   OPT_FIELD(cli.zStale),
     "upgrade-check", 0, 0 },
   { "--method",    0,    OPT_TEXT,   OPT_FIELD(cli.zMethod),   "senders",
