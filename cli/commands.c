@@ -30,28 +30,30 @@ static void print_table(Cli *cli, const Table *t, const char *zEmpty){
 
 /* ------------------------------------------------------------- status */
 
-/* rpc_status as it is, senders next to receivers, with the versions a
-** drain under way is about (rpc_in_flight): JSON has the views' columns;
-** text shows the seconds left as "draining" and, under the table, a line
-** for each method with a drain under way saying what may be in flight. */
+/* rpc_status as it is, with the versions a drain under way is about
+** (rpc_in_flight).  JSON has the views' columns in the view's order, so
+** that what read the first seven reads them still; text shows senders next
+** to receivers, the seconds left as "draining" and, under the table, a
+** line for each method with a drain under way saying what may be in
+** flight. */
 static const char zStatusSql[] =
   "SELECT s.method, s.receivers, s.senders, s.negotiated, s.newest, s.pin,"
-  "       s.floor, s.state, s.drain_left, f.in_flight_lo, f.in_flight_hi,"
-  "       nullif(s.drain_left, 0) AS draining"
+  "       s.floor, s.state, s.senders, s.drain_left, f.in_flight_lo,"
+  "       f.in_flight_hi, nullif(s.drain_left, 0) AS draining"
   "  FROM rpc_status AS s LEFT JOIN rpc_in_flight AS f USING (method)"
   " ORDER BY s.method";
 /* a database whose schema predates senders and drain windows: none */
 static const char zStatusOldSql[] =
   "SELECT method, receivers, NULL AS senders, negotiated, newest, pin, floor,"
-  "       state, NULL AS drain_left, NULL AS in_flight_lo,"
+  "       state, NULL AS senders, NULL AS drain_left, NULL AS in_flight_lo,"
   "       NULL AS in_flight_hi, NULL AS draining"
   "  FROM rpc_status ORDER BY method";
 static const int aStatusFlag[] = {
-  0, 0, 0, 0, 0, 0, 0, 0, COL_JSON_ONLY, COL_JSON_ONLY, COL_JSON_ONLY,
-  COL_TEXT_ONLY|COL_DURATION
+  0, 0, COL_TEXT_ONLY, 0, 0, 0, 0, 0, COL_JSON_ONLY, COL_JSON_ONLY,
+  COL_JSON_ONLY, COL_JSON_ONLY, COL_TEXT_ONLY|COL_DURATION
 };
-#define STATUS_DRAIN_LEFT 8
-#define STATUS_IN_FLIGHT_LO 9
+#define STATUS_DRAIN_LEFT 9
+#define STATUS_IN_FLIGHT_LO 10
 
 /* "volume: 3.0 to 3.16 may be in flight for 41s more; ..." */
 static void print_in_flight(const char *zMethod, const char *zLo,
