@@ -21,7 +21,8 @@
 # tests, which make their certificates as they run.
 #
 # spin checks model/rpcver.pml (make model) and replays its runs through
-# the extension (tests/model.test).
+# the extension (tests/model.test).  tmux gives tests/cli.test a real
+# terminal to draw the CLI's tables in.
 #
 # The oslo adapter (bindings/python/rpcver_oslo.py, make demo-oslo) needs
 # oslo.messaging and oslo.versionedobjects in that interpreter and Debian's
@@ -91,6 +92,7 @@ go-dqlite       has dqlite
 openssl         has openssl
 rabbitmq-server has rabbitmq-server
 spin            has spin
+tmux            has tmux
 python3-oslo.messaging python_imports oslo_messaging
 python3-oslo.versionedobjects python_imports oslo_versionedobjects.base
 EOF
