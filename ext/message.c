@@ -13,17 +13,27 @@
 
 /*
 ** Text from a database is shown only after it is made safe: valid UTF-8
-** without control or format characters.  Besides C0 controls and DEL that
-** means the C1 controls U+0080-U+009F (U+009B is a terminal's CSI), the
-** line and paragraph separators U+2028/U+2029 (a line break to Python's
-** splitlines()), and the bidirectional overrides and isolates, which
-** reorder what a reader sees.  Names may not contain them at all.
+** without the characters that act on a terminal, break a line or change
+** what a reader sees.  Names may not contain them at all.  The list (the
+** CLI's unsafe_cp() in cli/output.c escapes the same characters; its
+** tests/cli.test 13.x holds the two lists equal over the BMP):
+**   - C0 controls U+0000-U+001F, DEL U+007F, and C1 controls U+0080-U+009F
+**     (U+009B is a terminal's CSI, U+0085 a line break);
+**   - Unicode's bidirectional controls (Bidi_Control): U+061C, U+200E,
+**     U+200F, U+202A-U+202E, U+2066-U+2069, which reorder what a reader
+**     sees;
+**   - the zero-width and invisible characters U+200B-U+200D, U+2060-U+2064
+**     and U+FEFF, which make two names that look the same differ;
+**   - the line and paragraph separators U+2028 and U+2029 (a line break to
+**     Python's splitlines()).
 */
 static int unsafe_codepoint(unsigned int cp){
   return cp<0x20 || cp==0x7f || (cp>=0x80 && cp<=0x9f)
       || cp==0x061c || cp==0x200e || cp==0x200f
-      || cp==0x2028 || cp==0x2029
-      || (cp>=0x202a && cp<=0x202e) || (cp>=0x2066 && cp<=0x2069);
+      || (cp>=0x202a && cp<=0x202e) || (cp>=0x2066 && cp<=0x2069)
+      || (cp>=0x200b && cp<=0x200d) || (cp>=0x2060 && cp<=0x2064)
+      || cp==0xfeff
+      || cp==0x2028 || cp==0x2029;
 }
 
 /* Length of the valid UTF-8 sequence at z[0..n), or 0 when invalid (its

@@ -292,4 +292,7 @@ int rv_arg_range(sqlite3_context *ctx, const char *zFunc, const char *zWhat,
                  RpcKey *pHi);
 int rv_write_range(RpcConn *p, int sender, sqlite3_value *pWho,
                    sqlite3_value *pMethod, RpcKey lo, RpcKey hi);
+/* rpc_unregister and rpc_unregister_sender, as SQL functions */
+void rv_unregister(sqlite3_context *ctx, int argc, sqlite3_value **argv,
+                   int sender);
 #endif /* RPCVER_INT_H */

@@ -53,40 +53,7 @@ void rv_rpc_register_sender(sqlite3_context *ctx, int argc,
 
 void rv_rpc_unregister_sender(sqlite3_context *ctx, int argc,
                               sqlite3_value **argv){
-  static const char zFunc[] = "rpc_unregister_sender";
-  RpcConn *p = (RpcConn*)sqlite3_user_data(ctx);
-  sqlite3_stmt *pStmt;
-  sqlite3_int64 n = 0;
-  int rc;
-  if( rv_arg_name(ctx, zFunc, "sender", argv[0]) ) return;
-  if( argc==2 && sqlite3_value_type(argv[1])==SQLITE_NULL ){
-    rv_errorf(ctx, "rpcver: rpc_unregister_sender: method is NULL; to "
-              "remove all of a sender's registrations call "
-              "rpc_unregister_sender(sender)");
-    return;
-  }
-  if( argc==2 && rv_arg_name(ctx, zFunc, "method", argv[1]) ) return;
-  if( rv_begin_write(ctx, p, zFunc) ) return;
-  rc = rv_conn_stmt(p, RPC_STMT_SENDER_UNREGISTER_COUNT,
-      "SELECT count(*) FROM main.rpc_sender_ranges"
-      " WHERE sender = ?1 AND (?2 IS NULL OR method = ?2)", &pStmt);
-  if( rc==SQLITE_OK ){
-    sqlite3_bind_value(pStmt, 1, argv[0]);
-    if( argc==2 ) sqlite3_bind_value(pStmt, 2, argv[1]);
-    if( sqlite3_step(pStmt)==SQLITE_ROW ) n = sqlite3_column_int64(pStmt, 0);
-    rc = sqlite3_reset(pStmt);
-  }
-  if( rc==SQLITE_OK && n>0 ){
-    rc = rv_conn_stmt(p, RPC_STMT_SENDER_UNREGISTER,
-        "DELETE FROM main.rpc_senders"
-        " WHERE sender = ?1 AND (?2 IS NULL OR method = ?2)", &pStmt);
-    if( rc==SQLITE_OK ){
-      sqlite3_bind_value(pStmt, 1, argv[0]);
-      if( argc==2 ) sqlite3_bind_value(pStmt, 2, argv[1]);
-      rc = rv_run(pStmt);
-    }
-  }
-  if( rv_end_write(ctx, p, zFunc, rc)==SQLITE_OK ) sqlite3_result_int64(ctx, n);
+  rv_unregister(ctx, argc, argv, 1);                     /* write.c */
 }
 
 /* The window in force for pMethod (NULL: the default) as the result. */

@@ -217,24 +217,48 @@ void rv_rpc_register(sqlite3_context *ctx, int argc,
   rv_end_write(ctx, p, zFunc, rc);
 }
 
-void rv_rpc_unregister(sqlite3_context *ctx, int argc,
-                            sqlite3_value **argv){
-  static const char zFunc[] = "rpc_unregister";
+/*
+** rpc_unregister(MANAGER [, METHOD]) and rpc_unregister_sender(SENDER
+** [, METHOD]): remove a receiver's or a sender's registrations, all or one
+** method's, through the DML view (whose triggers maintain everything), and
+** return how many there were.
+*/
+static const struct UnregisterTable {
+  const char *zFunc, *zWho;
+  RpcStmtId idCount, idDelete;
+  const char *zCount, *zDelete;
+} aUnregisterTable[2] = {
+  { "rpc_unregister", "manager",
+    RPC_STMT_UNREGISTER_COUNT, RPC_STMT_UNREGISTER,
+    "SELECT count(*) FROM main.rpc_ranges"
+    " WHERE manager = ?1 AND (?2 IS NULL OR method = ?2)",
+    "DELETE FROM main.rpc_registrations"
+    " WHERE manager = ?1 AND (?2 IS NULL OR method = ?2)" },
+  { "rpc_unregister_sender", "sender",
+    RPC_STMT_SENDER_UNREGISTER_COUNT, RPC_STMT_SENDER_UNREGISTER,
+    "SELECT count(*) FROM main.rpc_sender_ranges"
+    " WHERE sender = ?1 AND (?2 IS NULL OR method = ?2)",
+    "DELETE FROM main.rpc_senders"
+    " WHERE sender = ?1 AND (?2 IS NULL OR method = ?2)" },
+};
+
+void rv_unregister(sqlite3_context *ctx, int argc, sqlite3_value **argv,
+                   int sender){
+  const struct UnregisterTable *t = &aUnregisterTable[sender ? 1 : 0];
   RpcConn *p = (RpcConn*)sqlite3_user_data(ctx);
   sqlite3_stmt *pStmt;
   sqlite3_int64 n = 0;
   int rc;
-  if( rv_arg_name(ctx, zFunc, "manager", argv[0]) ) return;
+  if( rv_arg_name(ctx, t->zFunc, t->zWho, argv[0]) ) return;
   if( argc==2 && sqlite3_value_type(argv[1])==SQLITE_NULL ){
-    rv_errorf(ctx, "rpcver: rpc_unregister: method is NULL; to remove all "
-               "of a manager's registrations call rpc_unregister(manager)");
+    rv_errorf(ctx, "rpcver: %s: method is NULL; to remove all of a %s's "
+              "registrations call %s(%s)", t->zFunc, t->zWho, t->zFunc,
+              t->zWho);
     return;
   }
-  if( argc==2 && rv_arg_name(ctx, zFunc, "method", argv[1]) ) return;
-  if( rv_begin_write(ctx, p, zFunc) ) return;
-  rc = rv_conn_stmt(p, RPC_STMT_UNREGISTER_COUNT,
-      "SELECT count(*) FROM main.rpc_ranges"
-      " WHERE manager = ?1 AND (?2 IS NULL OR method = ?2)", &pStmt);
+  if( argc==2 && rv_arg_name(ctx, t->zFunc, "method", argv[1]) ) return;
+  if( rv_begin_write(ctx, p, t->zFunc) ) return;
+  rc = rv_conn_stmt(p, t->idCount, t->zCount, &pStmt);
   if( rc==SQLITE_OK ){
     sqlite3_bind_value(pStmt, 1, argv[0]);
     if( argc==2 ) sqlite3_bind_value(pStmt, 2, argv[1]);
@@ -242,16 +266,20 @@ void rv_rpc_unregister(sqlite3_context *ctx, int argc,
     rc = sqlite3_reset(pStmt);
   }
   if( rc==SQLITE_OK && n>0 ){
-    rc = rv_conn_stmt(p, RPC_STMT_UNREGISTER,
-        "DELETE FROM main.rpc_registrations"
-        " WHERE manager = ?1 AND (?2 IS NULL OR method = ?2)", &pStmt);
+    rc = rv_conn_stmt(p, t->idDelete, t->zDelete, &pStmt);
     if( rc==SQLITE_OK ){
       sqlite3_bind_value(pStmt, 1, argv[0]);
       if( argc==2 ) sqlite3_bind_value(pStmt, 2, argv[1]);
       rc = rv_run(pStmt);
     }
   }
-  if( rv_end_write(ctx, p, zFunc, rc)==SQLITE_OK ) sqlite3_result_int64(ctx, n);
+  if( rv_end_write(ctx, p, t->zFunc, rc)==SQLITE_OK ){
+    sqlite3_result_int64(ctx, n);
+  }
+}
+
+void rv_rpc_unregister(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  rv_unregister(ctx, argc, argv, 0);
 }
 
 void rv_rpc_pin(sqlite3_context *ctx, int argc, sqlite3_value **argv){
