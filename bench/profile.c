@@ -54,6 +54,13 @@
 ** DROP INDEX rpc_ranges_by_lo, say).  PROFILE_NOMUTEX=1 opens the
 ** connection with SQLITE_OPEN_NOMUTEX: what the connection's mutex costs.  It prints
 ** nothing when it succeeds; a failure prints what failed and exits with 1.
+**
+** PROFILE_PAGES=1 (a file mode) turns the WAL's auto-checkpoint off and,
+** after the run, prints what the run wrote and ran: the WAL's frames and
+** commits, the statements stepped (top-level, and trigger programs: what
+** sqlite3_trace_v2() reports), then one line per b-tree with the frames
+** of its pages (dbstat).  bench/pages.sh subtracts a run of 0 and divides
+** by N.
 */
 #include <errno.h>
 #include <stdio.h>
@@ -466,6 +473,112 @@ static void remove_file(const char *zPath){
   if( unlink(zPath)!=0 && errno!=ENOENT ) fail(zPath, strerror(errno));
 }
 
+/* ------------------------------------------------- PROFILE_PAGES=1 */
+
+/* What sqlite3_trace_v2() reports: a statement that begins to run, or, as
+** an SQL comment, a trigger program ("-- TRIGGER name") or a statement run
+** while another runs (from a function: "-- SQL").  Counted by text. */
+#define TRACED_MAX 200
+typedef struct Traced {
+  int n;
+  struct { char *z; long count; } a[TRACED_MAX];
+} Traced;
+
+static void count_text(Traced *t, const char *z){
+  int i;
+  for(i=0; i<t->n; i++){
+    if( strcmp(t->a[i].z, z)==0 ){ t->a[i].count++; return; }
+  }
+  if( t->n==TRACED_MAX ) fail("PROFILE_PAGES", "too many statements");
+  t->a[t->n].z = sqlite3_mprintf("%s", z);
+  if( t->a[t->n].z==0 ) fail("sqlite3_mprintf", "out of memory");
+  t->a[t->n++].count = 1;
+}
+
+static int trace_stmt(unsigned mask, void *pArg, void *pP, void *pX){
+  const char *zX = (const char*)pX;
+  char zLine[120];
+  size_t i;
+  (void)mask; (void)pP;
+  /* one line: the text's first 100 characters, white space folded */
+  snprintf(zLine, sizeof(zLine), "%.100s", zX ? zX : "?");
+  for(i=0; zLine[i]; i++) if( zLine[i]=='\n' || zLine[i]=='\t' ) zLine[i] = ' ';
+  count_text((Traced*)pArg, zLine);
+  return 0;
+}
+
+static unsigned int get_be32(const unsigned char *a){
+  return ((unsigned)a[0]<<24) | ((unsigned)a[1]<<16) | ((unsigned)a[2]<<8) | a[3];
+}
+
+/* The WAL's frames by page, then by b-tree (dbstat), to stdout.  The
+** auto-checkpoint was off, so the WAL holds every frame the run wrote. */
+static void print_pages(sqlite3 *db, const Traced *t){
+  FILE *f = fopen(DB_PATH "-wal", "rb");
+  unsigned char aHdr[32], aFrame[24];
+  unsigned int szPage, pgno, nMax = 0;
+  long nFrame = 0, nCommit = 0, *aCount = 0;
+  struct { char *z; long count; } aTree[TRACED_MAX];
+  int i, nTree = 0;
+  sqlite3_stmt *pStmt;
+  if( f==0 || fread(aHdr, 1, 32, f)!=32 ) fail(DB_PATH "-wal", "cannot read");
+  szPage = get_be32(&aHdr[8]);
+  if( szPage==1 ) szPage = 65536;
+  while( fread(aFrame, 1, 24, f)==24 && fseek(f, szPage, SEEK_CUR)==0 ){
+    pgno = get_be32(aFrame);
+    if( pgno>=nMax ){
+      unsigned int nNew = pgno*2 + 16;
+      long *aNew = realloc(aCount, nNew*sizeof(long));
+      if( aNew==0 ) fail("realloc", "out of memory");
+      memset(&aNew[nMax], 0, (nNew-nMax)*sizeof(long));
+      aCount = aNew; nMax = nNew;
+    }
+    aCount[pgno]++;
+    nFrame++;
+    if( get_be32(&aFrame[4])!=0 ) nCommit++;
+  }
+  fclose(f);
+  printf("frames %ld\ncommits %ld\n", nFrame, nCommit);
+  for(i=0; i<t->n; i++){
+    printf("ran %ld %s\n", t->a[i].count, t->a[i].z);
+    sqlite3_free(t->a[i].z);
+  }
+  if( sqlite3_prepare_v2(db, "SELECT name FROM dbstat WHERE pageno=?1", -1,
+                         &pStmt, 0)!=SQLITE_OK ){
+    fail_db(db, "dbstat");
+  }
+  /* per b-tree; page 1 (the header) and pages that no b-tree holds now
+  ** (the freelist) as "other" */
+  for(pgno=1; pgno<nMax; pgno++){
+    const char *zName = "other";
+    if( aCount[pgno]==0 ) continue;
+    sqlite3_bind_int64(pStmt, 1, pgno);
+    if( sqlite3_step(pStmt)==SQLITE_ROW && pgno!=1 ){
+      zName = (const char*)sqlite3_column_text(pStmt, 0);
+    }
+    for(i=0; i<nTree && strcmp(aTree[i].z, zName)!=0; i++){}
+    if( i==nTree ){
+      if( nTree==TRACED_MAX ) fail("dbstat", "too many b-trees");
+      aTree[nTree].z = sqlite3_mprintf("%s", zName);
+      if( aTree[nTree].z==0 ) fail("sqlite3_mprintf", "out of memory");
+      aTree[nTree++].count = 0;
+    }
+    aTree[i].count += aCount[pgno];
+    sqlite3_reset(pStmt);
+  }
+  sqlite3_finalize(pStmt);
+  for(i=0; i<nTree; i++){
+    printf("btree %ld %s\n", aTree[i].count, aTree[i].z);
+    sqlite3_free(aTree[i].z);
+  }
+  free(aCount);
+}
+
+static int want_pages(void){
+  const char *z = getenv("PROFILE_PAGES");
+  return z && z[0] && strcmp(z, "0")!=0;
+}
+
 static sqlite3 *open_database(const Mode *pMode){
   sqlite3 *db = 0;
   const char *zPragma = getenv("PROFILE_PRAGMA");
@@ -487,6 +600,7 @@ static sqlite3 *open_database(const Mode *pMode){
       fail_db(db, DB_PATH);
     }
     exec_sql(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL");
+    if( want_pages() ) exec_sql(db, "PRAGMA wal_autocheckpoint=0");
   }
   if( zPragma ) exec_sql(db, zPragma);
   exec_sql(db, "SELECT rpc_init()");
@@ -500,6 +614,7 @@ static sqlite3 *open_database(const Mode *pMode){
 int main(int argc, char **argv){
   const Mode *pMode;
   sqlite3 *db;
+  static Traced traced;
   long n;
   if( argc!=3 ) usage();
   pMode = find_mode(argv[1]);
@@ -509,7 +624,15 @@ int main(int argc, char **argv){
     fail("sqlite3_auto_extension", "cannot register rpcver");
   }
   db = open_database(pMode);
+  if( want_pages() ){
+    if( pMode->flags & MODE_MEMORY ) fail("PROFILE_PAGES", "not a file mode");
+    sqlite3_trace_v2(db, SQLITE_TRACE_STMT, trace_stmt, &traced);
+  }
   pMode->xRun(db, pMode, n);
+  if( want_pages() ){
+    sqlite3_trace_v2(db, 0, 0, 0);
+    print_pages(db, &traced);
+  }
   if( sqlite3_close(db)!=SQLITE_OK ) fail_db(db, "sqlite3_close");
   sqlite3_reset_auto_extension();
   sqlite3_shutdown();
