@@ -29,6 +29,9 @@
 ** the schema's prune removes up to twice as many rows (rpc_log_bounds). */
 #define LOG_BOUNDS_EVERY 64
 
+/* The schema revision that brought the log (audit.c knows it too). */
+#define LOG_REVISION 7
+
 int rv_log_bounds(RpcConn *p){
   sqlite3_stmt *pStmt;
   int rc;
@@ -127,16 +130,37 @@ static const char zVerifyLogSql[] =
   "              WHEN event IN ('negotiated', 'newest', 'floor', 'drain',"
   "                             'in_flight', 'drain_default', 'log_rows',"
   "                             'log_days') THEN event END AS kind,"
+  /* a registration's chain is its manager's or sender's; the others are
+  ** the method's, whoever a row says wrote them */
+  "         iif(event IN ('registered', 'replaced', 'unregistered', 'expired',"
+  "                       'sender_registered', 'sender_replaced',"
+  "                       'sender_unregistered', 'sender_expired'),"
+  "             who, NULL) AS owner,"
   "         coalesce(sum(event = 'forgotten') OVER (PARTITION BY method"
   "                  ORDER BY id ROWS UNBOUNDED PRECEDING), 0) AS gen"
   "    FROM main.rpc_log),"
   " c AS ("
   "  SELECT *, lag(id) OVER w AS pid, lag(new_lo) OVER w AS plo,"
-  "         lag(new_hi) OVER w AS phi, lag(at) OVER w AS pat,"
-  "         row_number() OVER (PARTITION BY method, kind, who, gen"
+  "         lag(new_hi) OVER w AS phi,"
+  "         row_number() OVER (PARTITION BY method, kind, owner, gen"
   "                            ORDER BY id DESC) AS back"
   "    FROM l WHERE kind IS NOT NULL"
-  "  WINDOW w AS (PARTITION BY method, kind, who, gen ORDER BY id)),"
+  "  WINDOW w AS (PARTITION BY method, kind, owner, gen ORDER BY id)),"
+  /* a value as the view shows it: a range, a version, or a number */
+  " v AS ("
+  "  SELECT *, CASE WHEN old_lo IS NULL AND old_hi IS NULL THEN 'none'"
+  "                 WHEN kind IN ('drain', 'drain_default', 'log_rows',"
+  "                               'log_days') THEN rpcver_quote(old_hi)"
+  "                 WHEN old_lo IS NULL THEN rpcver_text(old_hi)"
+  "                 ELSE printf('[%s, %s]', rpcver_text(old_lo),"
+  "                             rpcver_text(old_hi)) END AS oldv,"
+  "            CASE WHEN plo IS NULL AND phi IS NULL THEN 'none'"
+  "                 WHEN kind IN ('drain', 'drain_default', 'log_rows',"
+  "                               'log_days') THEN rpcver_quote(phi)"
+  "                 WHEN plo IS NULL THEN rpcver_text(phi)"
+  "                 ELSE printf('[%s, %s]', rpcver_text(plo),"
+  "                             rpcver_text(phi)) END AS prevv"
+  "    FROM c),"
   /* the last row of each kind, in the method's current generation */
   " last AS ("
   "  SELECT c.* FROM c WHERE back = 1"
@@ -162,12 +186,8 @@ static const char zVerifyLogSql[] =
   "follow row %d''s new value %s', id, event,"
   "              iif(method IS NULL, '', ' of method ' || rpcver_quote(method)),"
   "              iif(who IS NULL, '', ' by ' || rpcver_quote(who)),"
-  "              iif(old_lo IS NULL, rpcver_quote(old_hi),"
-  "                  printf('[%s, %s]', rpcver_quote(old_lo),"
-  "                         rpcver_quote(old_hi))), pid,"
-  "              iif(plo IS NULL, rpcver_quote(phi),"
-  "                  printf('[%s, %s]', rpcver_quote(plo), rpcver_quote(phi))))"
-  "  FROM c WHERE pid IS NOT NULL"
+  "              oldv, pid, prevv)"
+  "  FROM v WHERE pid IS NOT NULL"
   "   AND (old_lo IS NOT plo OR old_hi IS NOT phi) "
   /* the last rows against the state */
   "UNION ALL "
@@ -191,15 +211,18 @@ static const char zVerifyLogSql[] =
   "UNION ALL "
   "SELECT printf('rpc_log row %d: method %s''s %s is %s by the log, %s in "
   "rpc_methods', x.id, rpcver_quote(x.method), x.kind,"
-  "              coalesce(x.logged, 'none'), coalesce(x.state, 'none'))"
-  "  FROM (SELECT last.id, last.method, last.kind,"
-  "               iif(last.kind = 'drain', last.new_hi,"
-  "                   rpcver_text(last.new_hi)) AS logged,"
+  "              CASE WHEN x.logged IS NULL THEN 'none'"
+  "                   WHEN x.kind = 'drain' THEN x.logged"
+  "                   ELSE rpcver_text(x.logged) END,"
+  "              CASE WHEN x.state IS NULL THEN 'none'"
+  "                   WHEN x.kind = 'drain' THEN x.state"
+  "                   ELSE rpcver_text(x.state) END)"
+  "  FROM (SELECT last.id, last.method, last.kind, last.new_hi AS logged,"
   "               CASE last.kind"
-  "                 WHEN 'negotiated' THEN rpcver_text(m.negotiated)"
-  "                 WHEN 'newest' THEN rpcver_text(m.newest)"
-  "                 WHEN 'floor' THEN rpcver_text(m.floor)"
-  "                 WHEN 'pin' THEN rpcver_text(m.pin)"
+  "                 WHEN 'negotiated' THEN m.negotiated"
+  "                 WHEN 'newest' THEN m.newest"
+  "                 WHEN 'floor' THEN m.floor"
+  "                 WHEN 'pin' THEN m.pin"
   "                 WHEN 'drain' THEN m.drain END AS state"
   "          FROM last JOIN main.rpc_methods AS m USING (method)"
   "         WHERE last.kind IN ('negotiated', 'newest', 'floor', 'pin',"
@@ -226,7 +249,13 @@ static const char zVerifyLogSql[] =
 
 int rv_verify_log(RpcConn *p, sqlite3_str *pStr, int *pnLine){
   sqlite3_stmt *pStmt;
-  int rc = rv_conn_stmt(p, RPC_STMT_VERIFY_LOG, zVerifyLogSql, &pStmt);
+  sqlite3_int64 v, rev;
+  char *zErr = 0;
+  int rc = rv_schema_stored(p, &v, &rev, &zErr);
+  sqlite3_free(zErr);
+  /* a database at an older revision has no log until its next write */
+  if( rc!=SQLITE_OK || rev<LOG_REVISION ) return rc;
+  rc = rv_conn_stmt(p, RPC_STMT_VERIFY_LOG, zVerifyLogSql, &pStmt);
   if( rc!=SQLITE_OK ) return rc;
   while( (rc = sqlite3_step(pStmt))==SQLITE_ROW ){
     char *zLine;

@@ -914,7 +914,8 @@ BEGIN
   DELETE FROM rpc_log
    WHERE id <= max((SELECT max(id) FROM rpc_log)
                    - (SELECT value FROM rpc_meta WHERE key = 'log_rows'),
-                   iif((SELECT time FROM rpc_log ORDER BY id LIMIT 1)
+                   iif((SELECT time FROM rpc_log
+                         WHERE id = (SELECT min(id) FROM rpc_log))
                        < unixepoch() - 86400
                          * (SELECT value FROM rpc_meta WHERE key = 'log_days'),
                        (SELECT min(id) FROM rpc_log) + 127, 0))
