@@ -28,6 +28,11 @@ struct Cli {
   struct DqClient *pDq;   /* the connection to the cluster's leader */
   /* --timeout, --max-rows, --max-bytes (cluster only); 0: the default */
   long long timeoutMs, maxRows, maxBytes;
+  /* timeline (timeline.c): --method, --since, --svg, --html */
+  const char *zMethod, *zSince, *zSvg, *zHtml;
+  /* metrics (metrics.c): --listen, --allow-remote */
+  const char *zListen;
+  int allowRemote;
 };
 
 /* Report an SQLite failure on cli->db (or zMsg when not NULL) on stderr:
@@ -67,6 +72,8 @@ int cmd_unregister(Cli *cli, int nArg, char **azArg);
 int cmd_expire(Cli *cli, int nArg, char **azArg);
 int cmd_check(Cli *cli, int nArg, char **azArg);
 int cmd_upgrade_check(Cli *cli, int nArg, char **azArg);
+int cmd_timeline(Cli *cli, int nArg, char **azArg);      /* timeline.c */
+int cmd_metrics(Cli *cli, int nArg, char **azArg);       /* metrics.c */
 
 /* ----------------------------------------------------------- cluster.c */
 
@@ -132,6 +139,11 @@ void cli_put_safe(const char *z, int keepNewlines, FILE *out);
 ** escaped too); the format itself is the CLI's own.  Conversions: %s
 ** (NULL prints nothing), %d, %lld, %%. */
 void cli_printf(FILE *out, const char *zFmt, ...);
+
+/* Text for XML and HTML: &, <, >, " and ' escaped; control characters,
+** bytes that are not UTF-8 and the code points cli_put_safe() escapes
+** shown as U+FFFD. */
+void xml_text(const char *z, FILE *out);
 
 /* "42s", "3m05s", "2h04m", "3d07h". */
 void format_age(sqlite3_int64 nSec, char *zBuf, int nBuf);

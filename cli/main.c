@@ -159,6 +159,35 @@ static const Command aCommand[] = {
     "  Result: Failure (1 failure, 0 warnings)\n"
     "  $ echo $?\n"
     "  2\n" },
+  { "timeline", 0, 0, 0, cmd_timeline,
+    "[--method M] [--since T] --svg FILE [--html FILE]",
+    "Draws the upgrade over time from rpcver's event log, as an SVG picture\n"
+    "(and with --html, a page with the log's rows below it): per method,\n"
+    "negotiated, newest, the floor and a pin as step lines, the receivers\n"
+    "stacked by version below them, and marks for pins, expiries and drain\n"
+    "windows.  --method draws one method; --since starts at unix seconds, a\n"
+    "UTC time 'YYYY-MM-DD HH:MM[:SS]', or a duration back from now (90m, 6h,\n"
+    "2d); the default starts at the oldest row the log keeps.  Plain SVG: no\n"
+    "script, nothing fetched; open it in a browser or embed it.\n"
+    "\n"
+    "Example:\n"
+    "  $ rpcver timeline --since 6h --svg upgrade.svg\n"
+    "  upgrade.svg: 2 method(s), 57 row(s) of the event log\n" },
+  { "metrics", 0, 0, 0, cmd_metrics, "[--listen HOST:PORT [--allow-remote]]",
+    "Prints rpcver's state as Prometheus metrics (text format 0.0.4): per\n"
+    "method receivers, senders, negotiated and newest (labels of\n"
+    "rpcver_method_info, and version keys), pinned, laggards and the drain\n"
+    "window's seconds left; per manager the seconds since it was last seen.\n"
+    "--listen serves them over HTTP at /metrics for a scraper, reading the\n"
+    "database afresh for each scrape; only a loopback address unless\n"
+    "--allow-remote (the metrics name every manager, and the server has no\n"
+    "authentication).  docs/operators.md has the metrics and alert rules.\n"
+    "\n"
+    "Example:\n"
+    "  $ rpcver metrics | grep negotiated_key\n"
+    "  rpcver_negotiated_key{method=\"volume\"} 3298551660544\n"
+    "  $ rpcver metrics --listen 127.0.0.1:9464\n"
+    "  rpcver: serving metrics on http://127.0.0.1:9464/metrics\n" },
 };
 #define N_COMMAND ((int)(sizeof(aCommand)/sizeof(aCommand[0])))
 
@@ -189,6 +218,9 @@ static const char zOverallHelp[] =
   "  upgrade-check [--stale SECONDS]\n"
   "                               is the upgrade finished? (for deploy "
   "pipelines)\n"
+  "  timeline [--method M] [--since T] --svg FILE [--html FILE]\n"
+  "                               the upgrade over time, from the event log\n"
+  "  metrics [--listen HOST:PORT] Prometheus metrics, printed or served\n"
   "  help [SUBCOMMAND]            this text, or a subcommand's\n"
   "\n"
   "Options (before or after the subcommand; -- ends them):\n"
@@ -203,6 +235,10 @@ static const char zOverallHelp[] =
   "                  on a cluster, caps on each answer: rows of a result\n"
   "                  (default 1000000) and bytes on the wire (default\n"
   "                  67108864, 64 MiB)\n"
+  "  --method M, --since T, --svg FILE, --html FILE\n"
+  "                  timeline's: one method, where it starts, the files\n"
+  "  --listen HOST:PORT, --allow-remote\n"
+  "                  metrics': serve over HTTP; a non-loopback address\n"
   "  --json          machine-readable JSON on stdout: arrays of objects for\n"
   "                  tables, objects for single results\n"
   "  -h, --help      this help; after a subcommand, that subcommand's help\n"
@@ -218,8 +254,9 @@ static const char zOverallHelp[] =
   "  4  error: no database at PATH, no rpcver schema in it, or an SQL or\n"
   "     rpcver error (printed as it is, e.g. a refused pin)\n"
   "\n"
-  "status, laggards, explain, check and upgrade-check only read (PRAGMA\n"
-  "query_only) and work on a read-only database file.  pin, unregister and\n"
+  "status, laggards, explain, check, upgrade-check, timeline and metrics\n"
+  "only read (PRAGMA query_only) and work on a read-only database file.\n"
+  "pin, unregister and\n"
   "expire write in BEGIN IMMEDIATE ... COMMIT with a 5 s busy timeout.\n"
   "`rpcver SUBCOMMAND --help` shows an example.\n";
 
@@ -505,6 +542,18 @@ static const Option aOption[] = {
     &byteBounds },
   { "--stale",     0,    OPT_TEXT,   OPT_FIELD(cli.zStale),
     "upgrade-check", 0, 0 },
+  { "--method",    0,    OPT_TEXT,   OPT_FIELD(cli.zMethod),
+    "timeline", 0, 0 },
+  { "--since",     0,    OPT_TEXT,   OPT_FIELD(cli.zSince),
+    "timeline", 0, 0 },
+  { "--svg",       0,    OPT_TEXT,   OPT_FIELD(cli.zSvg),
+    "timeline", 0, 0 },
+  { "--html",      0,    OPT_TEXT,   OPT_FIELD(cli.zHtml),
+    "timeline", 0, 0 },
+  { "--listen",    0,    OPT_TEXT,   OPT_FIELD(cli.zListen),
+    "metrics", 0, 0 },
+  { "--allow-remote", 0, OPT_FLAG,   OPT_FIELD(cli.allowRemote),
+    "metrics", 0, 0 },
   { "--json",      0,    OPT_FLAG,   OPT_FIELD(cli.json),      0, 0, 0 },
   { "--help",      "-h", OPT_FLAG,   OPT_FIELD(help),          0, 0, 0 },
   { "--version",   0,    OPT_FLAG,   OPT_FIELD(version),       0, 0, 0 },
