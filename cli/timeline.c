@@ -687,10 +687,12 @@ static void write_svg(const Cli *cli, const Timeline *p, FILE *out){
             TOP + 20);
   }
   fprintf(out, "<text x=\"%d\" y=\"%d\" font-size=\"10\" fill=\"#777\">"
-          "From rpcver's event log (rpc_log), %d rows.  Refused writes change "
-          "nothing, so they are not in it: a refusal is the refused process's "
-          "error; the floor shows what would be refused.</text>\n", LEFT,
-          h - 14, p->log.nRow);
+          "From rpcver's event log (rpc_log), %d rows; times UTC.  Refused "
+          "writes change nothing, so they are not in it:</text>\n"
+          "<text x=\"%d\" y=\"%d\" font-size=\"10\" fill=\"#777\">a refusal "
+          "is the refused process's error.  A new receiver must accept the "
+          "floor (and, in a drain window, what may be in flight).</text>\n",
+          LEFT, h - 24, p->log.nRow, LEFT, h - 11);
   fprintf(out, "</svg>\n");
 }
 
