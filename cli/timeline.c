@@ -53,9 +53,9 @@ static const char *const azBand[] = {
 };
 #define N_BAND ((int)(sizeof(azBand)/sizeof(azBand[0])))
 
-typedef struct Point { long long t, v; } Point;     /* v -1: none */
+typedef struct Point { double t; long long v; } Point;   /* v -1: none */
 typedef struct Mark {
-  long long t, t2;          /* t2: end of a drain window */
+  double t, t2;             /* t2: end of a drain window */
   int kind;                 /* MARK_* */
   const char *zText;        /* borrowed from the tables */
 } Mark;
@@ -67,7 +67,7 @@ typedef struct Method {
   int nPt[N_SERIES];
   long long *aKey;          /* the versions receivers accept as their hi */
   int nKey;
-  long long *aSnapT;        /* band snapshots: from aSnapT[i] on, counts */
+  double *aSnapT;           /* band snapshots: from aSnapT[i] on, counts */
   int *aCount;              /* nSnap x nKey */
   int nSnap;
   Mark *aMark;
@@ -76,7 +76,7 @@ typedef struct Method {
 
 typedef struct Timeline {
   Table state, ranges, log, texts;
-  long long t0, t1;         /* the time axis */
+  double t0, t1;            /* the time axis, unix seconds */
   Method *aMethod;
   int nMethod;
 } Timeline;
@@ -86,6 +86,12 @@ typedef struct Timeline {
 static long long cell_ll(const Table *t, int r, int c, long long dflt){
   const char *z = cli_cell(t, r, c);
   return z ? strtoll(z, 0, 10) : dflt;
+}
+
+/* A time: unix seconds, to the millisecond in rpc_log. */
+static double cell_d(const Table *t, int r, int c){
+  const char *z = cli_cell(t, r, c);
+  return z ? strtod(z, 0) : 0.0;
 }
 
 /* The text of a version key, from the table of every key the data holds
@@ -134,7 +140,8 @@ static long long parse_since(const char *z, long long now){
 ** version, the log from --since on, and the text of every version key. */
 static int read_data(Cli *cli, Timeline *p){
   static const char zHasLog[] =
-    "SELECT count(*), unixepoch() FROM main.sqlite_schema"
+    "SELECT count(*), (julianday('now') - 2440587.5) * 86400"
+    "  FROM main.sqlite_schema"
     " WHERE type = 'table' AND name = 'rpc_log'";
   const char *azBind[2];
   Table has;
@@ -149,9 +156,9 @@ static int read_data(Cli *cli, Timeline *p){
     rc = RC_ERROR;
   }
   if( rc==RC_OK ){
-    p->t1 = cell_ll(&has, 0, 1, 0);
+    p->t1 = cell_d(&has, 0, 1);
     if( cli->zSince ){
-      since = parse_since(cli->zSince, p->t1);
+      since = parse_since(cli->zSince, (long long)p->t1);
       if( since<0 ){
         cli_printf(stderr, "rpcver: --since needs unix seconds, a UTC time "
                    "'YYYY-MM-DD HH:MM[:SS]' or a duration such as 90m, 6h, "
@@ -198,11 +205,17 @@ static int read_data(Cli *cli, Timeline *p){
   }
   rc = cli_end_transaction(cli, rc);
   if( rc==RC_OK ){
-    long long tFirst = p->log.nRow ? cell_ll(&p->log, 0, 1, p->t1) : p->t1;
-    long long tLast = p->log.nRow ? cell_ll(&p->log, p->log.nRow-1, 1, 0) : 0;
-    p->t0 = since>=0 ? since : tFirst;
+    double tFirst = p->log.nRow ? cell_d(&p->log, 0, 1) : p->t1;
+    double tLast = p->log.nRow ? cell_d(&p->log, p->log.nRow-1, 1) : 0;
     if( tLast>p->t1 ) p->t1 = tLast;        /* a clock behind the log */
-    if( p->t1 - p->t0 < 60 ) p->t0 = p->t1 - 60;
+    if( since>=0 ){
+      p->t0 = (double)since;
+    }else{
+      /* from the first row, with a margin of 2 % so that it does not sit
+      ** on the axis */
+      p->t0 = tFirst - (p->t1 - tFirst) * 0.02;
+    }
+    if( p->t1 - p->t0 < 1 ) p->t0 = p->t1 - 1;
   }
   return rc;
 }
@@ -218,14 +231,14 @@ static void *grow(void *a, int n, size_t sz){
   return pNew;
 }
 
-static void add_point(Method *m, int s, long long t, long long v){
+static void add_point(Method *m, int s, double t, long long v){
   m->aPt[s] = grow(m->aPt[s], m->nPt[s], sizeof(Point));
   m->aPt[s][m->nPt[s]].t = t;
   m->aPt[s][m->nPt[s]].v = v;
   m->nPt[s]++;
 }
 
-static void add_mark(Method *m, int kind, long long t, long long t2,
+static void add_mark(Method *m, int kind, double t, double t2,
                      const char *zText){
   m->aMark = grow(m->aMark, m->nMark, sizeof(Mark));
   m->aMark[m->nMark].kind = kind;
@@ -251,8 +264,8 @@ static void add_key(Method *m, long long k){
 }
 
 /* A band snapshot: from time t on, the receivers by version are aCur. */
-static void add_snapshot(Method *m, long long t, const int *aCur){
-  m->aSnapT = grow(m->aSnapT, m->nSnap, sizeof(long long));
+static void add_snapshot(Method *m, double t, const int *aCur){
+  m->aSnapT = grow(m->aSnapT, m->nSnap, sizeof(double));
   m->aCount = realloc(m->aCount, (size_t)(m->nSnap + 1) * (size_t)m->nKey
                                  * sizeof(int) + 1);
   if( m->aCount==0 ){ fputs("rpcver: out of memory\n", stderr); exit(RC_ERROR); }
@@ -312,7 +325,7 @@ static void build_method(Timeline *p, int iState, Method *m){
   }
   for(i=L->nRow-1; i>=0; i--){
     const char *zEv = cli_cell(L, i, 3);
-    long long t = cell_ll(L, i, 1, 0);
+    double t = cell_d(L, i, 1);
     long long oldHi = cell_ll(L, i, 6, -1), newHi = cell_ll(L, i, 8, -1);
     int k;
     if( cli_cell(L, i, 2)==0 || strcmp(cli_cell(L, i, 2), m->zName)!=0 ) continue;
@@ -347,7 +360,7 @@ static void build_method(Timeline *p, int iState, Method *m){
   }
   add_snapshot(m, p->t0, aCur);
   for(i=0; i<m->nSnap/2; i++){
-    long long t = m->aSnapT[i];
+    double t = m->aSnapT[i];
     int j;
     m->aSnapT[i] = m->aSnapT[m->nSnap-1-i];
     m->aSnapT[m->nSnap-1-i] = t;
@@ -388,11 +401,11 @@ static void free_timeline(Timeline *p){
 #define TOP        58        /* title and legend */
 #define FOOT       40
 
-static double x_of(const Timeline *p, long long t){
-  double span = (double)(p->t1 - p->t0);
+static double x_of(const Timeline *p, double t){
+  double span = p->t1 - p->t0;
   if( t<p->t0 ) t = p->t0;
   if( t>p->t1 ) t = p->t1;
-  return LEFT + (W - LEFT - RIGHT) * (double)(t - p->t0) / span;
+  return LEFT + (W - LEFT - RIGHT) * (t - p->t0) / span;
 }
 
 /* The versions of the lines' plot, on rows: every value a line takes. */
@@ -442,10 +455,10 @@ static void fmt_time(long long t, long long step, long long span, char *z,
 
 static void draw_axis(const Timeline *p, double yTop, double yBottom,
                       FILE *out){
-  long long span = p->t1 - p->t0, step = tick_step(span), t;
+  long long span = (long long)(p->t1 - p->t0), step = tick_step(span), t;
   char z[32];
   fprintf(out, "<g class=\"axis\">\n");
-  for(t=(p->t0 / step + 1) * step; t<p->t1; t+=step){
+  for(t=((long long)p->t0 / step + 1) * step; t<p->t1; t+=step){
     double x = x_of(p, t);
     fmt_time(t, step, span, z, sizeof(z));
     fprintf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
@@ -542,7 +555,8 @@ static void draw_bands(const Timeline *p, const Method *m, double top,
 
 static void draw_marks(const Timeline *p, const Method *m, double top,
                        double bandTop, FILE *out){
-  int i;
+  double lastLabel = -1000.0;       /* x of the last pin's label */
+  int i, row = 0;
   for(i=0; i<m->nMark; i++){
     const Mark *k = &m->aMark[i];
     double x = x_of(p, k->t);
@@ -557,11 +571,14 @@ static void draw_marks(const Timeline *p, const Method *m, double top,
         break;
       case MARK_PIN:
       case MARK_UNPIN:
+        /* labels closer than one label's width go on the row above */
+        row = (x - lastLabel < 75 && lastLabel - x < 75) ? !row : 0;
+        lastLabel = x;
         fprintf(out, "<g class=\"mark %s\"><path d=\"M%.1f %.1f l-5 -8 h10 z\" "
                 "fill=\"%s\" stroke=\"#8e44ad\"/><text x=\"%.1f\" y=\"%.1f\" "
                 "font-size=\"10\" fill=\"#8e44ad\">%s ",
                 k->kind==MARK_PIN ? "pin" : "unpin", x, top - 2,
-                k->kind==MARK_PIN ? "#8e44ad" : "#fff", x + 6, top - 4,
+                k->kind==MARK_PIN ? "#8e44ad" : "#fff", x + 6, top - 4 - 11*row,
                 k->kind==MARK_PIN ? "pin" : "unpin");
         xml_text(k->zText, out);
         fprintf(out, "</text></g>\n");
@@ -667,7 +684,7 @@ static void write_svg(const Cli *cli, const Timeline *p, FILE *out){
   }
   fprintf(out, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
           "height=\"%d\" viewBox=\"0 0 %d %d\" font-family=\"DejaVu Sans, "
-          "Helvetica, Arial, sans-serif\" data-t0=\"%lld\" data-t1=\"%lld\">\n",
+          "Helvetica, Arial, sans-serif\" data-t0=\"%.3f\" data-t1=\"%.3f\">\n",
           W, h, W, h, p->t0, p->t1);
   fprintf(out, "<title>rpcver timeline</title>\n");
   fprintf(out, "<rect width=\"%d\" height=\"%d\" fill=\"#fff\"/>\n", W, h);
@@ -769,7 +786,7 @@ int cmd_timeline(Cli *cli, int nArg, char **azArg){
   if( rc==RC_OK && cli->zSvg ) rc = write_file(cli, &tl, cli->zSvg, write_svg);
   if( rc==RC_OK && cli->zHtml ) rc = write_file(cli, &tl, cli->zHtml, write_html);
   if( rc==RC_OK && cli->json ){
-    printf("{\"methods\": %d, \"events\": %d, \"from\": %lld, \"to\": %lld, "
+    printf("{\"methods\": %d, \"events\": %d, \"from\": %.3f, \"to\": %.3f, "
            "\"svg\": ", tl.nMethod, tl.log.nRow, tl.t0, tl.t1);
     json_string(cli->zSvg, stdout);
     fputs(", \"html\": ", stdout);

@@ -136,7 +136,9 @@ INSERT OR IGNORE INTO main.rpc_meta(key, value) VALUES ('drain_default', 60);
 -- The event log (revision 7): one row per change, written by the triggers
 -- of the "event log" section below in the transaction of the change, so a
 -- refused write leaves no row either.  id orders the changes; time is
--- unixepoch() when it happened; who is the manager or sender whose
+-- when it happened, unix seconds to the millisecond (its DEFAULT, the
+-- statement's time, as unixepoch() reads it; the milliseconds show the
+-- order of changes a second apart in the timeline); who is the manager or sender whose
 -- registration changed (NULL for a method's own state: pins, negotiated,
 -- the floor).  old_* and new_* are version keys (a single version in *_hi,
 -- a range in *_lo and *_hi), or seconds for a drain window; at is a second
@@ -146,7 +148,8 @@ INSERT OR IGNORE INTO main.rpc_meta(key, value) VALUES ('drain_default', 60);
 -- bounds in rpc_meta (log_rows, log_days): see rpc_log_bounds.
 CREATE TABLE IF NOT EXISTS main.rpc_log(
   id INTEGER PRIMARY KEY,
-  time INTEGER NOT NULL,
+  time REAL NOT NULL
+    DEFAULT (round((julianday('now') - 2440587.5) * 86400, 3)),
   method TEXT,
   event TEXT NOT NULL,
   who TEXT,
@@ -246,8 +249,8 @@ END;
 DROP TRIGGER IF EXISTS main.rpc_ranges_inserted;
 CREATE TRIGGER main.rpc_ranges_inserted AFTER INSERT ON rpc_ranges BEGIN
   -- the event log (the section at the end says why here)
-  INSERT INTO rpc_log(time, method, event, who, new_lo, new_hi)
-    VALUES (unixepoch(), NEW.method, 'registered', NEW.manager, NEW.lo,
+  INSERT INTO rpc_log(method, event, who, new_lo, new_hi)
+    VALUES (NEW.method, 'registered', NEW.manager, NEW.lo,
             NEW.hi);
   UPDATE rpc_managers SET last_seen = unixepoch()
    WHERE manager = NEW.manager AND last_seen < unixepoch();
@@ -275,9 +278,9 @@ END;
 -- extremes through the (method, lo) and (method, hi) indexes.
 DROP TRIGGER IF EXISTS main.rpc_ranges_updated;
 CREATE TRIGGER main.rpc_ranges_updated AFTER UPDATE OF lo, hi ON rpc_ranges BEGIN
-  INSERT INTO rpc_log(time, method, event, who, old_lo, old_hi, new_lo,
+  INSERT INTO rpc_log(method, event, who, old_lo, old_hi, new_lo,
                       new_hi)
-    SELECT unixepoch(), NEW.method, 'replaced', NEW.manager, OLD.lo, OLD.hi,
+    SELECT NEW.method, 'replaced', NEW.manager, OLD.lo, OLD.hi,
            NEW.lo, NEW.hi
      WHERE NEW.lo IS NOT OLD.lo OR NEW.hi IS NOT OLD.hi;
   UPDATE rpc_managers SET last_seen = unixepoch()
@@ -304,8 +307,8 @@ END;
 DROP TRIGGER IF EXISTS main.rpc_ranges_deleted;
 CREATE TRIGGER main.rpc_ranges_deleted AFTER DELETE ON rpc_ranges BEGIN
   -- (a manager being expired has a negative last_seen: rpc_expiry)
-  INSERT INTO rpc_log(time, method, event, who, old_lo, old_hi, at)
-    VALUES (unixepoch(), OLD.method,
+  INSERT INTO rpc_log(method, event, who, old_lo, old_hi, at)
+    VALUES (OLD.method,
             coalesce((SELECT 'expired' FROM rpc_managers
                        WHERE manager = OLD.manager AND last_seen < 0),
                      'unregistered'),
@@ -392,8 +395,8 @@ CREATE TRIGGER main.rpc_sender_ranges_inserted
   AFTER INSERT ON rpc_sender_ranges
 BEGIN
   -- the event log (the section at the end says why here)
-  INSERT INTO rpc_log(time, method, event, who, new_lo, new_hi)
-    VALUES (unixepoch(), NEW.method, 'sender_registered', NEW.sender,
+  INSERT INTO rpc_log(method, event, who, new_lo, new_hi)
+    VALUES (NEW.method, 'sender_registered', NEW.sender,
             NEW.lo, NEW.hi);
   UPDATE rpc_managers SET last_seen = unixepoch()
    WHERE manager = NEW.sender AND last_seen < unixepoch();
@@ -411,9 +414,9 @@ DROP TRIGGER IF EXISTS main.rpc_sender_ranges_updated;
 CREATE TRIGGER main.rpc_sender_ranges_updated
   AFTER UPDATE OF lo, hi ON rpc_sender_ranges
 BEGIN
-  INSERT INTO rpc_log(time, method, event, who, old_lo, old_hi, new_lo,
+  INSERT INTO rpc_log(method, event, who, old_lo, old_hi, new_lo,
                       new_hi)
-    SELECT unixepoch(), NEW.method, 'sender_replaced', NEW.sender, OLD.lo,
+    SELECT NEW.method, 'sender_replaced', NEW.sender, OLD.lo,
            OLD.hi, NEW.lo, NEW.hi
      WHERE NEW.lo IS NOT OLD.lo OR NEW.hi IS NOT OLD.hi;
   UPDATE rpc_managers SET last_seen = unixepoch()
@@ -436,8 +439,8 @@ CREATE TRIGGER main.rpc_sender_ranges_deleted
   AFTER DELETE ON rpc_sender_ranges
 BEGIN
   -- (a manager being expired has a negative last_seen: rpc_expiry)
-  INSERT INTO rpc_log(time, method, event, who, old_lo, old_hi, at)
-    VALUES (unixepoch(), OLD.method,
+  INSERT INTO rpc_log(method, event, who, old_lo, old_hi, at)
+    VALUES (OLD.method,
             coalesce((SELECT 'sender_expired' FROM rpc_managers
                        WHERE manager = OLD.sender AND last_seen < 0),
                      'sender_unregistered'),
@@ -476,11 +479,11 @@ CREATE TRIGGER main.rpc_methods_floor
   WHEN NEW.negotiated > coalesce(NEW.floor, -1)
     OR NEW.negotiated IS NOT OLD.negotiated OR NEW.newest IS NOT OLD.newest
 BEGIN
-  INSERT INTO rpc_log(time, method, event, old_hi, new_hi)
-    SELECT unixepoch(), NEW.method, 'newest', OLD.newest, NEW.newest
+  INSERT INTO rpc_log(method, event, old_hi, new_hi)
+    SELECT NEW.method, 'newest', OLD.newest, NEW.newest
      WHERE NEW.newest IS NOT OLD.newest;
-  INSERT INTO rpc_log(time, method, event, old_hi, new_hi)
-    SELECT unixepoch(), NEW.method, 'negotiated', OLD.negotiated,
+  INSERT INTO rpc_log(method, event, old_hi, new_hi)
+    SELECT NEW.method, 'negotiated', OLD.negotiated,
            NEW.negotiated
      WHERE NEW.negotiated IS NOT OLD.negotiated;
   UPDATE rpc_methods SET floor = NEW.negotiated, seq = seq + 1
@@ -877,21 +880,21 @@ CREATE TRIGGER main.rpc_methods_log_state
   AFTER UPDATE OF pin, floor, drain, inflight_lo, inflight_hi, inflight_until
   ON rpc_methods
 BEGIN
-  INSERT INTO rpc_log(time, method, event, old_hi, new_hi)
-    SELECT unixepoch(), NEW.method, iif(NEW.pin IS NULL, 'unpinned', 'pinned'),
+  INSERT INTO rpc_log(method, event, old_hi, new_hi)
+    SELECT NEW.method, iif(NEW.pin IS NULL, 'unpinned', 'pinned'),
            OLD.pin, NEW.pin
      WHERE NEW.pin IS NOT OLD.pin;
-  INSERT INTO rpc_log(time, method, event, old_hi, new_hi)
-    SELECT unixepoch(), NEW.method, 'floor', OLD.floor, NEW.floor
+  INSERT INTO rpc_log(method, event, old_hi, new_hi)
+    SELECT NEW.method, 'floor', OLD.floor, NEW.floor
      WHERE NEW.floor IS NOT OLD.floor;
   -- a method's own drain window, seconds (NULL: the default)
-  INSERT INTO rpc_log(time, method, event, old_hi, new_hi)
-    SELECT unixepoch(), NEW.method, 'drain', OLD.drain, NEW.drain
+  INSERT INTO rpc_log(method, event, old_hi, new_hi)
+    SELECT NEW.method, 'drain', OLD.drain, NEW.drain
      WHERE NEW.drain IS NOT OLD.drain;
   -- an in-flight envelope started, or widened or lengthened while it ran:
   -- what may be in flight, until when
-  INSERT INTO rpc_log(time, method, event, old_lo, old_hi, new_lo, new_hi, at)
-    SELECT unixepoch(), NEW.method, 'in_flight', OLD.inflight_lo,
+  INSERT INTO rpc_log(method, event, old_lo, old_hi, new_lo, new_hi, at)
+    SELECT NEW.method, 'in_flight', OLD.inflight_lo,
            OLD.inflight_hi, NEW.inflight_lo, NEW.inflight_hi,
            NEW.inflight_until
      WHERE NEW.inflight_until IS NOT OLD.inflight_until
@@ -929,8 +932,8 @@ END;
 -- rpc_forget(): the floor and the pin it drops.
 DROP TRIGGER IF EXISTS main.rpc_methods_log_forget;
 CREATE TRIGGER main.rpc_methods_log_forget AFTER DELETE ON rpc_methods BEGIN
-  INSERT INTO rpc_log(time, method, event, old_lo, old_hi)
-    VALUES (unixepoch(), OLD.method, 'forgotten', OLD.pin, OLD.floor);
+  INSERT INTO rpc_log(method, event, old_lo, old_hi)
+    VALUES (OLD.method, 'forgotten', OLD.pin, OLD.floor);
 END;
 
 -- The settings: the default drain window and the log's own bounds, which
@@ -963,8 +966,8 @@ CREATE TRIGGER main.rpc_meta_log AFTER UPDATE OF value ON rpc_meta
   WHEN NEW.key IN ('drain_default', 'log_rows', 'log_days')
    AND NEW.value IS NOT OLD.value
 BEGIN
-  INSERT INTO rpc_log(time, event, old_hi, new_hi)
-    VALUES (unixepoch(), NEW.key, OLD.value, NEW.value);
+  INSERT INTO rpc_log(event, old_hi, new_hi)
+    VALUES (NEW.key, OLD.value, NEW.value);
   DELETE FROM rpc_log
    WHERE id <= (SELECT max(id) FROM rpc_log)
                - (SELECT value FROM rpc_meta WHERE key = 'log_rows')
@@ -1010,7 +1013,7 @@ END;
 DROP VIEW IF EXISTS main.rpc_events;
 CREATE VIEW main.rpc_events(id, time, utc, method, event, who, old, new,
                             detail) AS
-  SELECT id, time, strftime('%Y-%m-%d %H:%M:%S', time, 'unixepoch'), method,
+  SELECT id, time, strftime('%Y-%m-%d %H:%M:%f', time, 'unixepoch'), method,
          event, who,
          CASE WHEN event IN ('drain', 'drain_default', 'log_rows', 'log_days')
                 THEN old_hi
