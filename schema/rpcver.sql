@@ -136,9 +136,10 @@ INSERT OR IGNORE INTO main.rpc_meta(key, value) VALUES ('drain_default', 60);
 -- The event log (revision 7): one row per change, written by the triggers
 -- of the "event log" section below in the transaction of the change, so a
 -- refused write leaves no row either.  id orders the changes; time is
--- when it happened, unix seconds to the millisecond (its DEFAULT, the
--- statement's time, as unixepoch() reads it; the milliseconds show the
--- order of changes a second apart in the timeline); who is the manager or sender whose
+-- when it happened, unix seconds with their fraction (its DEFAULT: the
+-- statement's time, the one unixepoch() reads, to the millisecond; the
+-- view rounds it, and the timeline draws changes a second apart in the
+-- order they came); who is the manager or sender whose
 -- registration changed (NULL for a method's own state: pins, negotiated,
 -- the floor).  old_* and new_* are version keys (a single version in *_hi,
 -- a range in *_lo and *_hi), or seconds for a drain window; at is a second
@@ -149,7 +150,7 @@ INSERT OR IGNORE INTO main.rpc_meta(key, value) VALUES ('drain_default', 60);
 CREATE TABLE IF NOT EXISTS main.rpc_log(
   id INTEGER PRIMARY KEY,
   time REAL NOT NULL
-    DEFAULT (round((julianday('now') - 2440587.5) * 86400, 3)),
+    DEFAULT ((julianday() - 2440587.5) * 86400),
   method TEXT,
   event TEXT NOT NULL,
   who TEXT,
@@ -1013,7 +1014,8 @@ END;
 DROP VIEW IF EXISTS main.rpc_events;
 CREATE VIEW main.rpc_events(id, time, utc, method, event, who, old, new,
                             detail) AS
-  SELECT id, time, strftime('%Y-%m-%d %H:%M:%f', time, 'unixepoch'), method,
+  SELECT id, round(time, 3), strftime('%Y-%m-%d %H:%M:%f', time, 'unixepoch'),
+         method,
          event, who,
          CASE WHEN event IN ('drain', 'drain_default', 'log_rows', 'log_days')
                 THEN old_hi
