@@ -144,8 +144,7 @@ static const char zVerifyLogSql[] =
   " c AS ("
   "  SELECT *, lag(id) OVER w AS pid, lag(new_lo) OVER w AS plo,"
   "         lag(new_hi) OVER w AS phi,"
-  "         row_number() OVER (PARTITION BY method, kind, owner, gen"
-  "                            ORDER BY id DESC) AS back"
+  "         lead(id) OVER w IS NULL AS last_of_kind"
   "    FROM l WHERE kind IS NOT NULL"
   "  WINDOW w AS (PARTITION BY method, kind, owner, gen ORDER BY id)),"
   /* a value as the view shows it: a range, a version, or a number */
@@ -165,7 +164,7 @@ static const char zVerifyLogSql[] =
   "    FROM c),"
   /* the last row of each kind, in the method's current generation */
   " last AS ("
-  "  SELECT c.* FROM c WHERE back = 1 AND gen = gens)"
+  "  SELECT c.* FROM c WHERE last_of_kind AND gen = gens)"
   "SELECT printf('rpc_meta: the event log''s %s is %s; it must be a whole "
   "number >= 0 (SELECT rpc_log_keep(rows, days) sets it)', k,"
   "              rpcver_quote(v))"
