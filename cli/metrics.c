@@ -387,6 +387,28 @@ static void serve_one(Cli *cli, int fd){
   }
 }
 
+/* Close a connection without losing the answer: closing a socket that
+** still holds unread bytes (a head cut off at 8 KiB) resets it, and the
+** client may never read what was sent.  So stop sending, read what is left
+** for at most a second (64 KiB at most), then close. */
+static void linger_close(int fd){
+  char aBuf[4096];
+  long long deadline = now_ms() + 1000;
+  int n = 0;
+  shutdown(fd, SHUT_WR);
+  while( n<16 ){
+    struct pollfd pfd;
+    long long left = deadline - now_ms();
+    if( left<=0 ) break;
+    pfd.fd = fd;
+    pfd.events = POLLIN;
+    if( poll(&pfd, 1, (int)left)<=0 ) break;
+    if( recv(fd, aBuf, sizeof(aBuf), 0)<=0 ) break;
+    n++;
+  }
+  close(fd);
+}
+
 static int serve(Cli *cli){
   int rc, lfd = open_listener(cli, &rc);
   struct sockaddr_storage ss;
@@ -420,7 +442,7 @@ static int serve(Cli *cli){
       return RC_ERROR;
     }
     serve_one(cli, fd);
-    close(fd);
+    linger_close(fd);
   }
 }
 
