@@ -1547,7 +1547,7 @@ static void report_fleets(Fleet *f, int n){
 
 /* ----------------------------------------------------------------- main */
 
-/* BENCH_ONLY=part,part... runs only those parts (bulk, cache, single,
+/* BENCH_ONLY=part,part... runs only those parts (bulk, cache, single, log,
 ** rolling, fleet): for profiling one case.  Unset: everything. */
 static int want(const char *zPart){
   const char *zOnly = getenv("BENCH_ONLY");
