@@ -7,6 +7,9 @@ VERSION := $(shell cat VERSION)
 SRC      = $(wildcard ext/*.c)
 HDR      = $(wildcard ext/*.h) build/schema_sql.h
 CLIENT   = cluster/dqlite_client.c cluster/dqlite_client.h
+# The wire client speaks TLS with OpenSSL (libssl-dev).
+SSL_LIBS = $$(pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto)
+DAEMON   = cluster/rpcverd.c cluster/proxy.c cluster/proxy.h
 SCHEMA   = schema/rpcver.sql schema/upgrade-from-1.sql schema/upgrade-from-1-finish.sql \
            schema/upgrade-from-2.sql
 DEFS     = -DRPCVER_VERSION='"$(VERSION)"' -Iext -Ibuild
@@ -22,7 +25,8 @@ static: build/librpcver.a
 
 help:
 	@echo "make            build rpcver.so (loadable), build/librpcver.a (static) and build/rpcver (CLI)"
-	@echo "make install    install them, the header, schema, pkg-config file and bindings"
+	@echo "make install    install them, the header, schema, pkg-config file, bindings and"
+	@echo "                cluster/certs.sh (as share/rpcver/certs.sh)"
 	@echo "                (PREFIX=/usr/local, DESTDIR=); make uninstall removes them"
 	@echo "make cluster    build/rpcverd, the dqlite node host (needs libdqlite-dev)"
 	@echo "make test       run the Tcl test suite (installs what is missing)"
@@ -35,7 +39,7 @@ help:
 	@echo "make demo-cluster  the same across a 3-node dqlite cluster, leader killed midway"
 	@echo "make demo-oslo  a Cinder-like service on oslo.messaging over a private RabbitMQ:"
 	@echo "                rolling upgrade, refusal, rollback by pin (docs/oslo.md)"
-	@echo "make bench-cluster  rpcver's latency through a 3-node dqlite cluster"
+	@echo "make bench-cluster  rpcver's latency through a 3-node dqlite cluster, and with TLS"
 	@echo "make bench-oslo one oslo.messaging call over RabbitMQ, with and without rpcver's cap"
 	@echo "make bench      the benchmarks (bench/README.md; ~10 minutes, 2.5 GB of disk)"
 	@echo "make clean      remove build output"
@@ -78,15 +82,15 @@ build/librpcver.a: $(SRC) $(HDR) VERSION
 # The operator CLI links rpcver statically: it needs no extension path.
 cli: build/rpcver
 build/rpcver: $(wildcard cli/*.c cli/*.h) $(CLIENT) build/librpcver.a ext/rpcver.h
-	$(CC) $(WARN) $(CFLAGS) -Iext -Icluster -o $@ $(filter %.c,$^) build/librpcver.a -lsqlite3
+	$(CC) $(WARN) $(CFLAGS) -Iext -Icluster -o $@ $(filter %.c,$^) build/librpcver.a -lsqlite3 $(SSL_LIBS)
 
 # The dqlite node host (docs/cluster.md).  It needs libdqlite-dev, which
 # `make deps` installs; `make all` builds it when that is present.
 cluster: build/rpcverd
-build/rpcverd: cluster/rpcverd.c $(CLIENT) build/librpcver.a ext/rpcver.h
+build/rpcverd: $(DAEMON) $(CLIENT) build/librpcver.a ext/rpcver.h
 	@pkg-config --exists dqlite || { echo "rpcverd needs libdqlite-dev: run make deps (or apt-get install libdqlite-dev)"; exit 1; }
 	$(CC) $(WARN) $(CFLAGS) -DRPCVER_VERSION='"$(VERSION)"' -Iext -Icluster -o $@ \
-	    $(filter %.c,$^) build/librpcver.a $$(pkg-config --cflags --libs dqlite) -lsqlite3 -lpthread
+	    $(filter %.c,$^) build/librpcver.a $$(pkg-config --cflags --libs dqlite) -lsqlite3 $(SSL_LIBS) -lpthread
 
 # Install.  The loadable module goes to $(PREFIX)/lib/rpcver/rpcver.so, so
 # `.load /usr/local/lib/rpcver/rpcver` works and the bindings find it.
@@ -100,7 +104,7 @@ INSTALLED = $(PREFIX)/lib/rpcver/rpcver.so $(PREFIX)/lib/librpcver.a \
             $(PREFIX)/include/rpcver.h $(PREFIX)/lib/pkgconfig/rpcver.pc \
             $(PREFIX)/share/rpcver/rpcver.sql $(PREFIX)/share/rpcver/upgrade-from-1.sql \
             $(PREFIX)/share/rpcver/upgrade-from-1-finish.sql \
-            $(PREFIX)/share/rpcver/upgrade-from-2.sql \
+            $(PREFIX)/share/rpcver/upgrade-from-2.sql $(PREFIX)/share/rpcver/certs.sh \
             $(PREFIX)/bin/rpcver $(PREFIX)/bin/rpcverd \
             $(PYTHONDIR)/rpcver.py $(PYTHONDIR)/rpcver_cluster.py $(PYTHONDIR)/rpcver_oslo.py \
             $(NODEDIR)/rpcver.js $(NODEDIR)/package.json
@@ -114,6 +118,7 @@ install: all build/rpcver.sql
 	install -m 644 ext/rpcver.h $(DESTDIR)$(PREFIX)/include/rpcver.h
 	install -m 644 build/rpcver.sql $(filter-out schema/rpcver.sql,$(SCHEMA)) \
 	    $(DESTDIR)$(PREFIX)/share/rpcver/
+	install -m 755 cluster/certs.sh $(DESTDIR)$(PREFIX)/share/rpcver/certs.sh
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' tools/rpcver.pc.in \
 	    > $(LIBDIR)/pkgconfig/rpcver.pc
 	install -m 755 build/rpcver $(DESTDIR)$(PREFIX)/bin/rpcver
@@ -152,11 +157,11 @@ build/asan/rpcver.so: $(SRC) $(HDR) VERSION
 # The concurrent and crash tests run at reduced sizes here; make test runs
 # them in full.
 # rpcverd, with rpcver linked in, built with the same sanitizers.
-build/asan/rpcverd: cluster/rpcverd.c $(CLIENT) $(SRC) $(HDR) VERSION
+build/asan/rpcverd: $(DAEMON) $(CLIENT) $(SRC) $(HDR) VERSION
 	@mkdir -p build/asan
 	$(CC) $(WARN) $(ASAN_FLAGS) $(DEFS) -DSQLITE_CORE -Icluster -o $@ \
-	    cluster/rpcverd.c cluster/dqlite_client.c $(SRC) \
-	    $$(pkg-config --cflags --libs dqlite) -lsqlite3 -lpthread
+	    cluster/rpcverd.c cluster/proxy.c cluster/dqlite_client.c $(SRC) \
+	    $$(pkg-config --cflags --libs dqlite) -lsqlite3 $(SSL_LIBS) -lpthread
 
 test-asan: deps build/asan/rpcver.so build/asan/rpcverd static cli cluster
 	RPCVER_WRITER_OPS=300 RPCVER_CRASH_ROUNDS=20 \
@@ -236,7 +241,7 @@ build/bench/bench: bench/bench.c ext/rpcver.h build/librpcver.a
 build/bench/cluster_latency: bench/cluster_latency.c $(CLIENT) build/librpcver.a ext/rpcver.h
 	@mkdir -p build/bench
 	$(CC) $(WARN) $(CFLAGS) -Iext -Icluster -o $@ bench/cluster_latency.c \
-	    cluster/dqlite_client.c build/librpcver.a -lsqlite3
+	    cluster/dqlite_client.c build/librpcver.a -lsqlite3 $(SSL_LIBS)
 bench-cluster: cluster build/bench/cluster_latency
 	sh bench/cluster.sh
 

@@ -1,8 +1,9 @@
 /*
 ** cluster_latency: what rpcver costs through a dqlite cluster next to a
-** local database file.  bench/cluster.sh starts the cluster and runs it.
+** local database file, and what TLS adds.  bench/cluster.sh starts the
+** clusters and runs it.
 **
-**   cluster_latency NODES LOCAL_DB
+**   cluster_latency NODES LOCAL_DB [TLS_NODES CERT KEY CA]
 **
 ** Per call, the median of repeated batches:
 **   rpc_max_send   autocommit SELECT rpc_max_send(?): a local WAL file
@@ -11,7 +12,11 @@
 **   register       BEGIN IMMEDIATE; SELECT rpc_register(...); COMMIT, the
 **                  safe write form on both; on the cluster the COMMIT
 **                  waits for a majority of the nodes to have the pages.
-** Every call's answer is checked.
+** With TLS_NODES, the same calls through a second cluster whose nodes run
+** with TLS (the client's connection and the nodes' Raft connections), with
+** the client certificate CERT and KEY and the CA: the last columns, and
+** the ratio of each call with TLS to the same without.  No pass or fail:
+** the numbers are for reading.  Every call's answer is checked.
 */
 #define _DEFAULT_SOURCE
 #define _POSIX_C_SOURCE 200809L
@@ -157,13 +162,36 @@ static double cluster_register(DqClient *p){
   return median(a, WRITE_BATCHES);
 }
 
+/* Connect to the leader of zNodes (with TLS when pTls) and set up the
+** schema and two receivers of 'volume'. */
+static DqClient *cluster_open(const char *zNodes, DqTls *pTls){
+  DqClient *p = 0;
+  DqLimits lim;
+  char *zErr = 0;
+  DqRows r;
+  dq_limits_init(&lim);
+  lim.timeoutMs = 30000;
+  lim.tls = pTls;
+  if( dq_connect_leader_with(zNodes, &lim, &p, &zErr)!=DQ_OK ) die("leader", zErr);
+  if( dq_open(p, "rpcver")!=DQ_OK ) die("open", dq_errmsg(p));
+  cluster_exec(p, "BEGIN IMMEDIATE");
+  cluster_one(p, "SELECT rpc_init()", 0, 0, &r);   /* rows: a query */
+  dq_rows_free(&r);
+  cluster_exec(p, "COMMIT");
+  cluster_exec(p, "INSERT INTO rpc_registrations(manager, method, hi)"
+                  " VALUES ('host-a', 'volume', '3.16'),"
+                  "        ('host-b', 'volume', '3.17')");
+  return p;
+}
+
 int main(int argc, char **argv){
   sqlite3 *db;
-  DqClient *p = 0;
-  char *zErr = 0;
-  double lr, lw, cr, cw;
-  if( argc!=3 ){
-    fprintf(stderr, "usage: cluster_latency NODES LOCAL_DB\n");
+  DqClient *p, *pT = 0;
+  DqTls *pTls = 0;
+  double lr, lw, cr, cw, tr = 0, tw = 0;
+  if( argc!=3 && argc!=7 ){
+    fprintf(stderr, "usage: cluster_latency NODES LOCAL_DB "
+            "[TLS_NODES CERT KEY CA]\n");
     return 2;
   }
   sqlite3_auto_extension((void(*)(void))sqlite3_rpcver_init);
@@ -171,31 +199,43 @@ int main(int argc, char **argv){
   local_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
                  "SELECT rpc_register('host-a', 'volume', '3.16');"
                  "SELECT rpc_register('host-b', 'volume', '3.17');");
-  if( dq_connect_leader(argv[1], 30000, &p, &zErr)!=DQ_OK ) die("leader", zErr);
-  if( dq_open(p, "rpcver")!=DQ_OK ) die("open", dq_errmsg(p));
-  {
-    DqRows r;
-    cluster_exec(p, "BEGIN IMMEDIATE");
-    cluster_one(p, "SELECT rpc_init()", 0, 0, &r);   /* rows: a query */
-    dq_rows_free(&r);
-    cluster_exec(p, "COMMIT");
+  p = cluster_open(argv[1], 0);
+  if( argc==7 ){
+    char *zErr = 0;
+    if( dq_tls_new(argv[4], argv[5], argv[6], &pTls, &zErr) ) die("TLS", zErr);
+    pT = cluster_open(argv[3], pTls);
   }
-  cluster_exec(p, "INSERT INTO rpc_registrations(manager, method, hi)"
-                  " VALUES ('host-a', 'volume', '3.16'),"
-                  "        ('host-b', 'volume', '3.17')");
 
   lr = local_max_send(db);
   cr = cluster_max_send(p);
+  if( pT ) tr = cluster_max_send(pT);
   lw = local_register(db);
   cw = cluster_register(p);
-  printf("SQLite %s; cluster leader %s; median per call of %d batches\n",
-         sqlite3_libversion(), dq_address(p), READ_BATCHES);
-  printf("%-44s %12s %14s %8s\n", "call", "local WAL", "3-node dqlite", "ratio");
-  printf("%-44s %9.1f us %11.1f us %7.0fx\n",
-         "SELECT rpc_max_send(?) (autocommit)", lr/1e3, cr/1e3, cr/lr);
-  printf("%-44s %9.1f us %11.1f us %7.1fx\n",
-         "BEGIN IMMEDIATE; rpc_register(...); COMMIT", lw/1e3, cw/1e3, cw/lw);
+  if( pT ) tw = cluster_register(pT);
+  printf("SQLite %s; cluster leader %s%s%s; median per call of %d batches\n",
+         sqlite3_libversion(), dq_address(p), pT ? ", with TLS " : "",
+         pT ? dq_address(pT) : "", READ_BATCHES);
+  if( pT ){
+    printf("%-44s %12s %14s %14s %8s %10s\n", "call", "local WAL",
+           "3-node dqlite", "with TLS", "ratio", "TLS/plain");
+    printf("%-44s %9.1f us %11.1f us %11.1f us %7.0fx %9.2fx\n",
+           "SELECT rpc_max_send(?) (autocommit)", lr/1e3, cr/1e3, tr/1e3,
+           cr/lr, tr/cr);
+    printf("%-44s %9.1f us %11.1f us %11.1f us %7.1fx %9.2fx\n",
+           "BEGIN IMMEDIATE; rpc_register(...); COMMIT", lw/1e3, cw/1e3,
+           tw/1e3, cw/lw, tw/cw);
+  }else{
+    printf("%-44s %12s %14s %8s\n", "call", "local WAL", "3-node dqlite",
+           "ratio");
+    printf("%-44s %9.1f us %11.1f us %7.0fx\n",
+           "SELECT rpc_max_send(?) (autocommit)", lr/1e3, cr/1e3, cr/lr);
+    printf("%-44s %9.1f us %11.1f us %7.1fx\n",
+           "BEGIN IMMEDIATE; rpc_register(...); COMMIT", lw/1e3, cw/1e3,
+           cw/lw);
+  }
   dq_close(p);
+  dq_close(pT);
+  dq_tls_free(pTls);
   sqlite3_close(db);
   return 0;
 }

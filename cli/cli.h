@@ -22,14 +22,21 @@ struct Cli {
   int json;               /* --json */
   const char *zStale;     /* upgrade-check --stale, or NULL */
   char zStaleBuf[24];     /* its canonical decimal form */
+  const char *zMethod;    /* senders or timeline --method, or NULL */
+  const char *zDefault;   /* drain --default SECONDS, or NULL */
+  int inFlight;           /* the schema has senders and drain windows: 1, 0,
+                          ** or -1 until cli_in_flight_schema() asks */
   const char *zCmd;       /* the subcommand's name */
   sqlite3 *db;
   const char *zCluster;   /* --cluster: dqlite node addresses, or NULL */
   struct DqClient *pDq;   /* the connection to the cluster's leader */
   /* --timeout, --max-rows, --max-bytes (cluster only); 0: the default */
   long long timeoutMs, maxRows, maxBytes;
-  /* timeline (timeline.c): --method, --since, --svg, --html */
-  const char *zMethod, *zSince, *zSvg, *zHtml;
+  /* --tls-cert, --tls-key, --tls-ca (cluster only), or NULL: then
+  ** $RPCVER_TLS_CERT, $RPCVER_TLS_KEY, $RPCVER_TLS_CA (cluster.c) */
+  const char *zTlsCert, *zTlsKey, *zTlsCa;
+  /* timeline (timeline.c): --since, --svg, --html (and zMethod) */
+  const char *zSince, *zSvg, *zHtml;
   /* metrics (metrics.c): --listen, --allow-remote */
   const char *zListen;
   int allowRemote;
@@ -51,8 +58,14 @@ typedef struct Table Table;
 int cli_load(Cli *cli, Table *t, const char *zSql, int nBind,
              const char *const *azBind, const int *aFlag,
              const char *const *azHead);
-/* Cell (iRow, iCol) of t, NULL for SQL NULL. */
+/* Cell (iRow, iCol) of t, NULL for SQL NULL or outside t. */
 const char *cli_cell(const Table *t, int iRow, int iCol);
+/* Does the database's rpcver schema have senders and drain windows
+** (rpc_senders, rpc_drains, rpc_in_flight, rpc_status.drain_left)?  One
+** written before them has none until rpcver's next write migrates it; the
+** CLI only reads, so it shows such a database as it is.  Sets *pHas;
+** returns RC_OK or RC_ERROR (reported). */
+int cli_in_flight_schema(Cli *cli, int *pHas);
 
 /* "receiver" or "receivers" by n (commands.c). */
 const char *cli_plural(sqlite3_int64 n, const char *zOne, const char *zMany);
@@ -71,14 +84,22 @@ int cmd_pin(Cli *cli, int nArg, char **azArg);
 int cmd_unregister(Cli *cli, int nArg, char **azArg);
 int cmd_expire(Cli *cli, int nArg, char **azArg);
 int cmd_check(Cli *cli, int nArg, char **azArg);
+int cmd_senders(Cli *cli, int nArg, char **azArg);
+int cmd_drain(Cli *cli, int nArg, char **azArg);
 int cmd_upgrade_check(Cli *cli, int nArg, char **azArg);
 int cmd_timeline(Cli *cli, int nArg, char **azArg);      /* timeline.c */
 int cmd_metrics(Cli *cli, int nArg, char **azArg);       /* metrics.c */
 
+/* Does the subcommand write, given its arguments (and cli's options)?  A
+** write opens the database read-write; a read sets PRAGMA query_only. */
+int cli_writes(const Cli *cli, int nArg);        /* always */
+int cli_drain_writes(const Cli *cli, int nArg);  /* drain: when it sets */
+
 /* ----------------------------------------------------------- cluster.c */
 
 /* The same helpers' work on a dqlite cluster (rpcverd), over its wire
-** protocol: cli->zDb names the database there. */
+** protocol: cli->zDb names the database there.  cli_cluster_open() returns
+** RC_USAGE when only some of the TLS files are given. */
 int cli_cluster_open(Cli *cli, int write);
 int cli_cluster_exec(Cli *cli, const char *zSql);
 int cli_cluster_load(Cli *cli, Table *t, const char *zSql, int nBind,
@@ -92,6 +113,8 @@ void cli_cluster_close(Cli *cli);
 /* Column flags. */
 #define COL_AGE       1   /* integer seconds: text shows "3m05s ago" */
 #define COL_JSON_ONLY 2   /* left out of text tables */
+#define COL_TEXT_ONLY 4   /* left out of JSON (a cell composed for reading) */
+#define COL_DURATION  8   /* integer seconds: text shows "3m05s" */
 
 struct Table {
   int nCol;
@@ -122,17 +145,18 @@ void table_print_text(const Table *t, const char *zIndent, FILE *out);
 void table_print_json(const Table *t, int multiline, FILE *out);
 void table_print_json_row(const Table *t, int iRow, FILE *out);
 
-/* A JSON string (with quotes), or null for NULL.  Control characters, the
-** C1 controls and the bidirectional formatting characters are escaped
-** (\u001b, \u009b, \u202e), invalid UTF-8 becomes \ufffd. */
+/* A JSON string (with quotes), or null for NULL.  Control characters and
+** the other unsafe characters of cli_put_safe() are escaped (\u001b,
+** \u009b, \u202e, \ufeff), invalid UTF-8 becomes \ufffd. */
 void json_string(const char *z, FILE *out);
 /* z as a JSON number when it is one, else as json_string(). */
 void json_number(const char *z, FILE *out);
 
 /* Text from a database or a node, made safe for a terminal: control
 ** characters shown as \n, \t, \r or \xHH (a newline kept when
-** keepNewlines), bytes that are not UTF-8 as \xHH, C1 controls and
-** bidirectional formatting characters as \uHHHH.  The CLI prints no such
+** keepNewlines), bytes that are not UTF-8 as \xHH, C1 controls,
+** bidirectional controls, zero-width characters and the line and paragraph
+** separators as \uHHHH (output.c has the list).  The CLI prints no such
 ** text any other way. */
 void cli_put_safe(const char *z, int keepNewlines, FILE *out);
 /* printf whose %s arguments are written with cli_put_safe() (newlines

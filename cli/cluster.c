@@ -13,9 +13,15 @@
 ** finding the leader included, however slowly the nodes answer; each answer
 ** is capped in rows and bytes (--max-rows, --max-bytes; the client's
 ** defaults otherwise).  Whatever a node says is shown safely (cli_printf).
+**
+** With --tls-cert, --tls-key and --tls-ca (each, when not given, from
+** $RPCVER_TLS_CERT, $RPCVER_TLS_KEY, $RPCVER_TLS_CA) every connection is
+** TLS 1.3 with that certificate, trusting that CA only; the handshake is
+** part of the same deadline.
 */
 #include "cli.h"
 #include "dqlite_client.h"
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,20 +36,62 @@ static int cluster_error(Cli *cli, const char *zMsg){
   return RC_ERROR;
 }
 
+/* Each TLS file from its option, else from its variable.  RC_OK with
+** none or all three; else a usage error, naming what is missing. */
+static int tls_files(Cli *cli){
+  static const struct { size_t iField; const char *zOpt, *zEnv; } a[] = {
+    { offsetof(Cli, zTlsCert), "--tls-cert", "RPCVER_TLS_CERT" },
+    { offsetof(Cli, zTlsKey),  "--tls-key",  "RPCVER_TLS_KEY" },
+    { offsetof(Cli, zTlsCa),   "--tls-ca",   "RPCVER_TLS_CA" },
+  };
+  char zMissing[64] = "";
+  int i, n = 0;
+  for(i=0; i<3; i++){
+    const char **pz = (const char**)((char*)cli + a[i].iField);
+    if( *pz==0 || (*pz)[0]==0 ){
+      const char *zEnv = getenv(a[i].zEnv);
+      *pz = zEnv && zEnv[0] ? zEnv : 0;
+    }
+    if( *pz ){
+      n++;
+    }else{
+      strcat(zMissing, " ");
+      strcat(zMissing, a[i].zOpt);
+    }
+  }
+  if( n==0 || n==3 ) return RC_OK;
+  fprintf(stderr, "rpcver: TLS needs all three of --tls-cert, --tls-key and "
+          "--tls-ca (or RPCVER_TLS_CERT, RPCVER_TLS_KEY and RPCVER_TLS_CA); "
+          "missing:%s\n", zMissing);
+  return RC_USAGE;
+}
+
 int cli_cluster_open(Cli *cli, int write){
   char *zErr = 0;
   DqRows r;
   DqLimits lim;
+  DqTls *pTls = 0;
   long long t0 = dq_clock_ms();
   int rc;
   (void)write;
+  if( (rc = tls_files(cli))!=RC_OK ) return rc;
+  if( cli->zTlsCert
+   && dq_tls_new(cli->zTlsCert, cli->zTlsKey, cli->zTlsCa, &pTls, &zErr) ){
+    /* the message starts "rpcver:" and names the file */
+    cluster_error(cli, zErr ? zErr : "out of memory");
+    free(zErr);
+    return RC_ERROR;
+  }
   dq_limits_init(&lim);
   if( cli->timeoutMs ) lim.timeoutMs = (int)cli->timeoutMs;
   if( cli->maxRows ) lim.maxRows = cli->maxRows;
   if( cli->maxBytes ) lim.maxBytes = cli->maxBytes;
+  lim.tls = pTls;
   /* the search for the leader has the whole timeout; every later call
   ** keeps to what is left of it: one deadline for the command */
   rc = dq_connect_leader_with(cli->zCluster, &lim, &cli->pDq, &zErr);
+  dq_tls_free(pTls);                   /* the connection keeps its own */
+  lim.tls = 0;
   if( rc==DQ_OK ){
     lim.deadlineMs = t0 + lim.timeoutMs;
     dq_set_limits(cli->pDq, &lim);

@@ -23,7 +23,8 @@ typedef struct Command Command;
 struct Command {
   const char *zName;
   int nMin, nMax;          /* positional arguments */
-  int write;               /* opens read-write; the command writes */
+  /* does it write, given its arguments?  (0: it only reads) */
+  int (*xWrites)(const Cli*, int);
   int (*xRun)(Cli*, int, char**);
   const char *zArgs;       /* usage after the name */
   const char *zHelp;       /* description and example */
@@ -31,20 +32,35 @@ struct Command {
 
 static const Command aCommand[] = {
   { "status", 0, 0, 0, cmd_status, "",
-    "Shows every method's row of the rpc_status view: how many receivers it\n"
-    "has, the negotiated version (what senders send), the newest version any\n"
-    "receiver accepts, the operator's pin, the floor (the highest version\n"
-    "senders may already be using; a new receiver must accept it) and the\n"
-    "state: steady, upgrading (some receivers below newest), pinned, blocked\n"
-    "(no version every receiver accepts) or empty (no receivers).  NULL is\n"
-    "shown as \"-\".\n"
+    "Shows every method's row of the rpc_status view: how many receivers and\n"
+    "registered senders it has, the negotiated version (what senders send),\n"
+    "the newest version any receiver accepts, the operator's pin, the floor\n"
+    "(the highest version senders may already be using; a new receiver must\n"
+    "accept it), the state: steady, upgrading (some receivers below newest),\n"
+    "pinned, blocked (no version every receiver accepts) or empty (no\n"
+    "receivers), and, while a drain is under way, how long it has left\n"
+    "(draining).  NULL is shown as \"-\".\n"
+    "\n"
+    "A drain is under way after a change narrowed what registered senders\n"
+    "may send (a pin, a receiver that dropped old versions, a sender that\n"
+    "left): messages of the old range may still be in flight for the drain\n"
+    "window.  Under the table, a line for each such method says which\n"
+    "versions, and for how long; until then a new receiver (a rollback\n"
+    "too) must accept all of them (rpc_in_flight).\n"
     "\n"
     "Example:\n"
     "  $ rpcver --db /var/lib/cinder/rpc.db status\n"
-    "  method  receivers  negotiated  newest  pin  floor  state\n"
-    "  ------  ---------  ----------  ------  ---  -----  ---------\n"
-    "  backup          2  1.4         1.5     -    1.4    upgrading\n"
-    "  volume          2  3.16        3.17    -    3.16   upgrading\n" },
+    "  method  receivers  senders  negotiated  newest  pin   floor  state"
+    "      draining\n"
+    "  ------  ---------  -------  ----------  ------  ----  -----  ---------"
+    "  --------\n"
+    "  backup          2        1  1.4         1.5     -     1.4    upgrading"
+    "  -\n"
+    "  volume          2        2  3.10        3.17    3.10  3.10   pinned   "
+    "  41s\n"
+    "\n"
+    "  volume: 3.0 to 3.16 may be in flight for 41s more; new receivers must"
+    " accept it\n" },
   { "laggards", 0, 0, 0, cmd_laggards, "",
     "Lists the receivers that hold an upgrade back: those whose highest\n"
     "version (hi) is below the newest version registered for their method\n"
@@ -72,7 +88,7 @@ static const Command aCommand[] = {
     "    'host-a' [3.0, 3.17] seen 3 s ago\n"
     "  held back by 1 receiver(s) below the newest version; upgrade them, "
     "or remove stale ones with rpc_unregister / rpc_expire\n" },
-  { "pin", 2, 2, 1, cmd_pin, "METHOD VERSION|none",
+  { "pin", 2, 2, cli_writes, cmd_pin, "METHOD VERSION|none",
     "Pins METHOD to VERSION with rpc_pin(), in BEGIN IMMEDIATE ... COMMIT:\n"
     "senders send at most VERSION however far the managers upgrade, and the\n"
     "floor drops to VERSION, so managers that receive VERSION may (re)join.\n"
@@ -87,7 +103,7 @@ static const Command aCommand[] = {
     "  pinned volume to 3.16; negotiated is now 3.16\n"
     "  $ rpcver pin volume none\n"
     "  unpinned volume (was 3.16); negotiated is now 3.17\n" },
-  { "unregister", 1, 2, 1, cmd_unregister, "MANAGER [METHOD]",
+  { "unregister", 1, 2, cli_writes, cmd_unregister, "MANAGER [METHOD]",
     "Removes all of MANAGER's registrations, or only the one for METHOD,\n"
     "with rpc_unregister() in BEGIN IMMEDIATE ... COMMIT, and prints how many\n"
     "were removed (0 for an unknown manager: not an error).  For a manager\n"
@@ -97,7 +113,7 @@ static const Command aCommand[] = {
     "Example:\n"
     "  $ rpcver unregister host-x\n"
     "  removed 2 registrations of manager host-x\n" },
-  { "expire", 1, 2, 1, cmd_expire, "SECONDS [MAX_SHARE]",
+  { "expire", 1, 2, cli_writes, cmd_expire, "SECONDS [MAX_SHARE]",
     "Unregisters every manager not seen for more than SECONDS (a number\n"
     ">= 0), with rpc_expire() in BEGIN IMMEDIATE ... COMMIT, and prints how\n"
     "many managers were removed, and which.  Services record themselves as\n"
@@ -125,6 +141,59 @@ static const Command aCommand[] = {
     "[3.0, 3.15]: senders may already be using 3.17 (the method's floor), "
     "which it cannot receive. ...\n"
     "  1\n" },
+  { "senders", 0, 0, 0, cmd_senders, "[--method METHOD]",
+    "Lists the registered senders (the rpc_senders view), or only those of\n"
+    "METHOD: the range each can send (lo, hi), how long ago it was last\n"
+    "seen, and what it may send now (may_send): its range cut to what every\n"
+    "receiver accepts, up to rpc_max_send(method, hi, lo).  \"-\" there: the\n"
+    "method has no receivers.  Senders register with rpc_register_sender();\n"
+    "while one is registered, no receiver that would leave it nothing to\n"
+    "send is admitted.\n"
+    "\n"
+    "Example:\n"
+    "  $ rpcver senders\n"
+    "  sender   method  lo   hi    last_seen  may_send\n"
+    "  -------  ------  ---  ----  ---------  -----------\n"
+    "  api      backup  1.0  1.5   30s ago    [1.0, 1.5]\n"
+    "  old-api  volume  3.0  3.16  30s ago    [3.0, 3.10]\n"
+    "  api      volume  3.0  3.17  30s ago    [3.0, 3.10]\n" },
+  { "drain", 0, 2, cli_drain_writes, cmd_drain,
+    "[METHOD [SECONDS|default] | --default SECONDS]",
+    "Shows or sets the drain windows: how long a message of a method may be\n"
+    "in flight (a call's timeout, a cast's message TTL).  After a change that\n"
+    "narrows what registered senders may send, new receivers must accept\n"
+    "the old range too until the window has passed.\n"
+    "\n"
+    "  drain                      the default window and every method's, and\n"
+    "                             the drains under way\n"
+    "  drain METHOD               the window in force for METHOD\n"
+    "  drain METHOD SECONDS       sets METHOD's own window (0: no drain)\n"
+    "  drain METHOD default       METHOD back to the default window\n"
+    "  drain --default SECONDS    sets the default window (60 to start with)\n"
+    "\n"
+    "Setting calls rpc_drain() in BEGIN IMMEDIATE ... COMMIT and prints the\n"
+    "window before and after.  A window applies to the next change that\n"
+    "narrows what senders may send; a drain under way is never shortened by\n"
+    "a lower window, and a raised one extends it to the new window from now\n"
+    "(the output says which, and how long the drain has left).  SECONDS is 0\n"
+    "to 31536000 (365 days); a bad number or name is refused by rpc_drain()\n"
+    "(exit 4) and nothing changes.\n"
+    "\n"
+    "Examples:\n"
+    "  $ rpcver drain\n"
+    "  default drain window: 60 s\n"
+    "  method  seconds  window   draining\n"
+    "  ------  -------  -------  --------\n"
+    "  backup       60  default  -\n"
+    "  volume      300  own      4m01s\n"
+    "\n"
+    "  volume: 3.0 to 3.16 may be in flight for 4m01s more; new receivers "
+    "must accept it\n"
+    "  $ rpcver drain backup 120\n"
+    "  drain window of backup set to 120 s (was 60 s, the default)\n"
+    "  $ rpcver drain backup default\n"
+    "  drain window of backup back to the default, 60 s (was 120 s, its "
+    "own)\n" },
   { "upgrade-check", 0, 0, 0, cmd_upgrade_check, "[--stale SECONDS]",
     "Is the upgrade finished, and is nothing blocking it?  For a deploy\n"
     "pipeline, like `nova-status upgrade check`.  Prints one result line per\n"
@@ -135,9 +204,16 @@ static const Command aCommand[] = {
     "                  every receiver accepts)\n"
     "  laggards        Failure for receivers below the newest version of\n"
     "                  their method (the upgrade is unfinished)\n"
-    "  stale managers  Warning for managers not seen for more than --stale\n"
+    "  sender laggards Failure for registered senders below the newest\n"
+    "                  version of their method (the receivers cannot drop\n"
+    "                  the older versions until they are upgraded)\n"
+    "  stale managers  Warning for receivers not seen for more than --stale\n"
     "                  SECONDS (default 600), with their age\n"
+    "  stale senders   Warning for registered senders not seen for more\n"
+    "                  than --stale SECONDS\n"
     "  pins            Warning for pins left in place\n"
+    "  drains          Warning for drains under way: a rollback now must\n"
+    "                  wait the seconds shown\n"
     "\n"
     "Exit status: 0 every check succeeded, 1 warnings only, 2 at least one\n"
     "failure (3 and 4 as for every subcommand: usage and other errors).\n"
@@ -153,9 +229,14 @@ static const Command aCommand[] = {
     "           host-b   volume  3.16  3.17    12s ago\n"
     "           -> upgrade them; remove managers that are gone with rpcver "
     "unregister MANAGER\n"
+    "  Success  sender laggards: every registered sender sends the newest "
+    "version of its method\n"
     "  Success  stale managers: every manager was seen in the last 300 "
     "seconds\n"
+    "  Success  stale senders: every registered sender was seen in the last "
+    "300 seconds\n"
     "  Success  pins: no pins\n"
+    "  Success  drains: no drain under way\n"
     "  Result: Failure (1 failure, 0 warnings)\n"
     "  $ echo $?\n"
     "  2\n" },
@@ -198,9 +279,10 @@ static const char zOverallHelp[] =
   "upgrades, kept in a shared SQLite database.\n"
   "\n"
   "Subcommands:\n"
-  "  status                       every method: receivers, negotiated, "
-  "newest,\n"
-  "                               pin, floor, state\n"
+  "  status                       every method: receivers, senders, "
+  "negotiated,\n"
+  "                               newest, pin, floor, state, drains under "
+  "way\n"
   "  laggards                     receivers below the newest version of "
   "their\n"
   "                               method, and when they were last seen\n"
@@ -215,6 +297,12 @@ static const char zOverallHelp[] =
   "method's)\n"
   "  check METHOD HI [LO]         would a manager receiving LO..HI be "
   "admitted?\n"
+  "  senders [--method METHOD]    registered senders: their ranges, when "
+  "they\n"
+  "                               were last seen, what each may send now\n"
+  "  drain [METHOD [SECONDS|default] | --default SECONDS]\n"
+  "                               show or set the drain windows (how long a\n"
+  "                               message may be in flight)\n"
   "  upgrade-check [--stale SECONDS]\n"
   "                               is the upgrade finished? (for deploy "
   "pipelines)\n"
@@ -235,8 +323,14 @@ static const char zOverallHelp[] =
   "                  on a cluster, caps on each answer: rows of a result\n"
   "                  (default 1000000) and bytes on the wire (default\n"
   "                  67108864, 64 MiB)\n"
+  "  --tls-cert FILE, --tls-key FILE, --tls-ca FILE\n"
+  "                  on a cluster whose nodes run with TLS: this client's\n"
+  "                  certificate and key and the cluster's CA (default\n"
+  "                  $RPCVER_TLS_CERT, $RPCVER_TLS_KEY, $RPCVER_TLS_CA; all\n"
+  "                  three or none)\n"
   "  --method M, --since T, --svg FILE, --html FILE\n"
   "                  timeline's: one method, where it starts, the files\n"
+  "                  (--method also senders': one method's senders)\n"
   "  --listen HOST:PORT, --allow-remote\n"
   "                  metrics': serve over HTTP; a non-loopback address\n"
   "  --json          machine-readable JSON on stdout: arrays of objects for\n"
@@ -254,10 +348,10 @@ static const char zOverallHelp[] =
   "  4  error: no database at PATH, no rpcver schema in it, or an SQL or\n"
   "     rpcver error (printed as it is, e.g. a refused pin)\n"
   "\n"
-  "status, laggards, explain, check, upgrade-check, timeline and metrics\n"
-  "only read (PRAGMA query_only) and work on a read-only database file.\n"
-  "pin, unregister and\n"
-  "expire write in BEGIN IMMEDIATE ... COMMIT with a 5 s busy timeout.\n"
+  "status, laggards, explain, check, senders, drain (showing),\n"
+  "upgrade-check, timeline and metrics only read (PRAGMA query_only) and\n"
+  "work on a read-only database file.  pin, unregister, expire and drain\n"
+  "(setting) write in BEGIN IMMEDIATE ... COMMIT with a 5 s busy timeout.\n"
   "`rpcver SUBCOMMAND --help` shows an example.\n";
 
 static const Command *find_command(const char *zName){
@@ -363,9 +457,28 @@ int cli_load(Cli *cli, Table *t, const char *zSql, int nBind,
   return rc;
 }
 
-/* The value of cell (iRow, iCol), NULL for SQL NULL. */
+/* The value of cell (iRow, iCol), NULL for SQL NULL, and for a cell the
+** result does not have: a node may answer with fewer rows or columns than
+** the CLI's SQL asks for (tests/wire.test), and is not believed. */
 const char *cli_cell(const Table *t, int iRow, int iCol){
+  if( iRow<0 || iRow>=t->nRow || iCol<0 || iCol>=t->nCol ) return 0;
   return t->azVal[(size_t)iRow * (size_t)t->nCol + (size_t)iCol];
+}
+
+int cli_in_flight_schema(Cli *cli, int *pHas){
+  Table t;
+  if( cli->inFlight<0 ){
+    /* rpc_status gained drain_left with the views of senders and drains
+    ** (schema version 3, revision 6) */
+    if( cli_load(cli, &t, "SELECT count(*) FROM pragma_table_info('rpc_status')"
+                 " WHERE name = 'drain_left'", 0, 0, 0, 0) ){
+      return RC_ERROR;
+    }
+    cli->inFlight = cli_cell(&t, 0, 0) && strcmp(cli_cell(&t, 0, 0), "1")==0;
+    table_free(&t);
+  }
+  *pHas = cli->inFlight;
+  return RC_OK;
 }
 
 /* Open zName with flags and look for the rpcver schema: SQLITE_ROW (it is
@@ -517,7 +630,8 @@ struct Option {
   const char *zShort;      /* the short form: "-d", also "-dVALUE"; or 0 */
   int type;                /* OPT_FLAG, OPT_TEXT or OPT_NUMBER */
   size_t iField;           /* where the value goes: OPT_FIELD(member) */
-  const char *zCommand;    /* the one subcommand that takes it, or 0 */
+  const char *zCommand;    /* the subcommands that take it (names and a
+                           ** space between two), or 0: every one */
   int clusterOnly;         /* refused without --cluster */
   const Bounds *pBounds;   /* OPT_NUMBER: its range; else 0 */
 };
@@ -540,10 +654,15 @@ static const Option aOption[] = {
     &rowBounds },
   { "--max-bytes", 0,    OPT_NUMBER, OPT_FIELD(cli.maxBytes),  0, 1,
     &byteBounds },
+  { "--tls-cert",  0,    OPT_TEXT,   OPT_FIELD(cli.zTlsCert),  0, 1, 0 },
+  { "--tls-key",   0,    OPT_TEXT,   OPT_FIELD(cli.zTlsKey),   0, 1, 0 },
+  { "--tls-ca",    0,    OPT_TEXT,   OPT_FIELD(cli.zTlsCa),    0, 1, 0 },
   { "--stale",     0,    OPT_TEXT,   OPT_FIELD(cli.zStale),
     "upgrade-check", 0, 0 },
   { "--method",    0,    OPT_TEXT,   OPT_FIELD(cli.zMethod),
-    "timeline", 0, 0 },
+    "senders timeline", 0, 0 },
+  { "--default",   0,    OPT_TEXT,   OPT_FIELD(cli.zDefault),  "drain",
+    0, 0 },
   { "--since",     0,    OPT_TEXT,   OPT_FIELD(cli.zSince),
     "timeline", 0, 0 },
   { "--svg",       0,    OPT_TEXT,   OPT_FIELD(cli.zSvg),
@@ -717,8 +836,8 @@ static int check_argument_count(const Command *pCmd, int nArg){
     snprintf(zWant, sizeof(zWant), "%d argument%s", pCmd->nMin,
              pCmd->nMin==1 ? "" : "s");
   }else{
-    snprintf(zWant, sizeof(zWant), "%d or %d arguments", pCmd->nMin,
-             pCmd->nMax);
+    snprintf(zWant, sizeof(zWant), "%d %s %d arguments", pCmd->nMin,
+             pCmd->nMax==pCmd->nMin+1 ? "or" : "to", pCmd->nMax);
   }
   fprintf(stderr, "rpcver: %s takes %s, got %d\n", pCmd->zName, zWant, nArg);
   print_usage_line(pCmd, stderr);
@@ -726,13 +845,32 @@ static int check_argument_count(const Command *pCmd, int nArg){
   return RC_USAGE;
 }
 
-/* An option that belongs to one subcommand is refused with any other. */
+/* Is zCmd one of the subcommands in zList (names separated by spaces)? */
+static int in_command_list(const char *zList, const char *zCmd){
+  size_t n = strlen(zCmd);
+  const char *z = zList;
+  while( (z = strstr(z, zCmd))!=0 ){
+    if( (z==zList || z[-1]==' ') && (z[n]==0 || z[n]==' ') ) return 1;
+    z += n;
+  }
+  return 0;
+}
+
+/* An option that belongs to some subcommands is refused with any other
+** ("--method is an option of senders or timeline, not status"). */
 static int check_option_scope(Invocation *p, const Command *pCmd){
   int i;
   for(i=0; i<N_OPTION; i++){
     const Option *o = &aOption[i];
-    if( o->zCommand && strcmp(o->zCommand, pCmd->zName)!=0
+    if( o->zCommand && !in_command_list(o->zCommand, pCmd->zName)
      && option_given(p, o) ){
+      const char *zSpace = strchr(o->zCommand, ' ');
+      if( zSpace ){
+        /* two subcommands at most: the table has no option of three */
+        return usage_error(pCmd, "%s is an option of %.*s or %s, not %s",
+                           o->zName, (int)(zSpace - o->zCommand),
+                           o->zCommand, zSpace + 1, pCmd->zName);
+      }
       return usage_error(pCmd, "%s is an option of %s, not %s", o->zName,
                          o->zCommand, pCmd->zName);
     }
@@ -752,6 +890,14 @@ static int check_stale(Cli *cli, const Command *pCmd){
   snprintf(cli->zStaleBuf, sizeof(cli->zStaleBuf), "%lld", atoll(z));
   cli->zStale = cli->zStaleBuf;
   return RC_OK;
+}
+
+/* drain --default SECONDS sets the default window: no METHOD with it. */
+static int check_default(const Invocation *p, const Command *pCmd){
+  if( p->nArg==0 ) return RC_OK;
+  return usage_error(pCmd, "--default SECONDS sets the default drain window;"
+                     " give it without METHOD (rpcver drain METHOD SECONDS "
+                     "sets a method's)");
 }
 
 /* Where the subcommand works: a cluster (--cluster, else $RPCVER_CLUSTER)
@@ -806,10 +952,12 @@ static int dispatch(Invocation *p){
   rc = check_argument_count(pCmd, p->nArg);
   if( rc==RC_OK ) rc = check_option_scope(p, pCmd);
   if( rc==RC_OK && cli->zStale ) rc = check_stale(cli, pCmd);
+  if( rc==RC_OK && cli->zDefault ) rc = check_default(p, pCmd);
   if( rc==RC_OK ) rc = choose_target(p, pCmd);
   if( rc==RC_OK ){
-    rc = cli->zCluster ? cli_cluster_open(cli, pCmd->write)
-                       : open_database(cli, pCmd->write);
+    int write = pCmd->xWrites && pCmd->xWrites(cli, p->nArg);
+    rc = cli->zCluster ? cli_cluster_open(cli, write)
+                       : open_database(cli, write);
   }
   if( rc==RC_OK ) rc = pCmd->xRun(cli, p->nArg, p->azArg);
   return rc;
@@ -834,6 +982,7 @@ static int run(int argc, char **argv){
   Invocation inv;
   int rc;
   memset(&inv, 0, sizeof(inv));
+  inv.cli.inFlight = -1;
   inv.azArg = calloc((size_t)argc + 1, sizeof(char*));
   if( inv.azArg==0 ){
     fputs("rpcver: out of memory\n", stderr);

@@ -48,14 +48,23 @@ static int utf8_decode(const unsigned char *z, size_t n, unsigned int *pCp){
   return len;
 }
 
-/* Code points above ASCII that a terminal acts on or that change how the
-** text around them is shown: the C1 controls (U+0080-U+009F; U+009B is a
-** CSI, like ESC [), the bidirectional formatting characters (which reorder
-** what follows them) and the line and paragraph separators. */
+/* Code points above ASCII that a terminal acts on or that change what a
+** reader sees, the same list as the extension's unsafe_codepoint()
+** (ext/message.c; tests/cli.test 13.x holds the two equal over the BMP),
+** less C0 and DEL, which safe_unit() shows as \xHH:
+**   - C1 controls U+0080-U+009F (U+009B is a CSI, like ESC [);
+**   - Unicode's bidirectional controls (Bidi_Control): U+061C, U+200E,
+**     U+200F, U+202A-U+202E, U+2066-U+2069, which reorder what follows;
+**   - the zero-width and invisible characters U+200B-U+200D, U+2060-U+2064
+**     and U+FEFF, which make two names that look the same differ;
+**   - the line and paragraph separators U+2028 and U+2029. */
 static int unsafe_cp(unsigned int cp){
-  return (cp>=0x80 && cp<=0x9F) || cp==0x200E || cp==0x200F
-      || (cp>=0x202A && cp<=0x202E) || (cp>=0x2066 && cp<=0x2069)
-      || cp==0x2028 || cp==0x2029 || cp==0xFEFF;
+  return (cp>=0x80 && cp<=0x9f)
+      || cp==0x061c || cp==0x200e || cp==0x200f
+      || (cp>=0x202a && cp<=0x202e) || (cp>=0x2066 && cp<=0x2069)
+      || (cp>=0x200b && cp<=0x200d) || (cp>=0x2060 && cp<=0x2064)
+      || cp==0xfeff
+      || cp==0x2028 || cp==0x2029;
 }
 
 /*
@@ -327,10 +336,12 @@ static const char *cell_text(const Table *t, int iRow, int iCol,
   size_t k = (size_t)iRow * (size_t)t->nCol + (size_t)iCol;
   const char *z = t->azVal[k];
   if( z==0 ) return "-";
-  if( (t->aFlag[iCol] & COL_AGE) && t->aType[k]==SQLITE_INTEGER ){
+  if( (t->aFlag[iCol] & (COL_AGE|COL_DURATION))
+   && t->aType[k]==SQLITE_INTEGER ){
     char zAge[40];
     format_age((sqlite3_int64)strtoll(z, 0, 10), zAge, sizeof(zAge));
-    snprintf(zBuf, (size_t)nBuf, "%s ago", zAge);
+    snprintf(zBuf, (size_t)nBuf, "%s%s", zAge,
+             (t->aFlag[iCol] & COL_AGE) ? " ago" : "");
     return zBuf;
   }
   return z;
@@ -362,8 +373,9 @@ void table_print_text(const Table *t, const char *zIndent, FILE *out){
         aRight[j] = 0;
       }
     }
-    /* numbers right-aligned; text, ages and all-NULL columns left */
-    if( aRight[j]<0 || (t->aFlag[j] & COL_AGE) ) aRight[j] = 0;
+    /* numbers right-aligned; text, ages, durations and all-NULL columns
+    ** left */
+    if( aRight[j]<0 || (t->aFlag[j] & (COL_AGE|COL_DURATION)) ) aRight[j] = 0;
   }
   for(i=-2; i<t->nRow; i++){
     fputs(zIndent, out);
@@ -391,11 +403,12 @@ void table_print_text(const Table *t, const char *zIndent, FILE *out){
 }
 
 void table_print_json_row(const Table *t, int iRow, FILE *out){
-  int j;
+  int j, nShown = 0;
   fputc('{', out);
   for(j=0; j<t->nCol; j++){
     size_t k = (size_t)iRow * (size_t)t->nCol + (size_t)j;
-    if( j ) fputs(", ", out);
+    if( t->aFlag[j] & COL_TEXT_ONLY ) continue;
+    if( nShown++ ) fputs(", ", out);
     json_string(t->azName[j], out);
     fputs(": ", out);
     if( t->azVal[k] && (t->aType[k]==SQLITE_INTEGER

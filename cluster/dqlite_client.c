@@ -13,6 +13,15 @@
 ** the call's deadline (and on the cancel descriptor), so no peer can hold
 ** a call past it, however slowly it sends.  A response's declared size is
 ** checked against the byte cap before anything is allocated for it.
+**
+** With TLS (DqLimits.tls) the same holds: the handshake is part of
+** connecting, and it and every read and write are OpenSSL calls on the
+** non-blocking socket, retried after a poll() for what OpenSSL waits for,
+** within the same deadline: a node that trickles or stalls its handshake
+** is dropped when the deadline passes.  OpenSSL writes to the socket
+** without MSG_NOSIGNAL, so SIGPIPE is blocked in the calling thread for the
+** duration of each OpenSSL call (and one it raised is taken back), as
+** libpq does: a node that goes away cannot kill the program.
 */
 #define _DEFAULT_SOURCE
 #define _POSIX_C_SOURCE 200809L
@@ -23,12 +32,19 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -70,6 +86,7 @@
 
 struct DqClient {
   int fd;                     /* -1 once closed after an I/O error */
+  SSL *ssl;                   /* the TLS session on fd, or NULL */
   char *zAddress;
   int errcode;
   char *zErr;
@@ -81,6 +98,7 @@ struct DqClient {
   unsigned char *aOut; size_t nOut, nOutAlloc;   /* request being built */
   unsigned char *aIn;  size_t nIn, nInAlloc;     /* last response body */
   int inType;
+  long long nResponse;        /* responses read on this connection */
 };
 
 typedef struct Cursor { const unsigned char *p; size_t n; } Cursor;
@@ -100,6 +118,8 @@ static int set_error(DqClient *p, int rc, int code, const char *zFmt, ...){
   p->zErr = strdup(buf);
   p->errcode = code;
   if( rc==DQ_IOERR && p->fd>=0 ){
+    SSL_free(p->ssl);
+    p->ssl = 0;
     close(p->fd);
     p->fd = -1;
   }
@@ -200,6 +220,220 @@ static int wait_ready(DqClient *p, short events, const char *zWhat){
   }
 }
 
+/* ------------------------------------------------------------- TLS */
+
+/* SIGPIPE blocked in this thread around one OpenSSL call, and one that the
+** call raised taken back before it is unblocked (libpq's way): OpenSSL
+** writes with write(), not send(MSG_NOSIGNAL). */
+typedef struct PipeGuard { sigset_t old; int wasPending; int ok; } PipeGuard;
+
+static void pipe_block(PipeGuard *g){
+  sigset_t set, pending;
+  sigemptyset(&set);
+  sigaddset(&set, SIGPIPE);
+  g->ok = pthread_sigmask(SIG_BLOCK, &set, &g->old)==0;
+  g->wasPending = g->ok && sigpending(&pending)==0
+                  && sigismember(&pending, SIGPIPE)==1;
+}
+
+static void pipe_restore(PipeGuard *g){
+  int e = errno;
+  sigset_t set, pending;
+  if( !g->ok ) return;
+  sigemptyset(&set);
+  sigaddset(&set, SIGPIPE);
+  if( !g->wasPending && sigpending(&pending)==0
+   && sigismember(&pending, SIGPIPE)==1 ){
+    struct timespec zero = { 0, 0 };
+    while( sigtimedwait(&set, 0, &zero)<0 && errno==EINTR ){}
+  }
+  pthread_sigmask(SIG_SETMASK, &g->old, 0);
+  errno = e;
+}
+
+/* Why OpenSSL's last call on ssl failed (e: its SSL_get_error()), in
+** words, into z.  Takes the thread's OpenSSL error queue. */
+static void tls_reason(SSL *ssl, int e, int handshake, char *z, size_t n){
+  unsigned long err = ERR_get_error();
+  const char *zReason = err ? ERR_reason_error_string(err) : 0;
+  long v = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+  ERR_clear_error();
+  if( e==SSL_ERROR_ZERO_RETURN ){
+    snprintf(z, n, "the node ended the TLS session");
+  }else if( e==SSL_ERROR_SYSCALL && err==0 ){
+    snprintf(z, n, "%s%s", errno ? strerror(errno) : "connection closed",
+             handshake && errno==0 ? " during the TLS handshake (a node that "
+             "is not running with TLS does that)" : "");
+  }else if( v!=X509_V_OK ){
+    snprintf(z, n, "the node's certificate is refused: %s",
+             X509_verify_cert_error_string(v));
+  }else if( zReason && strstr(zReason, "alert") ){
+    /* the node said no; in TLS 1.3 it judges our certificate after the
+    ** handshake has ended on our side, so this may come with the first
+    ** answer */
+    snprintf(z, n, "the node refused the TLS session (%s)%s", zReason,
+             strstr(zReason, "certificate") || strstr(zReason, "unknown ca")
+             ? ": it does not accept this client's certificate" : "");
+  }else if( zReason && strcmp(zReason, "unexpected eof while reading")==0 ){
+    snprintf(z, n, "connection closed%s", handshake ? " during the TLS "
+             "handshake (a node that is not running with TLS does that)"
+             : " without a TLS close");
+  }else if( zReason && strcmp(zReason, "wrong version number")==0 ){
+    snprintf(z, n, "the node does not speak TLS 1.3 (%s)", zReason);
+  }else{
+    snprintf(z, n, "%s", zReason ? zReason : "TLS error");
+  }
+}
+
+static int tls_error(DqClient *p, const char *zWhat, int e, int handshake){
+  char z[300];
+  tls_reason(p->ssl, e, handshake, z, sizeof(z));
+  return set_error(p, DQ_IOERR, 0, "%s %s: %s", zWhat, p->zAddress, z);
+}
+
+/* The TLS handshake on the connected socket, within the call's deadline. */
+static int tls_handshake(DqClient *p){
+  p->ssl = SSL_new(p->lim.tls);
+  if( p->ssl==0 || SSL_set_fd(p->ssl, p->fd)!=1 ){
+    ERR_clear_error();
+    return set_error(p, DQ_IOERR, 0, "out of memory starting TLS with %s",
+                     p->zAddress);
+  }
+  SSL_set_connect_state(p->ssl);
+  for(;;){
+    PipeGuard g;
+    int r, e;
+    ERR_clear_error();
+    pipe_block(&g);
+    r = SSL_do_handshake(p->ssl);
+    e = r==1 ? SSL_ERROR_NONE : SSL_get_error(p->ssl, r);
+    pipe_restore(&g);
+    if( r==1 ) return DQ_OK;
+    if( e==SSL_ERROR_WANT_READ || e==SSL_ERROR_WANT_WRITE ){
+      if( wait_ready(p, e==SSL_ERROR_WANT_READ ? POLLIN : POLLOUT,
+                     "no complete TLS handshake with") ){
+        return DQ_IOERR;
+      }
+      continue;
+    }
+    return tls_error(p, "TLS handshake with", e, 1);
+  }
+}
+
+/* A readable file, or an error naming it and what it should be. */
+static int check_readable(const char *zFile, const char *zWhat,
+                          char **pzErr){
+  char buf[600];
+  if( zFile && zFile[0] && access(zFile, R_OK)==0 ) return 0;
+  snprintf(buf, sizeof(buf), "rpcver: cannot read the %s %s: %s", zWhat,
+           zFile && zFile[0] ? zFile : "(none given)",
+           zFile && zFile[0] ? strerror(errno) : "a file is needed");
+  *pzErr = strdup(buf);
+  return 1;
+}
+
+static int tls_fail(SSL_CTX *ctx, char **pzErr, const char *zFmt, ...){
+  char buf[800], zWhy[300];
+  unsigned long err = ERR_get_error();
+  va_list ap;
+  va_start(ap, zFmt);
+  vsnprintf(buf, sizeof(buf), zFmt, ap);
+  va_end(ap);
+  snprintf(zWhy, sizeof(zWhy), "%s", err ? ERR_reason_error_string(err) : "");
+  ERR_clear_error();
+  if( zWhy[0] && strlen(buf) + strlen(zWhy) + 3 < sizeof(buf) ){
+    strcat(buf, ": ");
+    strcat(buf, zWhy);
+  }
+  *pzErr = strdup(buf);
+  SSL_CTX_free(ctx);
+  return DQ_FAILED;
+}
+
+int dq_tls_new(const char *zCert, const char *zKey, const char *zCa,
+               DqTls **ppTls, char **pzErr){
+  SSL_CTX *ctx;
+  X509 *pLeaf;
+  STACK_OF(X509) *pChain = 0;
+  X509_STORE_CTX *pCheck;
+  int ok, err;
+  *ppTls = 0;
+  *pzErr = 0;
+  if( check_readable(zCert, "certificate", pzErr)
+   || check_readable(zKey, "key", pzErr)
+   || check_readable(zCa, "CA certificate", pzErr) ){
+    return DQ_FAILED;
+  }
+  ERR_clear_error();
+  ctx = SSL_CTX_new(TLS_method());
+  if( ctx==0 ) return tls_fail(0, pzErr, "rpcver: cannot set up TLS");
+  /* TLS 1.3 only; the peer's certificate, always, against zCa only */
+  SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+                     0);
+  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE
+                        | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  /* every connection is a full handshake: no tickets to keep or steal */
+  SSL_CTX_set_num_tickets(ctx, 0);
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  if( SSL_CTX_load_verify_file(ctx, zCa)!=1 ){
+    return tls_fail(ctx, pzErr, "rpcver: cannot load the CA certificate %s",
+                    zCa);
+  }
+  if( SSL_CTX_use_certificate_chain_file(ctx, zCert)!=1 ){
+    return tls_fail(ctx, pzErr, "rpcver: cannot load the certificate %s",
+                    zCert);
+  }
+  if( SSL_CTX_use_PrivateKey_file(ctx, zKey, SSL_FILETYPE_PEM)!=1 ){
+    if( ERR_GET_REASON(ERR_peek_last_error())==X509_R_KEY_VALUES_MISMATCH ){
+      ERR_clear_error();
+      return tls_fail(ctx, pzErr, "rpcver: the key %s does not match the "
+                      "certificate %s", zKey, zCert);
+    }
+    return tls_fail(ctx, pzErr, "rpcver: cannot load the key %s (a PEM "
+                    "private key)", zKey);
+  }
+  if( SSL_CTX_check_private_key(ctx)!=1 ){
+    ERR_clear_error();
+    return tls_fail(ctx, pzErr, "rpcver: the key %s does not match the "
+                    "certificate %s", zKey, zCert);
+  }
+  /* Our own certificate, as the peer will judge it: chained to zCa,
+  ** current, good for a TLS client. */
+  pLeaf = SSL_CTX_get0_certificate(ctx);
+  SSL_CTX_get0_chain_certs(ctx, &pChain);
+  pCheck = X509_STORE_CTX_new();
+  if( pCheck==0 || pLeaf==0
+   || X509_STORE_CTX_init(pCheck, SSL_CTX_get_cert_store(ctx), pLeaf,
+                          pChain)!=1 ){
+    X509_STORE_CTX_free(pCheck);
+    return tls_fail(ctx, pzErr, "rpcver: cannot check the certificate %s",
+                    zCert);
+  }
+  X509_STORE_CTX_set_purpose(pCheck, X509_PURPOSE_SSL_CLIENT);
+  ok = X509_verify_cert(pCheck)==1;
+  err = X509_STORE_CTX_get_error(pCheck);
+  X509_STORE_CTX_free(pCheck);
+  if( !ok ){
+    ERR_clear_error();
+    return tls_fail(ctx, pzErr, "rpcver: the certificate %s does not verify "
+                    "against the CA %s: %s", zCert, zCa,
+                    X509_verify_cert_error_string(err));
+  }
+  ERR_clear_error();
+  *ppTls = ctx;
+  return DQ_OK;
+}
+
+DqTls *dq_tls_ref(DqTls *p){
+  if( p ) SSL_CTX_up_ref(p);
+  return p;
+}
+
+void dq_tls_free(DqTls *p){
+  SSL_CTX_free(p);
+}
+
 int dq_errcode(DqClient *p){ return p ? p->errcode : 0; }
 const char *dq_errmsg(DqClient *p){
   if( p==0 ) return "out of memory";
@@ -260,7 +494,43 @@ static void begin_request(DqClient *p){
 
 /* ------------------------------------------------------ I/O */
 
+/* One OpenSSL read or write (reading when a is writable memory, k its
+** length): 1 and *pk bytes moved, 0 to retry after a wait (done here,
+** within the call's deadline), or an error set. */
+static int tls_io(DqClient *p, int reading, void *a, size_t n, size_t *pk,
+                  const char *zWhat, const char *zWait){
+  PipeGuard g;
+  int r, e;
+  *pk = 0;
+  ERR_clear_error();
+  pipe_block(&g);
+  r = reading ? SSL_read_ex(p->ssl, a, n, pk) : SSL_write_ex(p->ssl, a, n, pk);
+  e = r==1 ? SSL_ERROR_NONE : SSL_get_error(p->ssl, r);
+  pipe_restore(&g);
+  if( r==1 ) return 1;
+  if( e==SSL_ERROR_WANT_READ || e==SSL_ERROR_WANT_WRITE ){
+    return wait_ready(p, e==SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, zWait)
+           ? -1 : 0;
+  }
+  if( e==SSL_ERROR_ZERO_RETURN
+   || (e==SSL_ERROR_SYSCALL && ERR_peek_error()==0) ){
+    if( e==SSL_ERROR_ZERO_RETURN ) errno = 0;
+    ERR_clear_error();
+    io_error(p, zWhat);
+    return -1;
+  }
+  tls_error(p, zWhat, e, 0);
+  return -1;
+}
+
 static int write_all(DqClient *p, const unsigned char *a, size_t n){
+  while( p->ssl && n>0 ){
+    size_t k;
+    int r = tls_io(p, 0, (void*)a, n, &k, "cannot send to", "cannot send to");
+    if( r<0 ) return DQ_IOERR;
+    a += k;
+    n -= k;
+  }
   while( n>0 ){
     ssize_t k = send(p->fd, a, n, MSG_NOSIGNAL | MSG_DONTWAIT);
     if( k<0 && errno==EINTR ) continue;
@@ -276,6 +546,14 @@ static int write_all(DqClient *p, const unsigned char *a, size_t n){
 }
 
 static int read_all(DqClient *p, unsigned char *a, size_t n){
+  while( p->ssl && n>0 ){
+    size_t k;
+    int r = tls_io(p, 1, a, n, &k, "cannot read from",
+                   "no complete answer from");
+    if( r<0 ) return DQ_IOERR;
+    a += k;
+    n -= k;
+  }
   while( n>0 ){
     ssize_t k = recv(p->fd, a, n, MSG_DONTWAIT);
     if( k<0 && errno==EINTR ) continue;
@@ -320,7 +598,19 @@ static int read_response(DqClient *p){
   unsigned char h[8];
   uint64_t nBody;
   size_t n;
-  if( read_all(p, h, 8) ) return DQ_IOERR;
+  if( read_all(p, h, 8) ){
+    if( p->nResponse==0 && p->lim.tls==0 && p->zErr
+     && strstr(p->zErr, ": connection closed") ){
+      /* the node's first answer is to hang up */
+      char *z = p->zErr;
+      p->zErr = 0;
+      set_error(p, DQ_IOERR, 0, "%s (a node run with TLS closes connections "
+                "that do not speak it)", z);
+      free(z);
+    }
+    return DQ_IOERR;
+  }
+  p->nResponse++;
   nBody = get_le(h, 4) * 8;
   if( (long long)nBody + 8 > p->lim.maxBytes - p->nCallBytes ){
     if( p->nCallBytes==0 ){
@@ -427,6 +717,29 @@ static int roundtrip(DqClient *p, int reqType, int want, Cursor *c){
 
 /* ------------------------------------------------------ connecting */
 
+/* "@NAME": the abstract Unix socket NAME (a node of this process). */
+static int open_abstract(DqClient *p){
+  struct sockaddr_un a;
+  size_t n = strlen(p->zAddress + 1);
+  if( n==0 || n >= sizeof(a.sun_path) ){
+    return set_error(p, DQ_IOERR, 0, "bad address %s", p->zAddress);
+  }
+  memset(&a, 0, sizeof(a));
+  a.sun_family = AF_UNIX;
+  memcpy(a.sun_path + 1, p->zAddress + 1, n);
+  p->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if( p->fd<0 ) return io_error(p, "cannot connect to");
+  if( connect(p->fd, (struct sockaddr*)&a,
+              (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n))!=0 ){
+    int e = errno;
+    close(p->fd);
+    p->fd = -1;
+    errno = e;
+    return io_error(p, "cannot connect to");
+  }
+  return DQ_OK;
+}
+
 /* Connect to one of zHost's addresses within the call's deadline: the
 ** socket is non-blocking from here on. */
 static int open_socket(DqClient *p){
@@ -434,6 +747,7 @@ static int open_socket(DqClient *p){
   const char *zColon = strrchr(p->zAddress, ':');
   struct addrinfo hints, *pRes = 0, *q;
   int rc, one = 1;
+  if( p->zAddress[0]=='@' ) return open_abstract(p);
   if( zColon==0 || zColon==p->zAddress
    || (size_t)(zColon - p->zAddress) >= sizeof(zHost) ){
     return set_error(p, DQ_IOERR, 0, "bad address %s: want HOST:PORT",
@@ -491,11 +805,10 @@ static int open_socket(DqClient *p){
   return DQ_OK;
 }
 
-int dq_connect_with(const char *zAddress, const DqLimits *pLimits,
-                    DqClient **pp){
+/* A new client, connected to zAddress (TLS included) within the limits'
+** deadline; *pp is set even on DQ_IOERR (for the message). */
+static int dial(const char *zAddress, const DqLimits *pLimits, DqClient **pp){
   DqClient *p = calloc(1, sizeof(*p));
-  unsigned char hello[8];
-  int i;
   *pp = p;
   if( p==0 ) return DQ_IOERR;
   p->fd = -1;
@@ -508,9 +821,37 @@ int dq_connect_with(const char *zAddress, const DqLimits *pLimits,
                      p->zAddress);
   }
   if( open_socket(p) ) return DQ_IOERR;
+  if( p->lim.tls && zAddress[0]!='@' && tls_handshake(p) ) return DQ_IOERR;
+  return DQ_OK;
+}
+
+int dq_connect_with(const char *zAddress, const DqLimits *pLimits,
+                    DqClient **pp){
+  unsigned char hello[8];
+  int i;
+  if( dial(zAddress, pLimits, pp) ) return DQ_IOERR;
   /* The first word on a connection is the protocol version. */
   for(i=0; i<8; i++) hello[i] = (unsigned char)((uint64_t)DQ_PROTOCOL_VERSION >> (8*i));
-  return write_all(p, hello, 8);
+  return write_all(*pp, hello, 8);
+}
+
+int dq_dial(const char *zAddress, const DqLimits *pLimits, int *pFd,
+            struct ssl_st **ppSsl, char **pzErr){
+  DqClient *p = 0;
+  int rc = dial(zAddress, pLimits, &p);
+  *pFd = -1;
+  *ppSsl = 0;
+  *pzErr = 0;
+  if( rc==DQ_OK ){
+    *pFd = p->fd;
+    *ppSsl = p->ssl;
+    p->fd = -1;
+    p->ssl = 0;
+  }else{
+    *pzErr = strdup(dq_errmsg(p));
+  }
+  dq_close(p);
+  return rc;
 }
 
 int dq_connect(const char *zAddress, int timeoutMs, DqClient **pp){
@@ -522,6 +863,15 @@ int dq_connect(const char *zAddress, int timeoutMs, DqClient **pp){
 
 void dq_close(DqClient *p){
   if( p==0 ) return;
+  if( p->ssl ){
+    /* say goodbye if the socket takes it now; never wait for it */
+    PipeGuard g;
+    pipe_block(&g);
+    SSL_shutdown(p->ssl);
+    pipe_restore(&g);
+    ERR_clear_error();
+    SSL_free(p->ssl);
+  }
   if( p->fd>=0 ) close(p->fd);
   free(p->zAddress);
   free(p->zErr);

@@ -3,7 +3,9 @@
 ** for rpcver: find the leader, open a database, run SQL with text
 ** parameters and read its rows, and change the cluster's membership.
 **
-** One DqClient is one TCP connection to one node.  Every call is a request
+** One DqClient is one connection to one node: TCP, TLS 1.3 over TCP when
+** its limits name a DqTls (a node run with --tls-*; below), or an abstract
+** Unix socket ("@NAME", rpcverd's own node).  Every call is a request
 ** and its response; each returns DQ_OK, DQ_FAILED (the node answered with
 ** a failure: dq_errcode() is its SQLite code, dq_errmsg() its message) or
 ** DQ_IOERR (the connection broke, a deadline passed, a cap was exceeded or
@@ -38,6 +40,12 @@
 #define DQ_LEADERSHIP_LOST (10 | (41<<8))
 
 typedef struct DqClient DqClient;
+
+/* TLS: a client's certificate and key and the cluster's CA, loaded once and
+** shared by any number of connections (and threads).  It is OpenSSL's
+** SSL_CTX, so a program may tune it further before use. */
+typedef struct ssl_ctx_st DqTls;
+struct ssl_st;                 /* OpenSSL's SSL, for dq_dial() */
 
 typedef struct DqServer {
   uint64_t id;
@@ -74,9 +82,29 @@ typedef struct DqLimits {
   /* A call stops, failing with DQ_IOERR, as soon as this descriptor is
   ** readable (a signalfd for SIGTERM, say); -1: none.  Never read here. */
   int cancelFd;
+  /* Connections made with these limits speak TLS with this configuration
+  ** (dq_tls_new); NULL, the default: plain TCP.  It must stay valid while
+  ** connections are being made with it; they keep their own reference. */
+  DqTls *tls;
 } DqLimits;
 
 void dq_limits_init(DqLimits *pLimits);
+
+/* Load a client's TLS configuration: zCert (PEM: the certificate, then any
+** intermediates and the CA, as cluster/certs.sh writes it), zKey (its PEM
+** private key) and zCa (PEM: the cluster's CA certificate, the only one
+** trusted).  TLS 1.3 only; the node's certificate must chain to zCa and be
+** a node's (good for a TLS server: extendedKeyUsage serverAuth); the names
+** in it are not checked (the CA signs the cluster's members only).  The
+** certificate is checked here against zCa: one that has expired, is not
+** yet valid, is not signed by zCa or is not good for a TLS client is
+** refused, and so is a key that does not match it.  DQ_OK, or DQ_FAILED
+** with *pzErr saying why (free with free()). */
+int dq_tls_new(const char *zCert, const char *zKey, const char *zCa,
+               DqTls **ppTls, char **pzErr);
+/* Another reference to p (returned); dq_tls_free() drops one. */
+DqTls *dq_tls_ref(DqTls *p);
+void dq_tls_free(DqTls *p);
 /* Milliseconds on CLOCK_MONOTONIC, the clock of DqLimits.deadlineMs. */
 long long dq_clock_ms(void);
 
@@ -92,6 +120,14 @@ int dq_connect_with(const char *zAddress, const DqLimits *pLimits,
 ** limits.  On failure *pzErr says why (free with free()). */
 int dq_connect_leader_with(const char *zList, const DqLimits *pLimits,
                            DqClient **pp, char **pzErr);
+/* Connect to zAddress, then do the TLS handshake when pLimits->tls, within
+** the limits' deadline, but say nothing: for a program that relays the
+** connection (rpcverd's Raft connections to its peers).  On DQ_OK *pFd is
+** the connected socket (non-blocking) and *ppSsl its TLS session (NULL
+** without TLS; free it with SSL_free() before closing the socket);
+** otherwise *pzErr says why (free with free()). */
+int dq_dial(const char *zAddress, const DqLimits *pLimits, int *pFd,
+            struct ssl_st **ppSsl, char **pzErr);
 /* The same with the default limits and timeoutMs as the deadline. */
 int dq_connect(const char *zAddress, int timeoutMs, DqClient **pp);
 int dq_connect_leader(const char *zList, int timeoutMs, DqClient **pp,

@@ -3,6 +3,7 @@
 **
 **   rpcverd --id N --address HOST:PORT --dir DIR [--join HOST:PORT,...]
 **           [--join-timeout SECONDS]
+**           [--tls-cert FILE --tls-key FILE --tls-ca FILE | --insecure]
 **
 ** dqlite (Raft-replicated SQLite) runs the SQL that clients send over its
 ** wire protocol on the leader's connections, and ships the written pages to
@@ -30,11 +31,30 @@
 **    250 ms) and stops cleanly on SIGTERM or SIGINT, at once, even in the
 **    middle of a request: the signals are blocked in every thread and read
 **    from a signalfd, which every wait of the client polls too.
+**  - With --tls-cert, --tls-key and --tls-ca (or RPCVER_TLS_CERT, _KEY and
+**    _CA), every connection, from clients and between nodes, is TLS 1.3
+**    with certificates verified against the cluster's CA both ways.
+**    dqlite 1.11 speaks plain TCP, so, as go-dqlite does, the node is bound
+**    to an abstract Unix socket, which dqlite serves to this process only,
+**    and cluster/proxy.c terminates TLS on HOST:PORT in front of it; the
+**    node's own Raft connections to its peers are dialled here with TLS
+**    (dqlite_node_set_connect_func) and relayed through a socket pair.
+**    SIGHUP loads the three files again: new connections use them, and a
+**    set that does not load is refused with the old one kept.
+**  - Without TLS it listens on loopback addresses only, unless --insecure
+**    says the network is trusted: anyone who reaches a plain node can join
+**    the cluster, run any SQL or take the leadership.
 */
 #define _DEFAULT_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #include <dqlite.h>
 #include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -42,16 +62,20 @@
 #include <string.h>
 #include <strings.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include "rpcver.h"
 #include "dqlite_client.h"
+#include "proxy.h"
 
 #define DQLITE_PAGE_SIZE "4096"      /* what dqlite 1.11 sets on open */
 
 #define JOIN_TRY_MS 2000             /* each request while joining */
+#define RAFT_DIAL_MS 5000            /* a Raft connection's TCP and TLS */
 
 typedef struct Options {
   unsigned long long id;
@@ -59,7 +83,13 @@ typedef struct Options {
   const char *zDir;
   const char *zJoin;
   long joinTimeoutS;                 /* --join-timeout, default 60 */
-  int stopFd;                        /* signalfd for SIGTERM and SIGINT */
+  const char *zTlsCert, *zTlsKey, *zTlsCa;   /* all three, or none */
+  int insecure;                      /* --insecure */
+  int stopFd;                        /* signalfd: SIGTERM, SIGINT, SIGHUP */
+  /* with TLS */
+  Proxy *pProxy;                     /* TLS on zAddress, dqlite behind it */
+  const char *zBind;                 /* the node's abstract socket */
+  int stoppingFd;                    /* eventfd, readable once stopping */
 } Options;
 
 static unsigned long long g_logId;   /* written once, before any thread */
@@ -187,6 +217,156 @@ static int connection_init(sqlite3 *db, char **pzErrMsg,
   return rc;
 }
 
+/* ------------------------------------------------ TLS */
+
+/* Is fd readable (a stop pending)? */
+static int cancelled_fd(int fd){
+  struct pollfd a;
+  a.fd = fd;
+  a.events = POLLIN;
+  a.revents = 0;
+  return fd>=0 && poll(&a, 1, 0)>0;
+}
+
+/* "certificate CN=node1, expires 2027-11-26 (in 365 days)" of the
+** configuration's own certificate, with a reminder when it has 30 days or
+** less. */
+static void cert_summary(DqTls *pTls, char *z, size_t n){
+  X509 *pCert = SSL_CTX_get0_certificate(pTls);
+  char zCn[128] = "?";
+  struct tm tm;
+  int days = 0, secs = 0;
+  size_t i;
+  if( pCert==0 ){
+    snprintf(z, n, "no certificate");
+    return;
+  }
+  X509_NAME_get_text_by_NID(X509_get_subject_name(pCert), NID_commonName,
+                            zCn, sizeof(zCn));
+  for(i=0; zCn[i]; i++){
+    if( (unsigned char)zCn[i]<0x20 || (unsigned char)zCn[i]>=0x7f ) zCn[i] = '?';
+  }
+  memset(&tm, 0, sizeof(tm));
+  ASN1_TIME_to_tm(X509_get0_notAfter(pCert), &tm);
+  ASN1_TIME_diff(&days, &secs, 0, X509_get0_notAfter(pCert));
+  ERR_clear_error();
+  snprintf(z, n, "certificate CN=%s, expires %04d-%02d-%02d (in %d days%s)",
+           zCn, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, days,
+           days<=30 ? "; renew it, then send SIGHUP" : "");
+}
+
+/* Load the TLS files: a node's certificate is good for a TLS server too
+** (its peers and clients check that).  0, or 1 with *pzErr set. */
+static int load_tls(const Options *o, DqTls **pp, char **pzErr){
+  X509 *pCert;
+  if( dq_tls_new(o->zTlsCert, o->zTlsKey, o->zTlsCa, pp, pzErr) ) return 1;
+  pCert = SSL_CTX_get0_certificate(*pp);
+  if( pCert==0 || X509_check_purpose(pCert, X509_PURPOSE_SSL_SERVER, 0)!=1 ){
+    char z[600];
+    ERR_clear_error();
+    snprintf(z, sizeof(z), "rpcver: the certificate %s is a client's, not a "
+             "node's: a node's is good for a TLS server too (extendedKeyUsage "
+             "serverAuth and clientAuth; cluster/certs.sh node NAME makes "
+             "one)", o->zTlsCert);
+    dq_tls_free(*pp);
+    *pp = 0;
+    *pzErr = strdup(z);
+    return 1;
+  }
+  return 0;
+}
+
+/* SIGHUP: the three files again, for new connections. */
+static void reload_tls(const Options *o){
+  DqTls *pTls = 0;
+  char *zErr = 0;
+  char z[300];
+  if( o->pProxy==0 ){
+    log_line("SIGHUP: nothing to reload (no TLS)");
+    return;
+  }
+  if( load_tls(o, &pTls, &zErr) ){
+    log_line("SIGHUP: kept the certificates in use: %s",
+             zErr ? zErr : "out of memory");
+    free(zErr);
+    return;
+  }
+  proxy_set_tls(o->pProxy, pTls);
+  cert_summary(pTls, z, sizeof(z));
+  dq_tls_free(pTls);
+  log_line("SIGHUP: reloaded the TLS files: %s", z);
+}
+
+/* The last failure logged for each peer Raft dials (a peer that is down
+** is dialled again every second or so: say it once, and when it is back). */
+static struct {
+  pthread_mutex_t mutex;
+  struct { char zAddr[128]; char zErr[256]; } a[16];
+} g_dial = { PTHREAD_MUTEX_INITIALIZER, {{"", ""}} };
+
+static void note_dial(const char *zAddress, const char *zErr){
+  int i, iFree = -1, logIt = 0;
+  pthread_mutex_lock(&g_dial.mutex);
+  for(i=0; i<16; i++){
+    if( strcmp(g_dial.a[i].zAddr, zAddress)==0 ) break;
+    if( iFree<0 && g_dial.a[i].zAddr[0]==0 ) iFree = i;
+  }
+  if( i==16 && zErr ){
+    i = iFree>=0 ? iFree : 0;
+    snprintf(g_dial.a[i].zAddr, sizeof(g_dial.a[i].zAddr), "%s", zAddress);
+    g_dial.a[i].zErr[0] = 0;
+  }
+  if( i<16 ){
+    if( zErr && strncmp(g_dial.a[i].zErr, zErr, sizeof(g_dial.a[i].zErr)-1) ){
+      snprintf(g_dial.a[i].zErr, sizeof(g_dial.a[i].zErr), "%s", zErr);
+      logIt = 1;
+    }else if( zErr==0 ){
+      g_dial.a[i].zAddr[0] = 0;
+      logIt = 2;
+    }
+  }
+  pthread_mutex_unlock(&g_dial.mutex);
+  if( logIt==1 ) log_line("cannot open a Raft connection to %s: %s", zAddress, zErr);
+  if( logIt==2 ) log_line("Raft connections to %s work again", zAddress);
+}
+
+/* dqlite's connect function: the peer dialled with TLS, relayed by the
+** proxy to one end of a socket pair, whose other end dqlite gets.  Called
+** on libuv's thread pool; it ends within RAFT_DIAL_MS, at once when the
+** node stops. */
+static int connect_peer(void *pArg, const char *zAddress, int *pFd){
+  const Options *o = pArg;
+  DqLimits lim;
+  SSL *ssl = 0;
+  char *zErr = 0;
+  int fd, sv[2], rc;
+  dq_limits_init(&lim);
+  lim.timeoutMs = RAFT_DIAL_MS;
+  lim.cancelFd = o->stoppingFd;
+  lim.tls = proxy_tls(o->pProxy);
+  rc = dq_dial(zAddress, &lim, &fd, &ssl, &zErr);
+  dq_tls_free(lim.tls);
+  if( rc ){
+    if( !cancelled_fd(o->stoppingFd) ){
+      note_dial(zAddress, zErr ? zErr : "out of memory");
+    }
+    free(zErr);
+    return 1;
+  }
+  note_dial(zAddress, 0);
+  if( socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)!=0 ){
+    SSL_free(ssl);
+    close(fd);
+    return 1;
+  }
+  if( proxy_adopt(o->pProxy, fd, ssl, sv[0], zAddress) ){
+    close(sv[1]);
+    return 1;
+  }
+  *pFd = sv[1];
+  return 0;
+}
+
 /* ------------------------------------------------ joining */
 
 /* A data directory in which raft has written its metadata belongs to a
@@ -221,17 +401,22 @@ static int is_voter(DqClient *p, const Options *o){
   return found;
 }
 
-/* Wait up to ms for SIGTERM or SIGINT on the signalfd: the signal taken,
-** or 0. */
-static int wait_stop(int fd, int ms){
-  struct pollfd a;
-  struct signalfd_siginfo si;
-  a.fd = fd;
-  a.events = POLLIN;
-  a.revents = 0;
-  if( poll(&a, 1, ms)<=0 ) return 0;
-  if( read(fd, &si, sizeof(si))!=(ssize_t)sizeof(si) ) return 0;
-  return (int)si.ssi_signo;
+/* Wait up to ms for a signal on the signalfd: SIGHUP reloads the TLS files
+** and the wait goes on; SIGTERM or SIGINT is returned; else 0. */
+static int wait_stop(const Options *o, int ms){
+  long long end = dq_clock_ms() + ms;
+  for(;;){
+    struct pollfd a;
+    struct signalfd_siginfo si;
+    long long left = end - dq_clock_ms();
+    a.fd = o->stopFd;
+    a.events = POLLIN;
+    a.revents = 0;
+    if( poll(&a, 1, left>0 ? (int)left : 0)<=0 ) return 0;
+    if( read(o->stopFd, &si, sizeof(si))!=(ssize_t)sizeof(si) ) return 0;
+    if( si.ssi_signo!=SIGHUP ) return (int)si.ssi_signo;
+    reload_tls(o);
+  }
 }
 
 /* Join within o->joinTimeoutS: 0 joined, 1 out of time, 2 asked to stop,
@@ -247,8 +432,13 @@ static int join_cluster(const Options *o){
   for(;;){
     DqClient *p = 0;
     char *zErr = 0;
-    int rc = dq_connect_leader_with(o->zJoin, &lim, &p, &zErr);
+    int rc;
     long long left;
+    /* with TLS, this node's certificate (as SIGHUP last loaded it) */
+    lim.tls = o->pProxy ? proxy_tls(o->pProxy) : 0;
+    rc = dq_connect_leader_with(o->zJoin, &lim, &p, &zErr);
+    dq_tls_free(lim.tls);
+    lim.tls = 0;
     if( rc==DQ_OK ){
       /* A request whose answer was lost may have been applied, and raft's
       ** answers to a repeated ADD or ASSIGN are generic ("server ID
@@ -290,7 +480,7 @@ static int join_cluster(const Options *o){
     left = deadline - dq_clock_ms();
     /* the pause before the next attempt, which a stop signal ends; a
     ** signal that ended a request is still pending here */
-    if( wait_stop(o->stopFd, left<=0 ? 0 : left<200 ? (int)left : 200) ){
+    if( wait_stop(o, left<=0 ? 0 : left<200 ? (int)left : 200) ){
       log_line("stopping while joining");
       return 2;
     }
@@ -310,7 +500,8 @@ static void watch_leader(const Options *o, char *zLast, size_t nLast){
   dq_limits_init(&lim);
   lim.timeoutMs = 1000;
   lim.cancelFd = o->stopFd;
-  if( dq_connect_with(o->zAddress, &lim, &p)==DQ_OK
+  /* with TLS, the node's own socket: no handshake every 250 ms */
+  if( dq_connect_with(o->zBind ? o->zBind : o->zAddress, &lim, &p)==DQ_OK
    && dq_leader(p, &id, &zLeader)==DQ_OK ){
     if( id ){
       snprintf(zNow, sizeof(zNow), "%llu at %s%s", (unsigned long long)id,
@@ -333,23 +524,79 @@ static void usage(FILE *out){
   fputs("usage: rpcverd --id N --address HOST:PORT --dir DIR "
         "[--join HOST:PORT,...]\n"
         "               [--join-timeout SECONDS]\n"
+        "               [--tls-cert FILE --tls-key FILE --tls-ca FILE | "
+        "--insecure]\n"
         "  Runs one dqlite node with rpcver on every connection.  Node 1\n"
         "  bootstraps a new cluster; other nodes start with --join, naming\n"
         "  nodes already in it, and give up after --join-timeout seconds\n"
-        "  (default 60).  A node restarts from DIR alone.\n", out);
+        "  (default 60).  A node restarts from DIR alone.\n"
+        "  --tls-cert, --tls-key, --tls-ca (or RPCVER_TLS_CERT, RPCVER_TLS_KEY,\n"
+        "  RPCVER_TLS_CA): this node's certificate and key and the cluster's\n"
+        "  CA (cluster/certs.sh makes them); every connection, from clients\n"
+        "  and between nodes, is then TLS 1.3 with certificates checked both\n"
+        "  ways.  SIGHUP loads the three files again.  Without them the node\n"
+        "  listens on loopback addresses only, unless --insecure is given.\n",
+        out);
+}
+
+/* Is every address HOST of "HOST:PORT" names a loopback one?  1 yes, 0 no,
+** -1 it does not resolve (*pzWhy says why). */
+static int is_loopback(const char *zAddress, const char **pzWhy){
+  char zHost[256];
+  const char *zColon = strrchr(zAddress, ':');
+  struct addrinfo hints, *pRes = 0, *q;
+  int rc, all = 1;
+  *pzWhy = "want HOST:PORT";
+  if( zColon==0 || zColon==zAddress
+   || (size_t)(zColon - zAddress) >= sizeof(zHost) ){
+    return -1;
+  }
+  memcpy(zHost, zAddress, (size_t)(zColon - zAddress));
+  zHost[zColon - zAddress] = 0;
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  rc = getaddrinfo(zHost, 0, &hints, &pRes);
+  if( rc ){
+    *pzWhy = gai_strerror(rc);
+    return -1;
+  }
+  for(q=pRes; q; q=q->ai_next){
+    if( q->ai_family==AF_INET ){
+      const struct sockaddr_in *a = (const struct sockaddr_in*)q->ai_addr;
+      if( (ntohl(a->sin_addr.s_addr) >> 24)!=127 ) all = 0;
+    }else if( q->ai_family==AF_INET6 ){
+      const struct sockaddr_in6 *a = (const struct sockaddr_in6*)q->ai_addr;
+      if( !IN6_IS_ADDR_LOOPBACK(&a->sin6_addr)
+       && !(IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)
+            && a->sin6_addr.s6_addr[12]==127) ){
+        all = 0;
+      }
+    }else{
+      all = 0;
+    }
+  }
+  freeaddrinfo(pRes);
+  return all;
 }
 
 static int parse_options(int argc, char **argv, Options *o){
-  int i;
+  int i, nTls;
+  const char *zEnv;
   memset(o, 0, sizeof(*o));
   o->joinTimeoutS = 60;
   o->stopFd = -1;
+  o->stoppingFd = -1;
   for(i=1; i<argc; i++){
     const char *zOpt = argv[i];
     const char *zVal = i+1<argc ? argv[i+1] : 0;
     if( strcmp(zOpt, "--help")==0 || strcmp(zOpt, "-h")==0 ){
       usage(stdout);
       exit(0);
+    }
+    if( strcmp(zOpt, "--insecure")==0 ){
+      o->insecure = 1;
+      continue;
     }
     if( zVal==0 ){
       fprintf(stderr, "rpcverd: %s needs a value\n", zOpt);
@@ -379,6 +626,12 @@ static int parse_options(int argc, char **argv, Options *o){
                 "seconds from 1 to 86400\n", zVal);
         return 1;
       }
+    }else if( strcmp(zOpt, "--tls-cert")==0 ){
+      o->zTlsCert = zVal;
+    }else if( strcmp(zOpt, "--tls-key")==0 ){
+      o->zTlsKey = zVal;
+    }else if( strcmp(zOpt, "--tls-ca")==0 ){
+      o->zTlsCa = zVal;
     }else{
       fprintf(stderr, "rpcverd: unknown option %s\n", zOpt);
       return 1;
@@ -388,6 +641,48 @@ static int parse_options(int argc, char **argv, Options *o){
   if( o->id==0 || o->zAddress==0 || o->zDir==0 ){
     usage(stderr);
     return 1;
+  }
+  /* each TLS file from its option, else from the environment */
+  if( o->zTlsCert==0 && (zEnv = getenv("RPCVER_TLS_CERT"))!=0 && zEnv[0] ){
+    o->zTlsCert = zEnv;
+  }
+  if( o->zTlsKey==0 && (zEnv = getenv("RPCVER_TLS_KEY"))!=0 && zEnv[0] ){
+    o->zTlsKey = zEnv;
+  }
+  if( o->zTlsCa==0 && (zEnv = getenv("RPCVER_TLS_CA"))!=0 && zEnv[0] ){
+    o->zTlsCa = zEnv;
+  }
+  nTls = (o->zTlsCert!=0) + (o->zTlsKey!=0) + (o->zTlsCa!=0);
+  if( nTls>0 && nTls<3 ){
+    fprintf(stderr, "rpcverd: TLS needs all three of --tls-cert, --tls-key "
+            "and --tls-ca (or RPCVER_TLS_CERT, RPCVER_TLS_KEY and "
+            "RPCVER_TLS_CA); missing:%s%s%s\n",
+            o->zTlsCert ? "" : " --tls-cert", o->zTlsKey ? "" : " --tls-key",
+            o->zTlsCa ? "" : " --tls-ca");
+    return 1;
+  }
+  if( nTls==3 && o->insecure ){
+    fprintf(stderr, "rpcverd: --insecure is for running without TLS, but "
+            "TLS files are given (--tls-* or RPCVER_TLS_*): drop one or the "
+            "other\n");
+    return 1;
+  }
+  if( nTls==0 && !o->insecure ){
+    const char *zWhy;
+    int rc = is_loopback(o->zAddress, &zWhy);
+    if( rc<0 ){
+      fprintf(stderr, "rpcverd: --address %s: %s\n", o->zAddress, zWhy);
+      return 1;
+    }
+    if( rc==0 ){
+      fprintf(stderr, "rpcverd: refusing to listen on %s without TLS: "
+              "anyone who can reach it could join the cluster as a voter, run "
+              "any SQL or take the leadership.  Give --tls-cert, --tls-key and "
+              "--tls-ca (cluster/certs.sh makes them; docs/cluster.md), or "
+              "--insecure if every host that can reach this address is "
+              "trusted\n", o->zAddress);
+      return 1;
+    }
   }
   if( o->id==1 && o->zJoin && !is_member_already(o->zDir) ){
     fprintf(stderr, "rpcverd: node 1 with no cluster state in %s bootstraps "
@@ -405,20 +700,44 @@ static int parse_options(int argc, char **argv, Options *o){
   return 0;
 }
 
+/* Stop the node, then the proxy in front of it, and free what is left. */
+static int stop_node(Options *o, dqlite_node *pNode){
+  int rc = 0;
+  if( o->stoppingFd>=0 ){
+    /* Raft dials under way end at once */
+    uint64_t one = 1;
+    if( write(o->stoppingFd, &one, sizeof(one))<0 ){ /* already readable */ }
+  }
+  if( pNode ){
+    rc = dqlite_node_stop(pNode);
+    dqlite_node_destroy(pNode);
+  }
+  proxy_free(o->pProxy);
+  o->pProxy = 0;
+  if( o->stoppingFd>=0 ) close(o->stoppingFd);
+  close(o->stopFd);
+  return rc;
+}
+
 int main(int argc, char **argv){
   Options o;
   dqlite_node *pNode = 0;
+  DqTls *pTls = 0;
   sigset_t stop;
   char zLeader[300] = "";
+  char zTls[400] = "";
+  char *zErr = 0;
   int rc, joined;
 
   if( parse_options(argc, argv, &o) ) return 2;
   g_logId = o.id;
   signal(SIGPIPE, SIG_IGN);
-  /* Block the stop signals in every thread; main waits for them below. */
+  /* Block the stop signals, and SIGHUP, in every thread; main waits for
+  ** them below. */
   sigemptyset(&stop);
   sigaddset(&stop, SIGTERM);
   sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop, 0);
   o.stopFd = signalfd(-1, &stop, SFD_CLOEXEC);
   if( o.stopFd<0 ){
@@ -432,44 +751,86 @@ int main(int argc, char **argv){
     close(o.stopFd);
     return 1;
   }
+  if( o.zTlsCert ){
+    /* TLS: a node's certificate that loads, before anything starts */
+    if( load_tls(&o, &pTls, &zErr) ){
+      fprintf(stderr, "rpcverd: node %llu cannot start at %s: %s\n", o.id,
+              o.zAddress, zErr ? zErr : "out of memory");
+      free(zErr);
+      close(o.stopFd);
+      return 1;
+    }
+    cert_summary(pTls, zTls, sizeof(zTls));
+    o.stoppingFd = eventfd(0, EFD_CLOEXEC);
+  }
   joined = is_member_already(o.zDir);
   rc = sqlite3_auto_extension((void(*)(void))connection_init);
   if( rc==SQLITE_OK ) rc = dqlite_node_create(o.id, o.zAddress, o.zDir, &pNode);
-  if( rc==0 ) rc = dqlite_node_set_bind_address(pNode, o.zAddress);
+  if( rc==0 && pTls ){
+    /* dqlite on an abstract socket with a name of the kernel's choosing,
+    ** which only this process can reach; the proxy listens on the address
+    ** and relays to it */
+    rc = dqlite_node_set_bind_address(pNode, "@");
+    if( rc==0 ){
+      o.zBind = dqlite_node_get_bind_address(pNode);
+      if( proxy_new(o.zAddress, o.zBind, pTls, log_line, &o.pProxy, &zErr) ){
+        fprintf(stderr, "rpcverd: node %llu cannot start at %s: %s\n", o.id,
+                o.zAddress, zErr ? zErr : "out of memory");
+        free(zErr);
+        dq_tls_free(pTls);
+        dqlite_node_destroy(pNode);
+        stop_node(&o, 0);
+        return 1;
+      }
+      rc = dqlite_node_set_connect_func(pNode, connect_peer, &o);
+    }
+  }else if( rc==0 ){
+    rc = dqlite_node_set_bind_address(pNode, o.zAddress);
+  }
+  dq_tls_free(pTls);                   /* the proxy holds it */
   if( rc==0 ) rc = dqlite_node_start(pNode);
+  if( rc==0 && o.pProxy && proxy_start(o.pProxy, &zErr) ){
+    log_line("%s", zErr ? zErr : "cannot start the TLS proxy");
+    free(zErr);
+    stop_node(&o, pNode);
+    return 1;
+  }
   if( rc!=0 ){
     fprintf(stderr, "rpcverd: node %llu cannot start at %s: %s\n", o.id,
             o.zAddress, pNode ? dqlite_node_errmsg(pNode) : "out of memory");
     if( pNode ) dqlite_node_destroy(pNode);
-    close(o.stopFd);
+    stop_node(&o, 0);
     return 1;
   }
   log_line("started at %s, data in %s%s (dqlite %d, SQLite %s, rpcver %s)",
         o.zAddress, o.zDir, joined ? ", restarting as a member" : "",
         dqlite_version_number(), sqlite3_libversion(), RPCVER_VERSION);
+  if( o.pProxy ){
+    log_line("TLS 1.3 on %s, both ways, CA %s; %s; dqlite on %s (this "
+             "process only)", o.zAddress, o.zTlsCa, zTls, o.zBind);
+  }else if( o.insecure ){
+    log_line("no TLS (--insecure): anyone who can reach %s can join the "
+             "cluster, run any SQL or take the leadership", o.zAddress);
+  }
   if( !joined && o.zJoin && (rc = join_cluster(&o))!=0 ){
     if( rc==1 ){
       log_line("could not join through %s within %ld s; stopping", o.zJoin,
                o.joinTimeoutS);
     }
-    dqlite_node_stop(pNode);
-    dqlite_node_destroy(pNode);
-    close(o.stopFd);
+    stop_node(&o, pNode);
     log_line("stopped");
     return rc==2 ? 0 : 1;                 /* 2: asked to stop */
   }
 
   for(;;){
-    int sig = wait_stop(o.stopFd, 250);
+    int sig = wait_stop(&o, 250);
     if( sig==SIGTERM || sig==SIGINT ){
       log_line("stopping on %s", sig==SIGTERM ? "SIGTERM" : "SIGINT");
       break;
     }
     watch_leader(&o, zLeader, sizeof(zLeader));
   }
-  rc = dqlite_node_stop(pNode);
-  dqlite_node_destroy(pNode);
-  close(o.stopFd);
+  rc = stop_node(&o, pNode);
   log_line("stopped");
   return rc==0 ? 0 : 1;
 }

@@ -10,8 +10,16 @@
 #      restart: stop the old process, start the new one, which re-registers.
 #      The sender keeps sending 3.16 until the last old manager is gone.
 #   3. After that, an old m4 (a rollback) is refused at start-up ...
-#   4. ... until an operator pins the APIs to the old versions.  m4 is then
-#      upgraded again and the pins are cleared: the sender is back on 3.17.
+#   4. ... until an operator pins the APIs to the old versions, and even then
+#      only after the drain window: messages the sender chose at 3.17 just
+#      before the pin may still be in flight for DRAIN seconds, and the old
+#      m4 could not receive them.  m4 is then upgraded again and the pins
+#      are cleared: the sender is back on 3.17.
+#
+# The sender registers what it can send (rpc_register_sender), so rpcver
+# knows what may be in flight; the drain window is DRAIN seconds here (a
+# real deployment's is its longest call timeout or message TTL; rpcver's
+# default is 60 s).
 #
 # Managers (demo/manager.tcl) and the sender (demo/sender.tcl) are separate
 # tclsh processes; the operator's reads and writes below use the sqlite3
@@ -31,6 +39,7 @@ SQLITE=${SQLITE:-sqlite3}
 TCLSH=${TCLSH:-tclsh}
 MANAGER_MAX_SECONDS=40          # every process ends by itself, whatever
 SENDER_MAX_SECONDS=30           # happens to this script
+DRAIN=3                         # seconds a message may be in flight
 
 OLD_VOLUME=3.16 OLD_BACKUP=1.4
 NEW_VOLUME=3.17 NEW_BACKUP=1.5
@@ -155,7 +164,14 @@ await_up() {
     fail "$1 was told another negotiated volume version than $2"
 }
 
-# await_refused NAME: the manager must exit 3 with an rpcver: message.
+# drained: no method has a drain under way.
+drained() {
+  val 'SELECT count(*) FROM rpc_status WHERE drain_left > 0'
+  [ "$VAL" = 0 ]
+}
+
+# await_refused NAME [WORD]: the manager must exit 3 with an rpcver: message
+# (that contains WORD).
 await_refused() {
   _pid=$(cat "$TMP/$1.pid") _log=$(cat "$TMP/$1.logname")
   wait_until 10 "$1 to register or be refused" has_output "$_log" "$_pid"
@@ -168,8 +184,8 @@ await_refused() {
   rm -f "$TMP/$1.pid"
   sed 's/^/    /' "$_log"
   if [ "$_st" != 3 ] ||
-     ! grep -q "] $1: REFUSED at start-up: rpcver: " "$_log"; then
-    fail "$1 should have been refused (exit 3, rpcver: message), but exited $_st"
+     ! grep -q "] $1: REFUSED at start-up: rpcver: .*${2:-}" "$_log"; then
+    fail "$1 should have been refused (exit 3, rpcver: message ${2:-}), but exited $_st"
   fi
 }
 
@@ -198,9 +214,11 @@ upgrade() {
 start_sender() {
   rm -f "$TMP/sender.stop" "$TMP/sender.state"
   "$TCLSH" "$HERE/sender.tcl" "$DB" "$EXT" "$TMP/sender.state" \
-    "$TMP/sender.stop" "$SENDER_MAX_SECONDS" >"$TMP/sender.log" 2>&1 &
+    "$TMP/sender.stop" "$SENDER_MAX_SECONDS" "$NEW_VOLUME" "$NEW_BACKUP" \
+    >"$TMP/sender.log" 2>&1 &
   echo $! >"$TMP/sender.pid"
-  echo "  started the sender (pid $!): it polls rpc_max_send() every 50 ms"
+  echo "  started the sender (pid $!), new code: it registers to send volume up to"
+  echo "  $NEW_VOLUME and backup up to $NEW_BACKUP, and polls rpc_max_send() every 50 ms"
 }
 
 sender_polled() {
@@ -243,8 +261,8 @@ DEMO_T0_MS=$(echo 'puts [clock milliseconds]' | "$TCLSH") ||
   fail "cannot run $TCLSH"
 export DEMO_T0_MS
 
-step "A fresh database in WAL mode: $DB"
-operator "PRAGMA journal_mode = WAL; SELECT rpc_init();"
+step "A fresh database in WAL mode: $DB, drain window $DRAIN s"
+operator "PRAGMA journal_mode = WAL; SELECT rpc_init(), rpc_drain(NULL, $DRAIN);"
 
 step "Four managers start at the old release: volume $OLD_VOLUME, backup $OLD_BACKUP"
 for m in $MANAGERS; do start_manager "$m" "$OLD_VOLUME" "$OLD_BACKUP"; done
@@ -295,8 +313,20 @@ echo "  (the old m4 also receives backup only up to $OLD_BACKUP: pin that too)"
 operator "BEGIN IMMEDIATE; SELECT rpc_pin('volume', '$OLD_VOLUME'), rpc_pin('backup', '$OLD_BACKUP'); COMMIT;"
 expect_send "$OLD_VOLUME" "$OLD_BACKUP"
 expect_switches 3
+echo "  The sender now sends $OLD_VOLUME, but what it sent at $NEW_VOLUME a moment ago may"
+echo "  still be in flight for the drain window:"
+echo "  SELECT * FROM rpc_in_flight;"
+table 'SELECT * FROM rpc_in_flight'
 
-step "The old m4 (volume $OLD_VOLUME) starts again: admitted under the pin"
+step "The old m4 starts at once: refused while $NEW_VOLUME may still be in flight"
+start_manager m4 "$OLD_VOLUME" "$OLD_BACKUP"
+await_refused m4 "drain"
+expect_registered m4 "$NEW_VOLUME" "$NEW_BACKUP"
+
+step "The operator waits out the drain window ($DRAIN s), and starts the old m4 again"
+_w0=$(date +%s)
+wait_until $((DRAIN + 5)) "the drain window to pass" drained
+echo "  waited $(( $(date +%s) - _w0 )) s: rpc_status shows drain_left 0 for every method"
 start_manager m4 "$OLD_VOLUME" "$OLD_BACKUP"
 await_up m4 "$OLD_VOLUME"
 expect_registered m4 "$OLD_VOLUME" "$OLD_BACKUP"

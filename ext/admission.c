@@ -100,6 +100,55 @@ static char *inflight_refusal(const char *zWho, const char *zMethod,
     zA, zB);
 }
 
+static int is_key(sqlite3_value *pVal){
+  return sqlite3_value_type(pVal)==SQLITE_INTEGER
+      && sqlite3_value_int64(pVal)>=0
+      && sqlite3_value_int64(pVal)<RPC_KEY_LIMIT;
+}
+
+/* What is wrong with the in-flight record IN_LO, IN_HI, IN_UNTIL and the
+** WINDOW (argv[7..10]) at NOW, as rpcver never writes it; NULL when
+** nothing.  rpcver's writes and guards keep them well formed; a damaged or
+** hostile file is refused admission (it fails closed), since what may
+** still be in flight cannot be told. */
+static char *envelope_damage(sqlite3_value **argv, sqlite3_int64 now){
+  sqlite3_value *pUntil = argv[9], *pWindow = argv[10];
+  int active;
+  if( sqlite3_value_type(pWindow)!=SQLITE_INTEGER
+   || sqlite3_value_int64(pWindow)<0
+   || sqlite3_value_int64(pWindow)>RPC_DRAIN_MAX ){
+    char *zW = rv_describe(pWindow);
+    char *z = sqlite3_mprintf("its drain window %s is not a number of "
+                              "seconds from 0 to %d", zW, RPC_DRAIN_MAX);
+    sqlite3_free(zW);
+    return z;
+  }
+  if( sqlite3_value_type(pUntil)==SQLITE_NULL ) return 0;
+  active = sqlite3_value_type(pUntil)!=SQLITE_INTEGER
+        || sqlite3_value_int64(pUntil)>=now;
+  if( active && (sqlite3_value_type(pUntil)!=SQLITE_INTEGER
+                 || !is_key(argv[7]) || !is_key(argv[8])
+                 || sqlite3_value_int64(argv[7])>sqlite3_value_int64(argv[8])) ){
+    char *zLo = rv_describe(argv[7]), *zHi = rv_describe(argv[8]);
+    char *zU = rv_describe(pUntil);
+    char *z = sqlite3_mprintf("its in-flight record (inflight_lo %s, "
+                              "inflight_hi %s, inflight_until %s) is not "
+                              "one rpcver writes", zLo, zHi, zU);
+    sqlite3_free(zLo);
+    sqlite3_free(zHi);
+    sqlite3_free(zU);
+    return z;
+  }
+  return 0;
+}
+
+/* until - now + 1: the whole seconds a drain has left, without overflow. */
+static sqlite3_int64 seconds_left(sqlite3_int64 until, sqlite3_int64 now){
+  const sqlite3_uint64 most = 0x7fffffffffffffffULL;     /* INT64_MAX */
+  sqlite3_uint64 d = (sqlite3_uint64)until - (sqlite3_uint64)now;
+  return d>=most ? (sqlite3_int64)most : (sqlite3_int64)(d + 1);
+}
+
 void rv_rpcver_refusal(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   RpcKey lo = key_arg(argv[2]), hi = key_arg(argv[3]);
   RpcKey floor = key_arg(argv[4]);
@@ -110,17 +159,25 @@ void rv_rpcver_refusal(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   sqlite3_int64 until = argc>9 ? key_arg(argv[9]) : -1;
   sqlite3_int64 window = argc>11 ? sqlite3_value_int64(argv[10]) : 0;
   sqlite3_int64 now = argc>11 ? sqlite3_value_int64(argv[11]) : 0;
+  char *zDamage = argc>11 ? envelope_damage(argv, now) : 0;
   int sendingNow = window>0 && sendLo>=0 && sendHi>=0
                 && (lo>sendLo || hi<sendHi);
   int draining = until>=now && inLo>=0 && inHi>=0
               && (lo>inLo || hi<inHi);
   char *zWho, *zMethod, *zMsg;
-  if( (floor<0 || (lo<=floor && floor<=hi)) && !sendingNow && !draining ){
+  if( (floor<0 || (lo<=floor && floor<=hi)) && !sendingNow && !draining
+   && zDamage==0 ){
     return;                                    /* admitted: NULL */
   }
   zWho = who(argv[0]);
   zMethod = rv_describe(argv[1]);
-  if( floor>=0 && !(lo<=floor && floor<=hi) ){
+  if( zDamage ){
+    zMsg = sqlite3_mprintf("rpcver: %s cannot register method %s: %s, so "
+      "rpcver cannot tell what may still be in flight. SELECT rpc_verify() "
+      "shows what is damaged; restore the database from a backup",
+      zWho, zMethod, zDamage);
+    sqlite3_free(zDamage);
+  }else if( floor>=0 && !(lo<=floor && floor<=hi) ){
     zMsg = floor_refusal(zWho, zMethod, lo, hi, floor);
   }else if( sendingNow ){
     /* what may be in flight: what is sent now, with a draining envelope */
@@ -130,7 +187,7 @@ void rv_rpcver_refusal(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     zMsg = inflight_refusal(zWho, zMethod, lo, hi, a, b, 1, 0, window);
   }else{
     zMsg = inflight_refusal(zWho, zMethod, lo, hi, inLo, inHi, 0,
-                            until - now + 1, window);
+                            seconds_left(until, now), window);
   }
   sqlite3_free(zWho);
   sqlite3_free(zMethod);
@@ -167,9 +224,9 @@ void rv_rpcver_sender_refusal(sqlite3_context *ctx, int argc,
     zMsg = sqlite3_mprintf("rpcver: %s would leave registered sender %s, "
       "which sends [%s, %s], with nothing it may send for method %s: every "
       "receiver would accept %s. Upgrade that sender, or unregister it "
-      "first (SELECT rpc_unregister_sender(%s))",
+      "first (SELECT rpc_unregister_sender(%s, %s))",
       sqlite3_value_text(argv[0]), zSender, zSlo, zShi, zMethod, zAcc,
-      zSender);
+      zSender, zMethod);
   }
   sqlite3_free(zMethod);
   sqlite3_free(zSender);

@@ -252,7 +252,10 @@ int rv_verify_log(RpcConn *p, sqlite3_str *pStr, int *pnLine){
   char *zErr = 0;
   int rc = rv_schema_stored(p, &v, &rev, &zErr);
   sqlite3_free(zErr);
-  /* a database at an older revision has no log until its next write */
+  /* a database at an older revision has no log until its next write; a
+  ** damaged rpc_meta (rc SQLITE_CORRUPT) leaves the revision unknown, and
+  ** the audit has reported it already */
+  if( rc==SQLITE_CORRUPT ) return SQLITE_OK;
   if( rc!=SQLITE_OK || rev<LOG_REVISION ) return rc;
   rc = rv_conn_stmt(p, RPC_STMT_VERIFY_LOG, zVerifyLogSql, &pStmt);
   if( rc!=SQLITE_OK ) return rc;

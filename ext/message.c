@@ -13,17 +13,27 @@
 
 /*
 ** Text from a database is shown only after it is made safe: valid UTF-8
-** without control or format characters.  Besides C0 controls and DEL that
-** means the C1 controls U+0080-U+009F (U+009B is a terminal's CSI), the
-** line and paragraph separators U+2028/U+2029 (a line break to Python's
-** splitlines()), and the bidirectional overrides and isolates, which
-** reorder what a reader sees.  Names may not contain them at all.
+** without the characters that act on a terminal, break a line or change
+** what a reader sees.  Names may not contain them at all.  The list (the
+** CLI's unsafe_cp() in cli/output.c escapes the same characters; its
+** tests/cli.test 13.x holds the two lists equal over the BMP):
+**   - C0 controls U+0000-U+001F, DEL U+007F, and C1 controls U+0080-U+009F
+**     (U+009B is a terminal's CSI, U+0085 a line break);
+**   - Unicode's bidirectional controls (Bidi_Control): U+061C, U+200E,
+**     U+200F, U+202A-U+202E, U+2066-U+2069, which reorder what a reader
+**     sees;
+**   - the zero-width and invisible characters U+200B-U+200D, U+2060-U+2064
+**     and U+FEFF, which make two names that look the same differ;
+**   - the line and paragraph separators U+2028 and U+2029 (a line break to
+**     Python's splitlines()).
 */
 static int unsafe_codepoint(unsigned int cp){
   return cp<0x20 || cp==0x7f || (cp>=0x80 && cp<=0x9f)
       || cp==0x061c || cp==0x200e || cp==0x200f
-      || cp==0x2028 || cp==0x2029
-      || (cp>=0x202a && cp<=0x202e) || (cp>=0x2066 && cp<=0x2069);
+      || (cp>=0x202a && cp<=0x202e) || (cp>=0x2066 && cp<=0x2069)
+      || (cp>=0x200b && cp<=0x200d) || (cp>=0x2060 && cp<=0x2064)
+      || cp==0xfeff
+      || cp==0x2028 || cp==0x2029;
 }
 
 /* Length of the valid UTF-8 sequence at z[0..n), or 0 when invalid (its
@@ -254,8 +264,9 @@ int rv_arg_version(sqlite3_context *ctx, const char *zFunc,
 **   rpcver_key(WHAT, V)          -> version key of V, or an error naming WHAT
 **   rpcver_name(WHAT, V)         -> V when it is a valid name, else an error
 **   rpcver_check_range(WHO, METHOD, LO, HI [, 'sender']) -> NULL, or an error
-**   rpcver_seconds(WHAT, V)      -> V when it is an INTEGER >= 0, else an
-**                                   error naming WHAT
+**   rpcver_seconds(WHAT, V)      -> V as an INTEGER when it is a whole
+**                                   number of seconds 0..RPC_DRAIN_MAX,
+**                                   else an error naming WHAT
 ** (the admission helpers are in admission.c)
 **   rpcver_lo(HI, LO)            -> key of LO, or of MAJOR(HI).0 when NULL
 **   rpcver_raise(MESSAGE)        -> raises MESSAGE as an SQL error
@@ -375,15 +386,32 @@ void rv_rpcver_raise(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   rv_error(ctx, "rpcver_raise", zMsg, SQLITE_ERROR);
 }
 
+/* (numeric text counts: "5" from a binding that binds text) */
+int rv_seconds_problem(const char *zWhat, sqlite3_value *pVal, char **pzMsg){
+  char *zVal;
+  if( sqlite3_value_type(pVal)!=SQLITE_BLOB
+   && sqlite3_value_numeric_type(pVal)==SQLITE_INTEGER
+   && sqlite3_value_int64(pVal)>=0
+   && sqlite3_value_int64(pVal)<=RPC_DRAIN_MAX ){
+    return 0;
+  }
+  zVal = rv_describe(pVal);
+  *pzMsg = sqlite3_mprintf("rpcver: %s must be a whole number of seconds from "
+      "0 to %d (365 days): how long a message may stay in flight, the "
+      "longest call timeout or a cast's message TTL; not %s",
+      zWhat, RPC_DRAIN_MAX, zVal ? zVal : "(out of memory)");
+  sqlite3_free(zVal);
+  return 1;
+}
+
 void rv_rpcver_seconds(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  const char *zWhat = (const char*)sqlite3_value_text(argv[0]);
+  char *zMsg = 0;
   (void)argc;
-  if( sqlite3_value_type(argv[1])==SQLITE_BLOB
-   || sqlite3_value_numeric_type(argv[1])!=SQLITE_INTEGER
-   || sqlite3_value_int64(argv[1])<0 ){
-    char *zVal = rv_describe(argv[1]);
-    rv_errorf(ctx, "rpcver: %s must be a whole number of seconds >= 0, not "
-              "%s", sqlite3_value_text(argv[0]), zVal);
-    sqlite3_free(zVal);
+  if( rv_seconds_problem(zWhat ? zWhat : "seconds", argv[1], &zMsg) ){
+    if( zMsg==0 ){ sqlite3_result_error_nomem(ctx); return; }
+    rv_error(ctx, "rpcver_seconds", zMsg, SQLITE_ERROR);
+    sqlite3_free(zMsg);
     return;
   }
   sqlite3_result_int64(ctx, sqlite3_value_int64(argv[1]));

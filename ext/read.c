@@ -312,9 +312,12 @@ static int check_stmt(RpcConn *p, sqlite3_stmt **ppStmt){
       "SELECT coalesce("
       "  rpcver_refusal(NULL, m.method, ?2, ?3, m.floor, m.send_lo,"
       "                 m.send_hi, m.inflight_lo, m.inflight_hi,"
-      "                 m.inflight_until, w.seconds, unixepoch()),"
+      "                 m.inflight_until,"
+      "                 coalesce(m.drain, (SELECT value FROM main.rpc_meta"
+      "                                     WHERE key = 'drain_default')),"
+      "                 unixepoch()),"
       "  (SELECT rpcver_sender_refusal("
-      "            printf('a manager''s range [%s, %s]', rpcver_text(?2),"
+      "            printf('the range [%s, %s] of a manager', rpcver_text(?2),"
       "                   rpcver_text(?3)),"
       "            m.method, s.sender, s.lo, s.hi,"
       "            max(coalesce(m.max_lo, ?2), ?2),"
@@ -325,7 +328,7 @@ static int check_stmt(RpcConn *p, sqlite3_stmt **ppStmt){
       "           OR s.lo > min(coalesce(m.min_hi, ?3), ?3,"
       "                         coalesce(m.pin, ?3)))"
       "    LIMIT 1))"
-      "  FROM main.rpc_methods AS m JOIN main.rpc_drains AS w USING (method)"
+      "  FROM main.rpc_methods AS m"
       " WHERE m.method = ?1", ppStmt);
 }
 

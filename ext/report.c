@@ -169,9 +169,11 @@ static int explain_senders(RpcConn *p, sqlite3_value *pMethod,
     sqlite3_str_appendf(pStr, "  ... and %lld more\n", nTotal - nShown);
   }
   rc = sqlite3_prepare_v2(p->db,
-      "SELECT w.seconds, w.own, m.send_lo, m.send_hi, m.inflight_lo,"
+      "SELECT coalesce(m.drain, (SELECT value FROM main.rpc_meta"
+      "                           WHERE key = 'drain_default')),"
+      "       m.drain IS NOT NULL, m.send_lo, m.send_hi, m.inflight_lo,"
       "       m.inflight_hi, m.inflight_until - unixepoch() + 1"
-      "  FROM main.rpc_methods AS m JOIN main.rpc_drains AS w USING (method)"
+      "  FROM main.rpc_methods AS m"
       " WHERE m.method = ?1"
       "   AND (m.senders > 0 OR m.inflight_until >= unixepoch())",
       -1, &pStmt, 0);
@@ -392,24 +394,44 @@ static const char zVerifySql[] =
   "   AND (m.negotiated IS NULL OR s.hi < m.max_lo OR s.lo > m.negotiated) "
   /* the in-flight envelope and the drain windows */
   "UNION ALL "
-  "SELECT printf('method %s: in-flight range [%s, %s] until %s is not a "
-  "range', rpcver_quote(method), rpcver_text(inflight_lo),"
-  "              rpcver_text(inflight_hi), rpcver_quote(inflight_until))"
+  /* an envelope is three integers, keys lo <= hi, ending no later than
+  ** the longest window from now (?1, RPC_DRAIN_MAX); the windows are
+  ** seconds from 0 to ?1.  (The tables, not the rpc_drains view: a file's
+  ** view of that name is not necessarily rpcver's.) */
+  "SELECT printf('method %s: in-flight record [%s, %s] until %s is not one "
+  "rpcver writes', rpcver_quote(method), rpcver_quote(inflight_lo),"
+  "              rpcver_quote(inflight_hi), rpcver_quote(inflight_until))"
   "  FROM main.rpc_methods"
-  " WHERE inflight_until IS NOT NULL"
-  "   AND (typeof(inflight_until) <> 'integer' OR inflight_lo IS NULL"
-  "        OR inflight_hi IS NULL OR inflight_lo > inflight_hi) "
+  " WHERE (inflight_until IS NOT NULL OR inflight_lo IS NOT NULL"
+  "        OR inflight_hi IS NOT NULL)"
+  "   AND NOT coalesce(typeof(inflight_until) = 'integer'"
+  "                    AND typeof(inflight_lo) = 'integer'"
+  "                    AND typeof(inflight_hi) = 'integer'"
+  "                    AND inflight_lo >= 0 AND inflight_lo <= inflight_hi"
+  "                    AND inflight_hi < (1 << 60)"
+  "                    AND inflight_until <= unixepoch() + ?1, 0) "
   "UNION ALL "
   "SELECT printf('method %s: drain window %s is not a number of seconds "
-  ">= 0', rpcver_quote(method), rpcver_quote(seconds))"
-  "  FROM main.rpc_drains"
-  " WHERE NOT (typeof(seconds) = 'integer' AND seconds >= 0)";
+  "from 0 to %d', rpcver_quote(method), rpcver_quote(drain), ?1)"
+  "  FROM main.rpc_methods"
+  " WHERE drain IS NOT NULL"
+  "   AND NOT coalesce(typeof(drain) = 'integer' AND drain >= 0"
+  "                    AND drain <= ?1, 0) "
+  "UNION ALL "
+  "SELECT printf('rpc_meta: drain_default %s is not a number of seconds "
+  "from 0 to %d (set it with rpc_drain(NULL, seconds))', rpcver_quote(value),"
+  "              ?1)"
+  "  FROM (SELECT (SELECT value FROM main.rpc_meta"
+  "                 WHERE key = 'drain_default') AS value)"
+  " WHERE NOT coalesce(typeof(value) = 'integer' AND value >= 0"
+  "                    AND value <= ?1, 0)";
 
 /* Append the data checks' lines to pStr, up to RPC_VERIFY_LINES_MAX in all. */
 static int verify_data(RpcConn *p, sqlite3_str *pStr, int *pnLine){
   sqlite3_stmt *pStmt;
   int rc = rv_conn_stmt(p, RPC_STMT_VERIFY, zVerifySql, &pStmt);
   if( rc!=SQLITE_OK ) return rc;
+  sqlite3_bind_int(pStmt, 1, RPC_DRAIN_MAX);
   while( (rc = sqlite3_step(pStmt))==SQLITE_ROW ){
     if( *pnLine>=RPC_VERIFY_LINES_MAX ){
       sqlite3_str_appendall(pStr, "... more differences not shown\n");

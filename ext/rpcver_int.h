@@ -27,6 +27,15 @@ typedef sqlite3_int64 RpcKey;
 #define RPC_KEY_MAJOR_BASE(k) (RPC_KEY_MAJOR(k) << 40)   /* MAJOR.0 */
 #define RPC_KEY_TEXT_MAX 24                /* "1048575.1048575.1048575" + NUL */
 #define RPC_NAME_MAX 256                   /* bytes in a manager or method */
+#define RPC_KEY_LIMIT ((RpcKey)1 << 60)    /* every key is below it */
+
+/* Drain windows: a whole number of seconds from 0 to RPC_DRAIN_MAX (365
+** days; longer is no promise about a message, and the bound keeps
+** now + window far from overflow).  rv_seconds_problem() returns 0 for
+** such a value; else 1, with *pzMsg a sqlite3_malloc'd error naming zWhat
+** (NULL when out of memory). */
+#define RPC_DRAIN_MAX 31536000
+int rv_seconds_problem(const char *zWhat, sqlite3_value *pVal, char **pzMsg);
 
 int rv_version_from_value(sqlite3_value *pVal, RpcKey *pKey);
 int rv_version_format(RpcKey key, char *zBuf);
@@ -280,4 +289,7 @@ int rv_arg_range(sqlite3_context *ctx, const char *zFunc, const char *zWhat,
                  RpcKey *pHi);
 int rv_write_range(RpcConn *p, int sender, sqlite3_value *pWho,
                    sqlite3_value *pMethod, RpcKey lo, RpcKey hi);
+/* rpc_unregister and rpc_unregister_sender, as SQL functions */
+void rv_unregister(sqlite3_context *ctx, int argc, sqlite3_value **argv,
+                   int sender);
 #endif /* RPCVER_INT_H */

@@ -53,48 +53,17 @@ void rv_rpc_register_sender(sqlite3_context *ctx, int argc,
 
 void rv_rpc_unregister_sender(sqlite3_context *ctx, int argc,
                               sqlite3_value **argv){
-  static const char zFunc[] = "rpc_unregister_sender";
-  RpcConn *p = (RpcConn*)sqlite3_user_data(ctx);
-  sqlite3_stmt *pStmt;
-  sqlite3_int64 n = 0;
-  int rc;
-  if( rv_arg_name(ctx, zFunc, "sender", argv[0]) ) return;
-  if( argc==2 && sqlite3_value_type(argv[1])==SQLITE_NULL ){
-    rv_errorf(ctx, "rpcver: rpc_unregister_sender: method is NULL; to "
-              "remove all of a sender's registrations call "
-              "rpc_unregister_sender(sender)");
-    return;
-  }
-  if( argc==2 && rv_arg_name(ctx, zFunc, "method", argv[1]) ) return;
-  if( rv_begin_write(ctx, p, zFunc) ) return;
-  rc = rv_conn_stmt(p, RPC_STMT_SENDER_UNREGISTER_COUNT,
-      "SELECT count(*) FROM main.rpc_sender_ranges"
-      " WHERE sender = ?1 AND (?2 IS NULL OR method = ?2)", &pStmt);
-  if( rc==SQLITE_OK ){
-    sqlite3_bind_value(pStmt, 1, argv[0]);
-    if( argc==2 ) sqlite3_bind_value(pStmt, 2, argv[1]);
-    if( sqlite3_step(pStmt)==SQLITE_ROW ) n = sqlite3_column_int64(pStmt, 0);
-    rc = sqlite3_reset(pStmt);
-  }
-  if( rc==SQLITE_OK && n>0 ){
-    rc = rv_conn_stmt(p, RPC_STMT_SENDER_UNREGISTER,
-        "DELETE FROM main.rpc_senders"
-        " WHERE sender = ?1 AND (?2 IS NULL OR method = ?2)", &pStmt);
-    if( rc==SQLITE_OK ){
-      sqlite3_bind_value(pStmt, 1, argv[0]);
-      if( argc==2 ) sqlite3_bind_value(pStmt, 2, argv[1]);
-      rc = rv_run(pStmt);
-    }
-  }
-  if( rv_end_write(ctx, p, zFunc, rc)==SQLITE_OK ) sqlite3_result_int64(ctx, n);
+  rv_unregister(ctx, argc, argv, 1);                     /* write.c */
 }
 
 /* The window in force for pMethod (NULL: the default) as the result. */
 static int result_window(sqlite3_context *ctx, RpcConn *p,
                          sqlite3_value *pMethod){
   sqlite3_stmt *pStmt;
+  /* (the tables, not the rpc_drains view: a file's view of that name is
+  ** not necessarily rpcver's) */
   int rc = rv_conn_stmt(p, RPC_STMT_DRAIN_READ,
-      "SELECT coalesce((SELECT seconds FROM main.rpc_drains"
+      "SELECT coalesce((SELECT drain FROM main.rpc_methods"
       "                  WHERE method = ?1),"
       "                (SELECT value FROM main.rpc_meta"
       "                  WHERE key = 'drain_default'))", &pStmt);
@@ -137,22 +106,21 @@ void rv_rpc_drain(sqlite3_context *ctx, int argc, sqlite3_value **argv){
               "rpc_response_timeout, is where it starts)");
     return;
   }
-  /* (numeric text counts: "5" from a binding that binds text) */
-  if( !clear && (sqlite3_value_type(argv[1])==SQLITE_BLOB
-                 || sqlite3_value_numeric_type(argv[1])!=SQLITE_INTEGER
-                 || sqlite3_value_int64(argv[1])<0) ){
-    char *zVal = rv_describe(argv[1]);
-    rv_errorf(ctx, "rpcver: rpc_drain: seconds must be a whole number >= 0 "
-              "(how long a message of the method may stay in flight: the "
-              "longest call timeout, or a cast's message TTL), not %s", zVal);
-    sqlite3_free(zVal);
-    return;
+  if( !clear ){
+    char *zMsg = 0;
+    if( rv_seconds_problem("rpc_drain: the window", argv[1], &zMsg) ){
+      if( zMsg==0 ){ sqlite3_result_error_nomem(ctx); return; }
+      rv_error(ctx, zFunc, zMsg, SQLITE_ERROR);
+      sqlite3_free(zMsg);
+      return;
+    }
   }
   if( rv_begin_write(ctx, p, zFunc) ) return;
   if( isDefault ){
+    /* (an upsert: a damaged file may have lost the row) */
     rc = rv_conn_stmt(p, RPC_STMT_DRAIN_DEFAULT,
-        "UPDATE main.rpc_meta SET value = ?2 WHERE key = 'drain_default'",
-        &pStmt);
+        "INSERT INTO main.rpc_meta(key, value) VALUES ('drain_default', ?2)"
+        " ON CONFLICT(key) DO UPDATE SET value = excluded.value", &pStmt);
   }else if( clear ){
     rc = rv_conn_stmt(p, RPC_STMT_DRAIN_CLEAR,
         "DELETE FROM main.rpc_drains WHERE method = ?1", &pStmt);

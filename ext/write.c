@@ -218,24 +218,48 @@ void rv_rpc_register(sqlite3_context *ctx, int argc,
   rv_end_write(ctx, p, zFunc, rc);
 }
 
-void rv_rpc_unregister(sqlite3_context *ctx, int argc,
-                            sqlite3_value **argv){
-  static const char zFunc[] = "rpc_unregister";
+/*
+** rpc_unregister(MANAGER [, METHOD]) and rpc_unregister_sender(SENDER
+** [, METHOD]): remove a receiver's or a sender's registrations, all or one
+** method's, through the DML view (whose triggers maintain everything), and
+** return how many there were.
+*/
+static const struct UnregisterTable {
+  const char *zFunc, *zWho;
+  RpcStmtId idCount, idDelete;
+  const char *zCount, *zDelete;
+} aUnregisterTable[2] = {
+  { "rpc_unregister", "manager",
+    RPC_STMT_UNREGISTER_COUNT, RPC_STMT_UNREGISTER,
+    "SELECT count(*) FROM main.rpc_ranges"
+    " WHERE manager = ?1 AND (?2 IS NULL OR method = ?2)",
+    "DELETE FROM main.rpc_registrations"
+    " WHERE manager = ?1 AND (?2 IS NULL OR method = ?2)" },
+  { "rpc_unregister_sender", "sender",
+    RPC_STMT_SENDER_UNREGISTER_COUNT, RPC_STMT_SENDER_UNREGISTER,
+    "SELECT count(*) FROM main.rpc_sender_ranges"
+    " WHERE sender = ?1 AND (?2 IS NULL OR method = ?2)",
+    "DELETE FROM main.rpc_senders"
+    " WHERE sender = ?1 AND (?2 IS NULL OR method = ?2)" },
+};
+
+void rv_unregister(sqlite3_context *ctx, int argc, sqlite3_value **argv,
+                   int sender){
+  const struct UnregisterTable *t = &aUnregisterTable[sender ? 1 : 0];
   RpcConn *p = (RpcConn*)sqlite3_user_data(ctx);
   sqlite3_stmt *pStmt;
   sqlite3_int64 n = 0;
   int rc;
-  if( rv_arg_name(ctx, zFunc, "manager", argv[0]) ) return;
+  if( rv_arg_name(ctx, t->zFunc, t->zWho, argv[0]) ) return;
   if( argc==2 && sqlite3_value_type(argv[1])==SQLITE_NULL ){
-    rv_errorf(ctx, "rpcver: rpc_unregister: method is NULL; to remove all "
-               "of a manager's registrations call rpc_unregister(manager)");
+    rv_errorf(ctx, "rpcver: %s: method is NULL; to remove all of a %s's "
+              "registrations call %s(%s)", t->zFunc, t->zWho, t->zFunc,
+              t->zWho);
     return;
   }
-  if( argc==2 && rv_arg_name(ctx, zFunc, "method", argv[1]) ) return;
-  if( rv_begin_write(ctx, p, zFunc) ) return;
-  rc = rv_conn_stmt(p, RPC_STMT_UNREGISTER_COUNT,
-      "SELECT count(*) FROM main.rpc_ranges"
-      " WHERE manager = ?1 AND (?2 IS NULL OR method = ?2)", &pStmt);
+  if( argc==2 && rv_arg_name(ctx, t->zFunc, "method", argv[1]) ) return;
+  if( rv_begin_write(ctx, p, t->zFunc) ) return;
+  rc = rv_conn_stmt(p, t->idCount, t->zCount, &pStmt);
   if( rc==SQLITE_OK ){
     sqlite3_bind_value(pStmt, 1, argv[0]);
     if( argc==2 ) sqlite3_bind_value(pStmt, 2, argv[1]);
@@ -243,16 +267,20 @@ void rv_rpc_unregister(sqlite3_context *ctx, int argc,
     rc = sqlite3_reset(pStmt);
   }
   if( rc==SQLITE_OK && n>0 ){
-    rc = rv_conn_stmt(p, RPC_STMT_UNREGISTER,
-        "DELETE FROM main.rpc_registrations"
-        " WHERE manager = ?1 AND (?2 IS NULL OR method = ?2)", &pStmt);
+    rc = rv_conn_stmt(p, t->idDelete, t->zDelete, &pStmt);
     if( rc==SQLITE_OK ){
       sqlite3_bind_value(pStmt, 1, argv[0]);
       if( argc==2 ) sqlite3_bind_value(pStmt, 2, argv[1]);
       rc = rv_run(pStmt);
     }
   }
-  if( rv_end_write(ctx, p, zFunc, rc)==SQLITE_OK ) sqlite3_result_int64(ctx, n);
+  if( rv_end_write(ctx, p, t->zFunc, rc)==SQLITE_OK ){
+    sqlite3_result_int64(ctx, n);
+  }
+}
+
+void rv_rpc_unregister(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  rv_unregister(ctx, argc, argv, 0);
 }
 
 void rv_rpc_pin(sqlite3_context *ctx, int argc, sqlite3_value **argv){
@@ -351,19 +379,29 @@ static int arg_share(sqlite3_context *ctx, sqlite3_value *pVal,
 
 /* Refuse (SQLITE_CONSTRAINT, with the message on ctx) when removing the
 ** managers last seen before pCutoff would take more than share of some
-** method's receivers.  Reads only the stale managers' registrations. */
+** method's receivers, or of its registered senders (expiring the senders
+** that still send old versions would let a bridge in while they run).
+** Reads only the stale managers' registrations. */
 static int expire_share_check(sqlite3_context *ctx, RpcConn *p,
                               sqlite3_value *pCutoff, double share,
                               sqlite3_value *pSeconds){
   sqlite3_stmt *pStmt;
   int rc = rv_conn_stmt(p, RPC_STMT_EXPIRE_SHARE,
-      "SELECT r.method, count(*), m.receivers"
-      "  FROM main.rpc_managers AS g"
-      "  JOIN main.rpc_ranges AS r ON r.manager = g.manager"
-      "  JOIN main.rpc_methods AS m ON m.method = r.method"
-      " WHERE g.last_seen < ?1"
-      " GROUP BY r.method HAVING count(*) > ?2 * m.receivers"
-      " ORDER BY count(*) * 1.0 / m.receivers DESC, r.method LIMIT 1",
+      "SELECT method, n, total, sender FROM ("
+      "  SELECT r.method AS method, count(*) AS n, m.receivers AS total,"
+      "         0 AS sender"
+      "    FROM main.rpc_managers AS g"
+      "    JOIN main.rpc_ranges AS r ON r.manager = g.manager"
+      "    JOIN main.rpc_methods AS m ON m.method = r.method"
+      "   WHERE g.last_seen < ?1 GROUP BY r.method"
+      "  UNION ALL"
+      "  SELECT s.method, count(*), m.senders, 1"
+      "    FROM main.rpc_managers AS g"
+      "    JOIN main.rpc_sender_ranges AS s ON s.sender = g.manager"
+      "    JOIN main.rpc_methods AS m ON m.method = s.method"
+      "   WHERE g.last_seen < ?1 GROUP BY s.method)"
+      " WHERE n > ?2 * total"
+      " ORDER BY n * 1.0 / total DESC, method, sender LIMIT 1",
       &pStmt);
   if( rc!=SQLITE_OK ) return rc;
   sqlite3_bind_value(pStmt, 1, pCutoff);
@@ -373,12 +411,16 @@ static int expire_share_check(sqlite3_context *ctx, RpcConn *p,
     char *zSeconds = rv_quote_value(pSeconds);
     sqlite3_int64 n = sqlite3_column_int64(pStmt, 1);
     sqlite3_int64 nAll = sqlite3_column_int64(pStmt, 2);
+    int sender = sqlite3_column_int(pStmt, 3);
     rv_errorf(ctx, "rpcver: rpc_expire: refused to remove %lld of the %lld "
-        "receiver(s) of method %s, more than %g%% of them in one call; a "
+        "%s of method %s, more than %g%% of them in one call; a "
         "clock that jumped forward, or a leader whose clock runs ahead, looks "
         "like this.  Check them (SELECT rpc_explain(%s)), then remove them "
-        "with rpc_unregister(manager), or with rpc_expire(%s, 1) if they "
-        "are all gone", n, nAll, zMethod, share*100.0, zMethod, zSeconds);
+        "with %s, or with rpc_expire(%s, 1) if they are all gone",
+        n, nAll, sender ? "registered sender(s)" : "receiver(s)", zMethod,
+        share*100.0, zMethod,
+        sender ? "rpc_unregister_sender(sender)" : "rpc_unregister(manager)",
+        zSeconds);
     sqlite3_free(zMethod);
     sqlite3_free(zSeconds);
     rc = SQLITE_CONSTRAINT;

@@ -264,8 +264,8 @@ CREATE TRIGGER main.rpc_ranges_inserted AFTER INSERT ON rpc_ranges BEGIN
    WHERE method = NEW.method;
   -- The change must leave every registered sender something it may send.
   SELECT rpcver_raise(rpcver_sender_refusal(
-           printf('manager %s''s range [%s, %s]', rpcver_quote(NEW.manager),
-                  rpcver_text(NEW.lo), rpcver_text(NEW.hi)),
+           printf('the range [%s, %s] of manager %s', rpcver_text(NEW.lo),
+                  rpcver_text(NEW.hi), rpcver_quote(NEW.manager)),
            m.method, s.sender, s.lo, s.hi, m.max_lo, m.negotiated))
     FROM rpc_methods AS m JOIN rpc_sender_ranges AS s ON s.method = m.method
    WHERE m.method = NEW.method AND m.senders > 0
@@ -294,8 +294,8 @@ CREATE TRIGGER main.rpc_ranges_updated AFTER UPDATE OF lo, hi ON rpc_ranges BEGI
    WHERE method = NEW.method;
   -- The change must leave every registered sender something it may send.
   SELECT rpcver_raise(rpcver_sender_refusal(
-           printf('manager %s''s range [%s, %s]', rpcver_quote(NEW.manager),
-                  rpcver_text(NEW.lo), rpcver_text(NEW.hi)),
+           printf('the range [%s, %s] of manager %s', rpcver_text(NEW.lo),
+                  rpcver_text(NEW.hi), rpcver_quote(NEW.manager)),
            m.method, s.sender, s.lo, s.hi, m.max_lo, m.negotiated))
     FROM rpc_methods AS m JOIN rpc_sender_ranges AS s ON s.method = m.method
    WHERE m.method = NEW.method AND m.senders > 0
@@ -516,6 +516,30 @@ BEGIN
    WHERE method = NEW.method;
 END;
 
+-- A drain window is a number of seconds (rpcver_seconds: at most 365
+-- days).  Raised while a drain runs, it extends that drain to the new
+-- window counted from now: messages sent before the change that started
+-- it may live that long.  Lowered, it never shortens one.
+DROP TRIGGER IF EXISTS main.rpc_methods_drain_check;
+CREATE TRIGGER main.rpc_methods_drain_check BEFORE UPDATE OF drain ON rpc_methods
+  WHEN NEW.drain IS NOT OLD.drain AND NEW.drain IS NOT NULL
+BEGIN
+  SELECT rpcver_seconds(printf('the drain window of method %s',
+                               rpcver_quote(NEW.method)), NEW.drain);
+END;
+DROP TRIGGER IF EXISTS main.rpc_methods_drain;
+CREATE TRIGGER main.rpc_methods_drain AFTER UPDATE OF drain ON rpc_methods
+  WHEN NEW.inflight_until >= unixepoch()
+   AND NEW.inflight_until < unixepoch() + coalesce(NEW.drain,
+         (SELECT value FROM rpc_meta WHERE key = 'drain_default'))
+BEGIN
+  UPDATE rpc_methods
+     SET inflight_until = unixepoch() + coalesce(NEW.drain,
+           (SELECT value FROM rpc_meta WHERE key = 'drain_default')),
+         seq = seq + 1
+   WHERE method = NEW.method;
+END;
+
 DROP TRIGGER IF EXISTS main.rpc_methods_guard_insert;
 CREATE TRIGGER main.rpc_methods_guard_insert BEFORE INSERT ON rpc_methods
   WHEN NEW.receivers IS NOT 0 OR NEW.max_lo IS NOT NULL
@@ -538,7 +562,7 @@ END;
 -- most one and are 0 exactly when there are no ranges; the floor only rises
 -- to negotiated, or falls to a new pin; a new pin is not below max_lo; an
 -- in-flight envelope's end never comes sooner, and while it runs it only
--- widens; a drain window is a number of seconds >= 0.  (The aggregates
+-- widens (rpc_methods_drain_check checks a drain window).  (The aggregates
 -- themselves are rpc_verify()'s to audit.)
 DROP TRIGGER IF EXISTS main.rpc_methods_guard_update;
 CREATE TRIGGER main.rpc_methods_guard_update BEFORE UPDATE ON rpc_methods
@@ -557,11 +581,20 @@ CREATE TRIGGER main.rpc_methods_guard_update BEFORE UPDATE ON rpc_methods
     OR (NEW.senders = 0) IS NOT (NEW.max_shi IS NULL)
     OR NEW.inflight_until < OLD.inflight_until
     OR (NEW.inflight_until IS NULL AND OLD.inflight_until IS NOT NULL)
+    -- an envelope is three integers, lo <= hi keys, or nothing
+    OR ((NEW.inflight_until IS NOT OLD.inflight_until
+         OR NEW.inflight_lo IS NOT OLD.inflight_lo
+         OR NEW.inflight_hi IS NOT OLD.inflight_hi)
+        AND NOT coalesce(typeof(NEW.inflight_until) = 'integer'
+                         AND typeof(NEW.inflight_lo) = 'integer'
+                         AND typeof(NEW.inflight_hi) = 'integer'
+                         AND NEW.inflight_lo >= 0
+                         AND NEW.inflight_lo <= NEW.inflight_hi
+                         AND NEW.inflight_hi < (1 << 60), 0))
+    -- and one that runs only widens
     OR (OLD.inflight_until >= unixepoch()
-        AND (NEW.inflight_lo > OLD.inflight_lo
-             OR NEW.inflight_hi < OLD.inflight_hi))
-    OR (NEW.drain IS NOT OLD.drain AND NEW.drain IS NOT NULL
-        AND NOT (typeof(NEW.drain) = 'integer' AND NEW.drain >= 0))
+        AND NOT coalesce(NEW.inflight_lo <= OLD.inflight_lo
+                         AND NEW.inflight_hi >= OLD.inflight_hi, 0))
 BEGIN
   SELECT rpcver_raise(printf('rpcver: rpc_methods is maintained by rpcver''s '
            || 'triggers (refused a direct update of method %s); write '
@@ -632,8 +665,18 @@ CREATE TRIGGER main.rpc_managers_guard_delete BEFORE DELETE ON rpc_managers
     OR EXISTS (SELECT 1 FROM rpc_sender_ranges WHERE sender = OLD.manager)
 BEGIN
   SELECT rpcver_raise(printf('rpcver: manager %s still has registrations; '
-           || 'remove them with rpc_unregister() or DELETE FROM '
-           || 'rpc_registrations', rpcver_quote(OLD.manager)));
+           || 'remove them with %s', rpcver_quote(OLD.manager),
+           CASE WHEN EXISTS (SELECT 1 FROM rpc_ranges
+                              WHERE manager = OLD.manager)
+                 AND EXISTS (SELECT 1 FROM rpc_sender_ranges
+                              WHERE sender = OLD.manager)
+                THEN 'rpc_unregister() and rpc_unregister_sender(), or '
+                  || 'DELETE FROM rpc_registrations and rpc_senders'
+                WHEN EXISTS (SELECT 1 FROM rpc_ranges
+                              WHERE manager = OLD.manager)
+                THEN 'rpc_unregister() or DELETE FROM rpc_registrations'
+                ELSE 'rpc_unregister_sender() or DELETE FROM rpc_senders'
+           END));
 END;
 
 ---------------------------------------------------------- rpc_registrations
@@ -1097,3 +1140,44 @@ CREATE VIEW main.rpc_in_flight(method, senders, sending_lo, sending_hi,
 
 INSERT OR REPLACE INTO main.rpc_meta(key, value) VALUES ('schema_version', 3);
 INSERT OR REPLACE INTO main.rpc_meta(key, value) VALUES ('schema_revision', 7);
+
+-- The default window is the operator's to change (rpc_drain(NULL, seconds),
+-- or plain DML on this row), but only to a whole number of seconds, and it
+-- cannot be removed: every method without its own window uses it.  (Last in
+-- the script, after its own writes of rpc_meta: rpcver's audit runs the
+-- script in a private database without rpcver's functions.)
+DROP TRIGGER IF EXISTS main.rpc_meta_drain_insert;
+CREATE TRIGGER main.rpc_meta_drain_insert
+BEFORE INSERT ON rpc_meta WHEN NEW.key = 'drain_default' BEGIN
+  SELECT rpcver_seconds('rpc_meta.drain_default', NEW.value);
+  SELECT rpcver_raise(printf('rpcver: rpc_meta.drain_default must be an '
+           || 'INTEGER, not the text %s (rpc_meta''s values have no type '
+           || 'affinity); write it as a number', rpcver_quote(NEW.value)))
+   WHERE typeof(NEW.value) <> 'integer';
+END;
+DROP TRIGGER IF EXISTS main.rpc_meta_drain_update;
+CREATE TRIGGER main.rpc_meta_drain_update
+BEFORE UPDATE ON rpc_meta WHEN NEW.key = 'drain_default' OR OLD.key = 'drain_default' BEGIN
+  SELECT rpcver_raise('rpcver: rpc_meta: a row cannot be renamed to or from '
+           || 'drain_default (the default drain window); set the window with '
+           || 'rpc_drain(NULL, seconds)')
+   WHERE NEW.key IS NOT OLD.key;
+  SELECT rpcver_seconds('rpc_meta.drain_default', NEW.value);
+  SELECT rpcver_raise(printf('rpcver: rpc_meta.drain_default must be an '
+           || 'INTEGER, not the text %s (rpc_meta''s values have no type '
+           || 'affinity); write it as a number', rpcver_quote(NEW.value)))
+   WHERE typeof(NEW.value) <> 'integer';
+  -- a longer default extends the drains under way of methods that use it
+  -- (rpc_methods_drain does the same for a method's own window)
+  UPDATE rpc_methods
+     SET inflight_until = unixepoch() + NEW.value, seq = seq + 1
+   WHERE drain IS NULL AND inflight_until >= unixepoch()
+     AND inflight_until < unixepoch() + NEW.value;
+END;
+DROP TRIGGER IF EXISTS main.rpc_meta_drain_delete;
+CREATE TRIGGER main.rpc_meta_drain_delete
+BEFORE DELETE ON rpc_meta WHEN OLD.key = 'drain_default' BEGIN
+  SELECT rpcver_raise('rpcver: rpc_meta''s drain_default row is the drain window '
+           || 'of every method without its own and cannot be deleted; set it '
+           || 'with rpc_drain(NULL, seconds)');
+END;

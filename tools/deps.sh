@@ -16,8 +16,13 @@
 # reading a script from standard input exits 0 even when the script fails,
 # so each Tcl check ends with an explicit exit 1.
 #
+# The cluster's TLS (rpcverd, the C wire client, the CLI) is OpenSSL's:
+# libssl-dev to build, and the openssl command for cluster/certs.sh and the
+# tests, which make their certificates as they run.
+#
 # spin checks model/rpcver.pml (make model) and replays its runs through
-# the extension (tests/model.test).
+# the extension (tests/model.test).  tmux gives tests/cli.test a real
+# terminal to draw the CLI's tables in.
 #
 # The operators' tools (docs/operators.md): chromium renders rpcver
 # timeline's SVG for tests/timeline.test; python3-prometheus-client parses
@@ -92,9 +97,12 @@ python3         python_loads_extensions
 nodejs          has node
 npm             has npm
 libdqlite-dev   pkg-config --exists dqlite
+libssl-dev      pkg-config --exists openssl
 go-dqlite       has dqlite
+openssl         has openssl
 rabbitmq-server has rabbitmq-server
 spin            has spin
+tmux            has tmux
 python3-oslo.messaging python_imports oslo_messaging
 python3-oslo.versionedobjects python_imports oslo_versionedobjects.base
 chromium        chromium_runs

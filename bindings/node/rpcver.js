@@ -12,6 +12,12 @@
  *
  * Every function is a thin wrapper over one SQL function of the extension
  * (docs/reference.md, "SQL reference"): the rules live in the extension, not here.
+ * Senders that register what they can send (registerSender) are held to
+ * rpcver's promise about messages in flight: after a change that narrows
+ * what senders may send, a receiver is admitted only if it accepts what may
+ * still be in flight, for the method's drain window (drain, setDrain,
+ * inFlight; docs/in-flight.md).  Senders are managers too: heartbeat and
+ * expire cover them.
  * Writes run in BEGIN IMMEDIATE ... COMMIT (a SAVEPOINT when the caller
  * already has a transaction open), so the busy timeout applies under
  * contention.  Statements are prepared once per Database and reused.
@@ -33,7 +39,13 @@ class RpcverError extends Error {
   }
 }
 
-/** A refusal: a registration outside the method's floor, or a pin nothing could be sent at. */
+/**
+ * A refusal: a registration outside the method's floor or not accepting
+ * what may still be in flight (a drain under way says "the drain window"
+ * and the seconds left), a pin nothing could be sent at, a sender whose
+ * range reaches nothing every receiver accepts, or a registration or pin
+ * that would leave a registered sender nothing to send.
+ */
 class RefusedError extends RpcverError {
   constructor(message, options) {
     super(message, options);
@@ -42,7 +54,8 @@ class RefusedError extends RpcverError {
 }
 
 function isRefusal(message) {
-  return message.includes('cannot register') || message.includes('cannot pin');
+  return message.includes('cannot register') || message.includes('cannot pin') ||
+    message.includes('would leave registered sender');
 }
 
 // An SQL error of the extension becomes an RpcverError (or RefusedError),
@@ -246,13 +259,17 @@ function unregister(db, manager, method) {
     : write(db, 'SELECT rpc_unregister(?, ?)', [manager, method]);
 }
 
-/** Records the manager as seen now; false when it is not registered (expired: register again). */
+/**
+ * Records the manager (a receiver or a sender) as seen now; false when it
+ * is not registered (expired: register again).
+ */
 function heartbeat(db, manager) {
   return write(db, 'SELECT rpc_heartbeat(?)', [manager]) === 1;
 }
 
 /**
- * Unregisters every manager not seen for more than `seconds`; returns how many.
+ * Unregisters every manager (receivers and senders) not seen for more than
+ * `seconds`, with all its registrations; returns how many.
  * Throws, removing nothing, when that would take more than `maxShare` (0 to 1;
  * default 0.5) of some method's receivers; `maxShare` 1 removes all that are stale.
  */
@@ -269,6 +286,44 @@ function pin(db, method, version) {
 /** Drops a method with no receivers (its floor and pin); returns whether it was known. */
 function forget(db, method) {
   return write(db, 'SELECT rpc_forget(?)', [method]) === 1;
+}
+
+/**
+ * Registers (or re-registers) `sender` as sending `method` at [lo, hi]
+ * (lo defaults to MAJOR(hi).0).  Returns what it may send now,
+ * rpc_max_send(method, hi, lo) after it (null while the method has no
+ * receivers).  Throws RefusedError, registering nothing, when no version in
+ * [lo, hi] is accepted by every receiver.
+ */
+function registerSender(db, sender, method, hi, lo) {
+  return lo === undefined
+    ? write(db, 'SELECT rpc_register_sender(?, ?, ?)', [sender, method, v(hi)])
+    : write(db, 'SELECT rpc_register_sender(?, ?, ?, ?)', [sender, method, v(hi), v(lo)]);
+}
+
+/**
+ * Removes all of the sender's registrations, or with `method` that one (a
+ * null method is an error, as in SQL).  Returns the number removed.  What
+ * it could send may still be in flight: the method's drain window starts.
+ */
+function unregisterSender(db, sender, method) {
+  return method === undefined
+    ? write(db, 'SELECT rpc_unregister_sender(?)', [sender])
+    : write(db, 'SELECT rpc_unregister_sender(?, ?)', [sender, method]);
+}
+
+/**
+ * Sets how long a message of `method` may stay in flight, in whole seconds
+ * (the longest call timeout, or a cast's message TTL): its drain window.
+ * A null method sets the default (60 until set) that methods without their
+ * own use; null seconds gives the method the default again.  0 turns the
+ * drain off.  Returns the window in force for the method after it.
+ */
+function setDrain(db, method, seconds) {
+  if (seconds === undefined) {
+    throw new TypeError('rpcver.setDrain: pass seconds, or null to give the method the default window');
+  }
+  return write(db, 'SELECT rpc_drain(?, ?)', [method === undefined ? null : method, v(seconds)]);
 }
 
 // ------------------------------------------------------------------- reads
@@ -305,6 +360,14 @@ function explain(db, method) {
   return read(db, 'SELECT rpc_explain(?)', [method]);
 }
 
+/**
+ * The drain window in force for `method` (null or none: the default), in
+ * seconds; null on a database without the rpcver schema yet.
+ */
+function drain(db, method = null) {
+  return read(db, 'SELECT rpc_drain(?)', [method]);
+}
+
 /** 'ok', or the differences found by the extension's audit. */
 function verify(db) {
   return read(db, 'SELECT rpc_verify()', []);
@@ -325,9 +388,26 @@ function view(db, name) {
   }
 }
 
-/** rpc_status: one row per method {method, receivers, negotiated, newest, pin, floor, state}. */
+/**
+ * rpc_status: one row per method {method, receivers, negotiated, newest,
+ * pin, floor, state, senders, drain_left}: senders counts the registered
+ * senders, drain_left the seconds messages sent before a narrowing change
+ * may still be in flight (0: none; inFlight has their versions).
+ */
 function status(db) {
   return view(db, 'rpc_status');
+}
+
+/**
+ * rpc_in_flight: one row per method with registered senders or a drain under
+ * way {method, senders, sending_lo, sending_hi, in_flight_lo, in_flight_hi,
+ * seconds_left, drain}: what the senders may send now, what they could send
+ * before a change narrowed it (null when nothing more is in flight) and for
+ * how many seconds more, and the window in force.  A receiver registering
+ * now must accept all of it.
+ */
+function inFlight(db) {
+  return view(db, 'rpc_in_flight');
 }
 
 /** rpc_laggards: receivers below the newest version of their method {manager, method, hi, newest}. */
@@ -446,6 +526,10 @@ module.exports = {
   expire,
   pin,
   forget,
+  registerSender,
+  unregisterSender,
+  setDrain,
+  drain,
   maxSend,
   canSend,
   check,
@@ -453,6 +537,7 @@ module.exports = {
   verify,
   status,
   laggards,
+  inFlight,
   Client,
   RpcverError,
   RefusedError,

@@ -25,11 +25,22 @@ outside a transaction each one sees every commit made so far, by any
 connection or process (rpc_max_send's per-connection cache is never stale),
 so call them before every use instead of caching their answers.
 
+Senders and drain windows (docs/in-flight.md).  A sender that registers
+what it can send (:func:`register_sender`) is inside rpcver's promise about
+messages in flight: after a change that narrows what senders may send (a
+pin, a receiver dropping old versions, a sender leaving), a receiver is
+admitted only if it accepts every version that may still be in flight, for
+the method's drain window (:func:`drain`, :func:`set_drain`;
+:func:`in_flight` shows what is in flight).  Senders are rows of
+``rpc_managers`` like receivers: :func:`heartbeat` and :func:`expire` cover
+them.
+
 Errors.  Every error rpcver raises in SQL (message starting ``rpcver:``) is
 re-raised as :class:`RpcverError` with the message unchanged, chained to the
 original ``sqlite3`` exception, and with its ``sqlite_errorcode`` and
 ``sqlite_errorname``.  Refusals by the rules ("cannot register", "cannot
-pin") are :class:`RefusedError`; invalid versions are :class:`VersionError`.
+pin", "would leave registered sender ...") are :class:`RefusedError`;
+invalid versions are :class:`VersionError`.
 Other SQLite errors (``database is locked`` after the busy timeout, I/O
 errors, ...) are left as the ``sqlite3`` exceptions they are.
 """
@@ -44,7 +55,9 @@ __all__ = [
     "RpcverError", "RefusedError", "VersionError",
     "connect", "load", "transaction",
     "register", "unregister", "heartbeat", "expire", "pin", "forget", "init",
-    "max_send", "can_send", "check", "status", "laggards", "explain",
+    "register_sender", "unregister_sender", "drain", "set_drain",
+    "max_send", "can_send", "check", "status", "laggards", "in_flight",
+    "explain",
     "verify", "extension_version",
     "version_key", "normalize", "compare", "default_lo",
     "Client",
@@ -86,10 +99,16 @@ class RpcverError(Exception):
 class RefusedError(RpcverError):
     """A registration or pin refused by the rules.
 
-    Raised when a manager's range does not contain the method's floor
-    (``... cannot register method ...``), or a pin would leave some receiver
-    with nothing it can receive (``cannot pin method ...``).  The message
-    says what to do (upgrade, pin first, remove stale managers, ...).
+    Raised when a manager's range does not contain the method's floor, or
+    not every version registered senders may still have in flight (``...
+    cannot register method ...``; a drain under way says ``the drain
+    window`` and the seconds left); when a pin would leave some receiver
+    with nothing it can receive (``cannot pin method ...``); when a sender's
+    range reaches nothing every receiver accepts (``sender ... cannot
+    register method ...``); and when a registration or a pin would leave a
+    registered sender with nothing it may send (``... would leave registered
+    sender ...``).  The message says what to do (upgrade, pin first, wait
+    out the drain, remove stale managers, ...).
     """
 
 
@@ -98,7 +117,10 @@ class VersionError(RpcverError, ValueError):
 
 
 _REFUSAL = re.compile(
-    r"rpcver: (?:manager '.*' cannot register method '|cannot pin method ')",
+    r"rpcver: (?:(?:manager|sender) '.*' cannot register method '"
+    r"|cannot pin method '"
+    r"|(?:the range \[.*\] of manager '.*'|the pin of method '.*' to ).*"
+    r" would leave registered sender ')",
     re.S)
 
 
@@ -318,7 +340,8 @@ def unregister(conn, manager, method=None):
 
 
 def heartbeat(conn, manager):
-    """Record ``manager`` as seen now.
+    """Record ``manager`` as seen now: a receiver or a sender (senders are
+    managers too, one name for both when a process is both).
 
     Returns False when it is not registered (it was expired or unregistered:
     register again, which admission may refuse).
@@ -328,7 +351,8 @@ def heartbeat(conn, manager):
 
 
 def expire(conn, seconds, max_share=None):
-    """Unregister every manager not seen for more than ``seconds``.
+    """Unregister every manager not seen for more than ``seconds``, with
+    its receiver and sender registrations.
 
     Returns the number of managers removed.  Raises RpcverError, removing
     nothing, when that would take more than ``max_share`` (0 to 1; None is
@@ -368,6 +392,57 @@ def init(conn):
         return _one(conn, "SELECT rpc_init()")
 
 
+def register_sender(conn, sender, method, hi, lo=None):
+    """Register ``sender`` as sending ``method`` at versions ``[lo, hi]``.
+
+    ``lo`` defaults to ``MAJOR(hi).0`` (oslo.messaging's rule, as for
+    receivers); a sender already registered for the method has its range
+    replaced.  Returns what it may send now, ``rpc_max_send(method, hi,
+    lo)`` after the registration (None while the method has no receivers).
+    Raises :class:`RefusedError`, registering nothing, when no version in
+    ``[lo, hi]`` is accepted by every receiver (``rpcver: sender 'x' cannot
+    register method ...``).  Registered, the sender is held to rpcver's
+    promise about messages in flight; :func:`heartbeat` and :func:`expire`
+    cover it as they cover managers.
+    """
+    with transaction(conn):
+        if lo is None:
+            return _one(conn, "SELECT rpc_register_sender(?, ?, ?)",
+                        (sender, method, hi))
+        return _one(conn, "SELECT rpc_register_sender(?, ?, ?, ?)",
+                    (sender, method, hi, lo))
+
+
+def unregister_sender(conn, sender, method=None):
+    """Remove ``sender``'s registration for ``method``, or all of them.
+
+    Returns the number removed (0 for an unknown sender or method).  What it
+    could send may still be in flight: the method's drain window starts.
+    """
+    with transaction(conn):
+        if method is None:
+            return _one(conn, "SELECT rpc_unregister_sender(?)", (sender,))
+        return _one(conn, "SELECT rpc_unregister_sender(?, ?)",
+                    (sender, method))
+
+
+def set_drain(conn, method, seconds):
+    """Set how long a message of ``method`` may stay in flight, in seconds
+    (the longest call timeout, or a cast's message TTL): its drain window.
+
+    ``method`` None sets the default window (60 s until set), which every
+    method without one of its own uses; ``seconds`` None gives ``method``
+    the default again (it cannot be None for the default itself).  0 turns
+    the drain off.  Returns the window in force for ``method`` after it.
+    """
+    if isinstance(seconds, bool):
+        # Python's sqlite3 would bind True as 1 second
+        raise TypeError("rpcver: set_drain: seconds must be a whole number "
+                        ">= 0 or None, not %r" % (seconds,))
+    with transaction(conn):
+        return _one(conn, "SELECT rpc_drain(?, ?)", (method, seconds))
+
+
 # --------------------------------------------------------------------------
 # Reads
 
@@ -402,11 +477,32 @@ def check(conn, method, hi, lo=None):
     return _one(conn, "SELECT rpc_check(?, ?, ?)", (method, hi, lo))
 
 
+def drain(conn, method=None):
+    """The drain window in force for ``method`` (None: the default), in
+    seconds: its own, else the default.  None on a database without the
+    rpcver schema yet."""
+    return _one(conn, "SELECT rpc_drain(?)", (method,))
+
+
 def status(conn):
     """The ``rpc_status`` view: one dict per method with keys ``method``,
     ``receivers``, ``negotiated``, ``newest``, ``pin``, ``floor``, ``state``
-    (``empty``, ``blocked``, ``pinned``, ``upgrading`` or ``steady``)."""
+    (``empty``, ``blocked``, ``pinned``, ``upgrading`` or ``steady``),
+    ``senders`` (registered senders) and ``drain_left`` (seconds that
+    messages sent before a narrowing change may still be in flight; 0:
+    none, :func:`in_flight` has their versions)."""
     return _rows(conn, "SELECT * FROM rpc_status ORDER BY method")
+
+
+def in_flight(conn):
+    """The ``rpc_in_flight`` view: one dict per method with registered
+    senders or a drain under way, keys ``method``, ``senders``,
+    ``sending_lo`` and ``sending_hi`` (what the senders may send now),
+    ``in_flight_lo`` and ``in_flight_hi`` (what they could send before a
+    change narrowed it, None when nothing more is in flight),
+    ``seconds_left`` (of that drain; 0: none) and ``drain`` (the window in
+    force).  A receiver registering now must accept all of it."""
+    return _rows(conn, "SELECT * FROM rpc_in_flight ORDER BY method")
 
 
 def laggards(conn):

@@ -98,6 +98,26 @@ Deadlines and caps
   transaction in progress is lost.  A batch of no rows that says more
   follow is refused too: the result would never end.
 
+TLS
+  A cluster of nodes run with ``--tls-cert``, ``--tls-key`` and
+  ``--tls-ca`` speaks TLS 1.3 only, and wants a client certificate signed
+  by the cluster's CA (``cluster/certs.sh client NAME`` makes one)::
+
+      conn = rpcver_cluster.connect(nodes, tls_cert="svc.crt",
+                                    tls_key="svc.key", tls_ca="ca.crt")
+
+  or ``tls=`` an ``ssl.SSLContext`` of your own (:func:`tls_context` makes
+  the one those three files give).  The node's certificate must chain to
+  the CA and be a node's (good for a TLS server); the names in it are not
+  checked, since the cluster's CA signs its members only.  The handshake is
+  part of connecting and keeps to the same deadline: a node that stalls or
+  trickles it is dropped when ``timeout`` (or what is left of
+  ``leader_timeout``) has passed.  A node that refuses this client's
+  certificate says so with an alert, which TLS 1.3 delivers with the first
+  answer; it is raised as a broken connection naming the alert, and
+  retrying finds the same refusal, so connecting fails with
+  :class:`NoLeaderError` saying why.
+
 Caching
   None: each call asks the leader (one round trip; docs/concurrency.md's "call it
   before every RPC").  A cached answer is not safe for any fixed time: the
@@ -121,13 +141,14 @@ import functools
 import re
 import socket
 import sqlite3
+import ssl
 import struct
 import time
 
 import rpcver
 
 __all__ = [
-    "connect", "Connection", "Cursor", "Server",
+    "connect", "tls_context", "Connection", "Cursor", "Server",
     "Error", "NodeError", "OperationalError", "IntegrityError", "DataError",
     "InternalError", "InterfaceError", "ProgrammingError", "DatabaseError",
     "FailoverError", "NoLeaderError", "TransactionLostError",
@@ -442,6 +463,58 @@ def _decode_failure(body):
 
 
 # --------------------------------------------------------------------------
+# TLS
+
+def tls_context(cert, key, ca):
+    """The ``ssl.SSLContext`` of a client of a cluster with TLS: ``cert``
+    (PEM: the client's certificate, then the CA's, as ``cluster/certs.sh``
+    writes it), ``key`` (its PEM key), ``ca`` (PEM: the cluster's CA, the
+    only one trusted).  TLS 1.3 only; the node's certificate must chain to
+    ``ca`` and be good for a TLS server; names are not checked.  Raises
+    ``ValueError`` naming the file that does not load."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_REQUIRED
+    for what, path in (("CA certificate", ca), ("certificate", cert),
+                       ("key", key)):
+        if not path:
+            raise ValueError("rpcver_cluster: TLS needs the %s file too "
+                             "(tls_cert, tls_key and tls_ca)" % what)
+    try:
+        context.load_verify_locations(cafile=ca)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError("rpcver_cluster: cannot load the CA certificate "
+                         "%s: %s" % (ca, exc)) from None
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError("rpcver_cluster: cannot load the certificate %s "
+                         "with the key %s: %s" % (cert, key, exc)) from None
+    return context
+
+
+def _tls_reason(exc, handshake=False):
+    """A TLS failure in words."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return "the node's certificate is refused: %s" % (
+            exc.verify_message or exc.reason)
+    reason = getattr(exc, "reason", None) or str(exc)
+    text = str(reason).lower().replace("_", " ")
+    if "alert" in text:
+        return ("the node refused the TLS session (%s)%s" % (
+            reason, ": it does not accept this client's certificate"
+            if "certificate" in text or "unknown ca" in text else ""))
+    if handshake and ("eof" in text or isinstance(exc, ssl.SSLEOFError)
+                      or not isinstance(exc, ssl.SSLError)):
+        return ("connection closed during the TLS handshake (a node that "
+                "is not running with TLS does that)")
+    if "wrong version number" in text:
+        return "the node does not speak TLS 1.3 (%s)" % reason
+    return str(exc)
+
+
+# --------------------------------------------------------------------------
 # One TCP connection to one node
 
 def _split_address(address):
@@ -462,11 +535,14 @@ class _Node:
     ``max_rows`` rows and ``max_bytes`` bytes."""
 
     def __init__(self, address, timeout, limit=None,
-                 max_rows=DEFAULT_MAX_ROWS, max_bytes=DEFAULT_MAX_BYTES):
+                 max_rows=DEFAULT_MAX_ROWS, max_bytes=DEFAULT_MAX_BYTES,
+                 tls=None):
         self.address = address
         self.timeout, self.limit = timeout, limit
         self.max_rows, self.max_bytes = max_rows, max_bytes
         self.sock = None
+        self.tls = tls
+        self._responses = 0            # read on this connection
         self._begin()
         try:
             # A node that is down refuses at once; one that is unreachable
@@ -478,7 +554,31 @@ class _Node:
             raise self._late("cannot connect to")
         except OSError as exc:
             raise _Broken("cannot connect to %s: %s" % (address, exc))
+        if tls is not None:
+            self._tls_handshake(tls)
         self._send(_u64(PROTOCOL_VERSION))                # the handshake
+
+    def _tls_handshake(self, context):
+        """TLS over the connected socket, within the call's deadline: one
+        do_handshake() whose waits all count against what is left."""
+        try:
+            self.sock = context.wrap_socket(self.sock,
+                                            do_handshake_on_connect=False)
+        except (ssl.SSLError, OSError) as exc:
+            self.close()
+            raise _Broken("cannot start TLS with %s: %s" % (self.address, exc))
+        left = self._left()
+        if left <= 0:
+            raise self._late("no complete TLS handshake with")
+        try:
+            self.sock.settimeout(left)
+            self.sock.do_handshake()
+        except socket.timeout:
+            raise self._late("no complete TLS handshake with")
+        except (ssl.SSLError, OSError) as exc:
+            self.close()
+            raise _Broken("TLS handshake with %s: %s"
+                          % (self.address, _tls_reason(exc, True)))
 
     def _begin(self):
         """A call starts: its deadline, and its count of bytes read."""
@@ -505,17 +605,25 @@ class _Node:
             pass
 
     def _send(self, data):
-        left = self._left()
-        if left <= 0:
-            raise self._late("cannot send to")
-        try:
-            self.sock.settimeout(left)   # sendall: for all of it, since 3.5
-            self.sock.sendall(data)
-        except socket.timeout:
-            raise self._late("cannot send to")
-        except OSError as exc:
-            self.close()
-            raise _Broken("cannot send to %s: %s" % (self.address, exc))
+        view = memoryview(data)
+        while view:
+            # each send waits at most what is left of the call (a TLS
+            # socket's sendall would give every piece the whole timeout)
+            left = self._left()
+            if left <= 0:
+                raise self._late("cannot send to")
+            try:
+                self.sock.settimeout(left)
+                view = view[self.sock.send(view):]
+            except socket.timeout:
+                raise self._late("cannot send to")
+            except ssl.SSLError as exc:
+                self.close()
+                raise _Broken("cannot send to %s: %s"
+                              % (self.address, _tls_reason(exc)))
+            except OSError as exc:
+                self.close()
+                raise _Broken("cannot send to %s: %s" % (self.address, exc))
 
     def send(self, rtype, body):
         """Send a request: a new call, with its own deadline."""
@@ -535,6 +643,10 @@ class _Node:
                 chunk = self.sock.recv(min(n - len(buf), 1 << 20))
             except socket.timeout:
                 raise self._late("no complete answer from")
+            except ssl.SSLError as exc:
+                self.close()
+                raise _Broken("cannot read from %s: %s"
+                              % (self.address, _tls_reason(exc)))
             except OSError as exc:
                 self.close()
                 raise _Broken("cannot read from %s: %s" % (self.address, exc))
@@ -551,7 +663,17 @@ class _Node:
     def recv(self, want):
         """The next response, as a _Reader; a FAILURE raises NodeError.
         Its declared size counts against max_bytes before it is read."""
-        words, rtype, _, _ = struct.unpack("<IBBH", self._read(8))
+        try:
+            header = self._read(8)
+        except _Broken as exc:
+            if self._responses == 0 and not self.tls and \
+                    str(exc).endswith(" closed the connection"):
+                # the node's first answer is to hang up
+                raise _Broken("%s (a node run with TLS closes connections "
+                              "that do not speak it)" % exc) from None
+            raise
+        self._responses += 1
+        words, rtype, _, _ = struct.unpack("<IBBH", header)
         size = words * 8 + 8
         if self._nbytes + size > self.max_bytes:
             if self._nbytes == 0:
@@ -719,7 +841,8 @@ _CONTROL_WORDS = re.compile(r"\b(BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)"
 
 def connect(nodes, database="rpcver", *, timeout=10.0, leader_timeout=15.0,
             busy_timeout=10.0, max_rows=DEFAULT_MAX_ROWS,
-            max_bytes=DEFAULT_MAX_BYTES):
+            max_bytes=DEFAULT_MAX_BYTES, tls=None, tls_cert=None,
+            tls_key=None, tls_ca=None):
     """Connect to the leader of the cluster that ``nodes`` belong to.
 
     ``nodes`` is a list of ``"HOST:PORT"`` (or one comma-separated string);
@@ -732,12 +855,16 @@ def connect(nodes, database="rpcver", *, timeout=10.0, leader_timeout=15.0,
     taken.  No call takes longer than the longest of the three.
     ``max_rows``, ``max_bytes``: caps on each answer (rows of a result;
     bytes on the wire), beyond which a call raises :class:`LimitError`.
+    ``tls_cert``, ``tls_key``, ``tls_ca``: TLS with this client's
+    certificate and key, trusting that CA only (a cluster with TLS); or
+    ``tls``, an ``ssl.SSLContext`` (:func:`tls_context`).
     Raises :class:`NoLeaderError`.
     """
     return Connection(nodes, database, timeout=timeout,
                       leader_timeout=leader_timeout,
                       busy_timeout=busy_timeout, max_rows=max_rows,
-                      max_bytes=max_bytes)
+                      max_bytes=max_bytes, tls=tls, tls_cert=tls_cert,
+                      tls_key=tls_key, tls_ca=tls_ca)
 
 
 class Connection:
@@ -752,7 +879,8 @@ class Connection:
 
     def __init__(self, nodes, database="rpcver", *, timeout=10.0,
                  leader_timeout=15.0, busy_timeout=10.0,
-                 max_rows=DEFAULT_MAX_ROWS, max_bytes=DEFAULT_MAX_BYTES):
+                 max_rows=DEFAULT_MAX_ROWS, max_bytes=DEFAULT_MAX_BYTES,
+                 tls=None, tls_cert=None, tls_key=None, tls_ca=None):
         if isinstance(nodes, str):
             nodes = nodes.split(",")
         self.nodes = [n.strip() for n in nodes if n.strip()]
@@ -768,6 +896,12 @@ class Connection:
             raise ValueError("rpcver_cluster: max_rows and max_bytes must be "
                              "at least 1")
         self.max_rows, self.max_bytes = max_rows, max_bytes
+        if tls is not None and (tls_cert or tls_key or tls_ca):
+            raise ValueError("rpcver_cluster: give tls or the tls_cert, "
+                             "tls_key and tls_ca files, not both")
+        if tls is None and (tls_cert or tls_key or tls_ca):
+            tls = tls_context(tls_cert, tls_key, tls_ca)
+        self.tls = tls
         self.leader = None
         self.leader_id = None
         self.in_transaction = False
@@ -864,7 +998,7 @@ class Connection:
 
     def _new_node(self, address, wait, deadline):
         return _Node(address, wait, limit=deadline, max_rows=self.max_rows,
-                     max_bytes=self.max_bytes)
+                     max_bytes=self.max_bytes, tls=self.tls)
 
     def _call_limit(self, start):
         """The moment a call that began at ``start`` must have ended by."""

@@ -22,7 +22,11 @@ every service writes what it can receive:
   Cinder's cached caps).  One call asks once: the version ``_compat_ver()``
   chooses carries the answer it was chosen by, and ``prepare()`` uses it.
   When nothing may be sent it raises :class:`CannotSendError` instead of
-  sending.
+  sending.  It registers as a sender of its API (rpcver's
+  ``rpc_register_sender``, ``[MAJOR.0, RPC_API_VERSION]``) when it is made,
+  so that rpcver holds receivers to what it may have in flight; a refusal
+  (no version of its range is accepted by every receiver) logs rpcver's
+  message and raises :class:`rpcver.RefusedError`.
 - :class:`ObjectSerializer` is a ``VersionedObjectSerializer`` that
   backports every object it sends, per class, to the version every receiver
   of ``obj:ClassName`` accepts (``obj_to_primitive(target_version=...,
@@ -72,23 +76,39 @@ when its oslo Target has a namespace, :func:`rpc_method`); an object class is
 ``obj:ClassName`` (:func:`object_method`).  Senders and receivers derive the
 same names from the same oslo Targets and object classes.
 
-In flight.  Sender registration (rpcver's ``rpc_register_sender``, with its
-drain windows) is not used: this module works with the extension as it is.
-So rpcver does not know what is still queued: after a pin that rolls a
-method back, a message sent at the higher version before the pin may still
-sit in a queue, and an old manager started then would receive it.  Start
-old managers only once the queues of the topic have drained
-(docs/oslo.md, "Rolling back"; ``make demo-oslo`` waits for that).  When
-sender registration lands, :meth:`RPCAPI.__init__` is where a sender would
-register itself.
+Senders and messages in flight (docs/in-flight.md).  Every :class:`RPCAPI`
+registers its process as a sender of its API, under :func:`sender_name`
+(``binary@host/pid``: one registration per process, so that forked workers
+and restarts never take each other's away), one registration per method
+and database shared by the process's RPCAPI objects (the hull of their
+ranges).  rpcver then refuses a receiver that would leave it nothing to
+send, and, after a change that narrows what it may send (a rollback's
+pin), a receiver that does not accept what may still be in flight, until
+the method's drain window has passed: an old manager started right after a
+pin is refused with rpcver's ``drain`` message.  The window must cover a
+message's life in the queue: a call's is its timeout (oslo.messaging's
+rabbit driver publishes a call with its timeout as the message's TTL); a
+cast has none, so a cast can outlive any window -- check the queues before
+an old manager starts, or give the topic's queues a message TTL at the
+broker (docs/oslo.md, "Rolling back").  A forked child registers under its
+own name at its first use; :meth:`RPCAPI.close` releases an object's share
+(the last one unregisters); :func:`heartbeat_senders` is for the service's
+periodic task (an expired registration is registered again);
+:func:`unregister_senders` for its stop (it also runs at a normal exit).
+Object classes (``obj:`` methods) get no sender registration: a rollback
+pins the RPC API with them, and the API's drain covers the messages that
+carry the objects.
 """
 
+import atexit
 import contextlib
 import copy
 import logging
 import os
 import re
+import socket
 import sqlite3
+import sys
 import threading
 
 import oslo_messaging as messaging
@@ -102,6 +122,7 @@ import rpcver
 __all__ = [
     "CannotSendError", "RPCAPI", "CappedClient", "CappedContext",
     "ObjectSerializer", "register_service", "service_apis", "service_name",
+    "sender_name", "heartbeat_senders", "unregister_senders",
     "object_tree", "rpc_method", "object_method", "close_databases",
     "OBJECT_PREFIX",
 ]
@@ -138,6 +159,36 @@ def service_name(binary, host):
         raise ValueError("rpcver: service_name: both the binary (%r) and the "
                          "host (%r) are needed" % (binary, host))
     return "%s@%s" % (binary, host)
+
+
+def sender_name(binary=None, host=None, pid=None):
+    """The rpcver sender name of this process: ``binary@host/pid``
+    (``cinder-api@ctl/4242``).
+
+    Defaults: ``binary`` the program's name (``sys.argv[0]``'s base name,
+    which is the binary for Cinder's ``cinder-api``, ``cinder-volume``,
+    ...), ``host`` the machine's host name, ``pid`` this process's id.
+    A sender registration is one process's: each worker that oslo.service
+    forks sends on its own and leaves on its own, and a process that
+    unregisters at its close must not take another's registration with it,
+    so the pid is part of the name.  A process that is gone without
+    unregistering (killed) leaves a registration that only an expiry or an
+    operator removes: rpc_expire(seconds), or rpc_unregister_sender(name).
+    """
+    if binary is None:
+        # (the first word: `python3 -m unittest` sets argv[0] to that
+        # phrase; `python3 -c` and `python3 -` set "-c" and "-")
+        words = os.path.basename(sys.argv[0] if sys.argv else "").split()
+        binary = words[0] if words and words[0] not in ("-", "-c") \
+            else "python"
+    if host is None:
+        host = socket.gethostname()
+    if pid is None:
+        pid = os.getpid()
+    if not binary or not host:
+        raise ValueError("rpcver: sender_name: both the binary (%r) and the "
+                         "host (%r) are needed" % (binary, host))
+    return "%s@%s/%d" % (binary, host, pid)
 
 
 def _major_floor(version):
@@ -273,11 +324,16 @@ def close_databases():
 
 
 def _after_fork_in_child():
-    global _DATABASES_LOCK, _SERIALIZING
+    global _DATABASES_LOCK, _SERIALIZING, _SENDERS_LOCK, _SENDERS, _SENDER_GEN
     _DATABASES_LOCK = threading.Lock()
     _SERIALIZING = threading.RLock()
     for database in _DATABASES.values():
         database._after_fork()
+    # the parent's sender registrations are the parent's: this process
+    # registers its own (under its own pid) at its first send
+    _SENDERS_LOCK = threading.Lock()
+    _SENDERS = {}
+    _SENDER_GEN += 1
 
 
 def _explain(conn, method):
@@ -525,6 +581,236 @@ def _shown(spec):
 
 
 # --------------------------------------------------------------------------
+# Senders: registration (rpc_register_sender), one per process and method
+
+# (database key, sender name, method) -> _Registration.  The database key is
+# the _Database of a path (one per file in the process) or the connection
+# given, so that every RPCAPI of the process on one database shares one
+# registration per method.
+_SENDERS = {}
+_SENDERS_LOCK = threading.Lock()
+#: Bumped in a forked child and by unregister_senders(): a sender handle
+#: whose generation is older registers again at its next use.
+_SENDER_GEN = 0
+
+
+class _Registration:
+    """One sender registration of this process: the ranges of the live
+    RPCAPI objects of one method (a count per range), and the range
+    registered in rpcver, their hull."""
+
+    def __init__(self, database):
+        self.database = database
+        self.ranges = {}                 # (lo, hi) -> count
+        self.registered = None           # (lo, hi) in rpcver, or None
+
+    def hull(self, ranges=None):
+        ranges = self.ranges if ranges is None else ranges
+        if not ranges:
+            return None
+        lo = min((r[0] for r in ranges), key=rpcver.version_key)
+        hi = max((r[1] for r in ranges), key=rpcver.version_key)
+        return (lo, hi)
+
+
+def _db_key(database):
+    return database if database.shared is None else database.shared
+
+
+def _register_sender(database, name, method, lo, hi, logger):
+    """rpc_register_sender, with a refusal logged at ERROR and raised."""
+    try:
+        with database.use() as conn:
+            return rpcver.register_sender(conn, name, method, hi, lo)
+    except rpcver.RefusedError as err:
+        logger.error("%s", err)
+        raise
+
+
+def _acquire(database, name, method, lo, hi, logger, owner):
+    """Count one more live sender of METHOD at [LO, HI] under NAME; the
+    registration in rpcver grows to the hull of the live ranges.  Called
+    with _SENDERS_LOCK held.  Raises rpcver.RefusedError, counting nothing,
+    when rpcver refuses."""
+    key = (_db_key(database), name, method)
+    reg = _SENDERS.get(key) or _Registration(database)
+    ranges = dict(reg.ranges)
+    ranges[(lo, hi)] = ranges.get((lo, hi), 0) + 1
+    hull = reg.hull(ranges)
+    if hull != reg.registered:
+        cap = _register_sender(database, name, method, hull[0], hull[1],
+                               logger)
+        logger.info("rpcver: %s registered as sender %s of %s [%s, %s] "
+                    "(may send %s now)", owner, name, method, hull[0],
+                    hull[1], cap)
+        reg.registered = hull
+    reg.ranges = ranges
+    _SENDERS[key] = reg
+
+
+def _release(database, name, method, lo, hi, logger):
+    """Count one live sender less; the last one unregisters, a narrower
+    hull registers again.  Called with _SENDERS_LOCK held."""
+    key = (_db_key(database), name, method)
+    reg = _SENDERS.get(key)
+    if reg is None or (lo, hi) not in reg.ranges:
+        return
+    reg.ranges[(lo, hi)] -= 1
+    if not reg.ranges[(lo, hi)]:
+        del reg.ranges[(lo, hi)]
+    if not reg.ranges:
+        del _SENDERS[key]
+        with database.use() as conn:
+            rpcver.unregister_sender(conn, name, method)
+        logger.info("rpcver: sender %s of %s unregistered", name, method)
+        return
+    hull = reg.hull()
+    if hull != reg.registered:
+        try:
+            with database.use() as conn:
+                rpcver.register_sender(conn, name, method, hull[1], hull[0])
+            reg.registered = hull
+        except rpcver.RefusedError as err:
+            # the wider registration stays: it covers what is still sent
+            logger.warning("%s (the registration stays at [%s, %s])", err,
+                           reg.registered[0], reg.registered[1])
+
+
+class _Sender:
+    """An RPCAPI's share of its process's sender registration.
+
+    Registered at construction; at each use (``check()``, on the client's
+    hot path: one comparison) it registers again when the process forked
+    since (the child's own name) or :func:`unregister_senders` ran; closed,
+    it releases its share and refuses further use."""
+
+    def __init__(self, database, name, method, lo, hi, owner, logger):
+        self.database = database
+        self.fixed_name = name
+        self.method = method
+        self.lo, self.hi = lo, hi
+        self.owner = owner
+        self.logger = logger
+        self.name = None
+        self.gen = None
+        self.closed = False
+        self.check()
+
+    def check(self):
+        if self.gen == _SENDER_GEN:
+            return
+        if self.closed:
+            raise rpcver.RpcverError(
+                "rpcver: %s is closed: its sender registration for method "
+                "'%s' is released; make a new %s to send"
+                % (self.owner, self.method, self.owner))
+        with _SENDERS_LOCK:
+            if self.gen == _SENDER_GEN:
+                return
+            name = self.fixed_name or sender_name()
+            _acquire(self.database, name, self.method, self.lo, self.hi,
+                     self.logger, self.owner)
+            self.name, self.gen = name, _SENDER_GEN
+
+    def close(self):
+        with _SENDERS_LOCK:
+            if self.closed:
+                return
+            self.closed = True
+            current, self.gen = self.gen == _SENDER_GEN, None
+            if current:
+                _release(self.database, self.name, self.method, self.lo,
+                         self.hi, self.logger)
+
+
+def heartbeat_senders(logger=None):
+    """Record every sender name of this process as seen now (rpcver's
+    ``rpc_heartbeat``), and register again what is missing: a name that was
+    expired (``rpc_expire``) or a registration an operator removed while
+    this process still sends.
+
+    Returns ``{sender name: True}`` for a name that was registered and
+    ``False`` for one that had to be registered again (logged at WARNING).
+    A registration refused now (the receivers moved on) is logged at ERROR
+    and raises :class:`rpcver.RefusedError`.  Call it from the service's
+    periodic task, as often as its report_state (Cinder: ``report_interval``,
+    10 s); ``rpc_expire(seconds)`` run by the operator must use seconds well
+    above that.  It writes (one transaction per name): it is not for the
+    path of each call.
+    """
+    logger = logger or LOG
+    result = {}
+    with _SENDERS_LOCK:
+        names = {}
+        for (_, name, method), reg in _SENDERS.items():
+            if reg.registered is not None:
+                names.setdefault((reg.database, name), []).append(
+                    (method, reg.registered))
+        for (database, name), methods in sorted(
+                names.items(), key=lambda item: item[0][1]):
+            with database.use() as conn, rpcver.transaction(conn):
+                alive = rpcver.heartbeat(conn, name)
+                held = {row[0]: (row[1], row[2]) for row in conn.execute(
+                    "SELECT method, lo, hi FROM rpc_senders WHERE sender = ?",
+                    (name,))}
+                missing = [(m, r) for m, r in methods
+                           if held.get(m) != (rpcver.normalize(r[0]),
+                                              rpcver.normalize(r[1]))]
+                for method, (lo, hi) in missing:
+                    try:
+                        rpcver.register_sender(conn, name, method, hi, lo)
+                    except rpcver.RefusedError as err:
+                        logger.error("%s", err)
+                        raise
+                    logger.warning(
+                        "rpcver: sender %s of %s [%s, %s] was not registered "
+                        "(expired, or unregistered by an operator) while "
+                        "this process still sends: registered again",
+                        name, method, lo, hi)
+            result[name] = alive and not missing
+    return result
+
+
+def unregister_senders():
+    """Unregister every sender registration of this process (a service's
+    stop).  Its :class:`RPCAPI` objects register again at their next use.
+    Returns the number of registrations removed.  Also run at the exit of
+    the interpreter (``atexit``: a normal exit, not ``os._exit`` nor a
+    kill), for those a process did not unregister itself."""
+    global _SENDER_GEN
+    removed = 0
+    with _SENDERS_LOCK:
+        entries = list(_SENDERS.items())
+        _SENDERS.clear()
+        _SENDER_GEN += 1
+        for (_, name, method), reg in entries:
+            if reg.registered is None:
+                continue
+            with reg.database.use() as conn:
+                removed += rpcver.unregister_sender(conn, name, method)
+    return removed
+
+
+def _unregister_at_exit():
+    """unregister_senders() at the interpreter's exit, for the databases
+    still there: a database file that is gone (a test's) is not created
+    again, and a failure is logged, never raised."""
+    with _SENDERS_LOCK:
+        for key in [k for k, reg in _SENDERS.items()
+                    if reg.database.path is not None
+                    and not os.path.exists(reg.database.path)]:
+            del _SENDERS[key]
+    try:
+        unregister_senders()
+    except Exception as err:              # at exit: say it, do not raise
+        LOG.warning("rpcver: could not unregister this process's senders "
+                    "at exit: %s", err)
+
+
+atexit.register(_unregister_at_exit)
+
+
+# --------------------------------------------------------------------------
 # Senders: the capped client
 
 #: What oslo.messaging accepts as a version: MAJOR.MINOR[.REVISION].
@@ -571,6 +857,9 @@ class CappedClient:
         if getattr(client, "version_cap", None) is not None:
             raise TypeError(_static_cap(self.sender_name, client.version_cap,
                                         method))
+        # The RPCAPI's sender registration (None for a client made alone):
+        # checked before every answer, so a forked child registers its own.
+        self._sender = None
 
     def __getattr__(self, name):
         if name == "_client":             # not set yet: no recursion
@@ -616,6 +905,8 @@ class CappedClient:
     def _ask(self, versions=()):
         """(cap, [ok, ...]): rpcver's cap now, and whether each of VERSIONS
         may be sent, in one answer."""
+        if self._sender is not None:
+            self._sender.check()
         with self._db.use() as conn:
             row = rpcver._one_row(conn, self._sql(len(versions)), (
                 self.method, self.sender_hi, self.sender_lo) + tuple(versions))
@@ -827,6 +1118,23 @@ class RPCAPI:
     ``self.client`` is a :class:`CappedClient`: Cinder code that calls
     ``self.client.prepare(...)`` or ``self.client.can_send_version(...)``
     keeps working and is capped by rpcver at every call.
+
+    The sender registration.  Made, it registers its process as a sender
+    of its API, ``[MAJOR.0, RPC_API_VERSION]``, under ``sender`` (default
+    :func:`sender_name`: ``binary@host/pid``); the process's objects of one
+    API on one database share one registration, the hull of their ranges
+    (registered when it widens, again when it narrows at a close).  A
+    refusal is logged at ERROR on ``logger`` (default this module's) and
+    raised as :class:`rpcver.RefusedError`, rpcver's message unchanged:
+    ``rpcver: sender 'x' cannot register method 'volume' with range [3.0,
+    3.17]: every receiver accepts only [4.0, 4.2], so it could send
+    nothing. ...``.  In a forked child the first use registers the child
+    under its own name (a ``sender`` given is used again as it is: give one
+    per process).  :meth:`close` (or ``with``) releases this object's
+    share; the last share of the process unregisters, and rpcver's drain
+    window starts for what it sent.  Used after :meth:`close` it raises
+    :class:`rpcver.RpcverError`.  Liveness: :func:`heartbeat_senders` from
+    the service's periodic task.
     """
 
     RPC_API_VERSION = None
@@ -836,8 +1144,8 @@ class RPCAPI:
     BINARY = None
     RPCVER_METHOD = None
 
-    def __init__(self, db, transport, serializer=None, extension=None,
-                 **client_kwargs):
+    def __init__(self, db, transport, serializer=None, extension=None, *,
+                 sender=None, logger=None, **client_kwargs):
         cls = type(self)
         if not cls.RPC_API_VERSION:
             raise TypeError("rpcver: %s: set RPC_API_VERSION, the newest "
@@ -869,8 +1177,31 @@ class RPCAPI:
             transport, target, serializer=serializer, **client_kwargs)
         self.client = CappedClient(oslo_client, self._db, self.method,
                                    sender_hi, sender_name=cls.__name__)
-        # Sender registration (rpc_register_sender) would go here once rpcver
-        # has it; until then receivers' registrations alone set the cap.
+        # Register as a sender of the API last: a refusal (logged, raised)
+        # leaves nothing registered.
+        self._sender = _Sender(self._db, sender, self.method,
+                               self.client.sender_lo, self.client.sender_hi,
+                               cls.__name__, logger or LOG)
+        self.client._sender = self._sender
+
+    @property
+    def sender_name(self):
+        """The rpcver sender name this object is registered under now."""
+        return self._sender.name
+
+    def close(self):
+        """Release this object's share of the process's sender registration
+        of its API: the last one of the process (on this database and name)
+        unregisters it, and rpcver's drain window for what it sent starts.
+        Further use raises :class:`rpcver.RpcverError`.  Closing twice is
+        fine."""
+        self._sender.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
     @property
     def version_cap(self):

@@ -15,6 +15,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -85,22 +86,54 @@ def wait_for(what, fn, timeout, interval=0.1):
                          % (timeout, what, last))
 
 
-class Cluster:
-    """Three rpcverd processes; node i at addresses[i-1], data in dirs[i-1]."""
+CERTS = os.path.join(REPO, "cluster", "certs.sh")
 
-    def __init__(self, n=3):
+
+def make_certs(directory, *specs):
+    """cluster/certs.sh -d directory SPEC... for each spec (a tuple)."""
+    for spec in specs:
+        subprocess.run(["sh", CERTS, "-d", directory] + list(spec),
+                       check=True, stdout=subprocess.DEVNULL)
+
+
+class Cluster:
+    """Three rpcverd processes; node i at addresses[i-1], data in dirs[i-1].
+    With tls, certificates are made in the temporary directory (the CA in
+    certs/, nodes n1..n3, a client "svc") and every node runs with TLS;
+    self.tls is then the clients' ssl.SSLContext."""
+
+    def __init__(self, n=3, tls=False):
         self.tmp = tempfile.TemporaryDirectory(prefix="rpcver-cluster-py-")
         self.addresses = ["127.0.0.1:%d" % p for p in free_ports(n)]
         self.dirs = [os.path.join(self.tmp.name, "n%d" % (i + 1))
                      for i in range(n)]
         self.procs = {}
         self.logs = {}
+        self.tls = None
+        self.certs = os.path.join(self.tmp.name, "certs")
+        if tls:
+            make_certs(self.certs, ("ca",), ("client", "svc"),
+                       *[("node", "n%d" % (i + 1)) for i in range(n)])
+            self.tls = rc.tls_context(*self.cert("svc"),
+                                      os.path.join(self.certs, "ca.crt"))
+
+    def cert(self, name):
+        """(certificate, key) files of name."""
+        return (os.path.join(self.certs, name + ".crt"),
+                os.path.join(self.certs, name + ".key"))
+
+    def connect(self, nodes=None, **kw):
+        return rc.connect(nodes or self.addresses, tls=self.tls, **kw)
 
     def start_node(self, node_id, join=True):
         log = open(os.path.join(self.tmp.name, "n%d.log" % node_id), "ab")
         args = [RPCVERD, "--id", str(node_id),
                 "--address", self.addresses[node_id - 1],
                 "--dir", self.dirs[node_id - 1]]
+        if self.tls is not None:
+            cert, key = self.cert("n%d" % node_id)
+            args += ["--tls-cert", cert, "--tls-key", key,
+                     "--tls-ca", os.path.join(self.certs, "ca.crt")]
         if join and node_id != 1:
             args += ["--join", self.addresses[0]]
         self.procs[node_id] = subprocess.Popen(
@@ -113,7 +146,7 @@ class Cluster:
         """What node node_id says about the leader: (id, address)."""
         node = None
         try:
-            node = rc._Node(self.addresses[node_id - 1], 2.0)
+            node = rc._Node(self.addresses[node_id - 1], 2.0, tls=self.tls)
             return node.leader()
         except rc._Broken as exc:
             raise OSError(str(exc))
@@ -130,8 +163,7 @@ class Cluster:
 
     def wait_formed(self, timeout=30):
         def formed():
-            with contextlib.closing(rc.connect(self.addresses,
-                                               leader_timeout=2)) as conn:
+            with contextlib.closing(self.connect(leader_timeout=2)) as conn:
                 voters = [s for s in conn.cluster() if s.role == "voter"]
             return (len(voters) == len(self.addresses) and
                     all(self.node_leader(i)[0]
@@ -418,7 +450,7 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(status["fn-vol"], {
             "method": "fn-vol", "receivers": 2, "negotiated": "2.5",
             "newest": "2.6", "pin": None, "floor": "2.5",
-            "state": "upgrading"})
+            "state": "upgrading", "senders": 0, "drain_left": 0})
         self.assertIn({"manager": "fn-a", "method": "fn-vol", "hi": "2.5",
                        "newest": "2.6"}, rpcver.laggards(conn))
         self.assertIn("method 'fn-vol': upgrading", rpcver.explain(conn, "fn-vol"))
@@ -443,6 +475,22 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(client.choose("2.6", "2.5", "2.0"), "2.5")
         self.assertEqual(rpcver.Client(conn, "fn-vol", version_cap="2.4")
                          .version_cap, "2.4")
+        # senders and drain windows
+        self.assertEqual(rpcver.set_drain(conn, "fn-vol", 30), 30)
+        self.assertEqual(rpcver.drain(conn, "fn-vol"), 30)
+        self.assertEqual(rpcver.register_sender(conn, "fn-api", "fn-vol",
+                                                "2.6"), "2.5")
+        with self.assertRaises(rpcver.RefusedError) as cm:
+            rpcver.register_sender(conn, "fn-future", "fn-vol", "3.1")
+        self.assertTrue(str(cm.exception).startswith(
+            "rpcver: sender 'fn-future' cannot register method 'fn-vol'"),
+            str(cm.exception))
+        self.assertEqual({r["method"]: r["sending_hi"] for r in
+                          rpcver.in_flight(conn)}["fn-vol"], "2.5")
+        self.assertTrue(rpcver.heartbeat(conn, "fn-api"))
+        self.assertEqual(rpcver.unregister_sender(conn, "fn-api"), 1)
+        self.assertGreater({r["method"]: r for r in rpcver.status(conn)}
+                           ["fn-vol"]["drain_left"], 0)
         # transaction(): all or nothing, through the cluster
         with self.assertRaises(ZeroDivisionError):
             with rpcver.transaction(conn):
@@ -805,6 +853,122 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(rpcver.max_send(conn, "volume"), "3.17")
 
 
+class TlsClusterTest(unittest.TestCase):
+    """The client over TLS, against a 3-node cluster of rpcverd run with
+    --tls-cert, --tls-key and --tls-ca (certificates made by
+    cluster/certs.sh in the temporary directory)."""
+
+    @classmethod
+    def setUpClass(cls):
+        if not os.access(RPCVERD, os.X_OK):
+            raise RuntimeError("%s is missing: run make cluster (at the "
+                               "repository root) first" % RPCVERD)
+        cls.cluster = Cluster(tls=True)
+        cls.addClassCleanup(cls.cluster.cleanup)
+        try:
+            cls.cluster.start()
+        except AssertionError as exc:
+            raise RuntimeError("%s\n%s" % (exc, cls.cluster.log_tail()))
+        cls.nodes = list(cls.cluster.addresses)
+
+    def connect(self, nodes=None, **kw):
+        conn = self.cluster.connect(nodes, **kw)
+        self.addCleanup(conn.close)
+        return conn
+
+    def test_30_register_through_a_follower_over_tls(self):
+        ca = os.path.join(self.cluster.certs, "ca.crt")
+        cert, key = self.cluster.cert("svc")
+        conn = self.connect()
+        follower = [a for a in self.nodes if a != conn.leader][0]
+        # the three files, as connect() takes them
+        via = rc.connect([follower], tls_cert=cert, tls_key=key, tls_ca=ca)
+        self.addCleanup(via.close)
+        self.assertEqual(via.leader, conn.leader)
+        self.assertEqual(rpcver.register(via, "tls-a", {"volume": "3.17"}),
+                         {"volume": "3.17"})
+        self.assertEqual(rpcver.max_send(conn, "volume"), "3.17")
+        self.assertEqual({s.role for s in via.cluster()}, {"voter"})
+        self.assertIsInstance(via._node.sock, ssl.SSLSocket)
+        self.assertEqual(via._node.sock.version(), "TLSv1.3")
+
+    def test_31_refused_without_tls_or_with_another_ca(self):
+        # no TLS: the node hangs up, and the client says what that may mean
+        with self.assertRaises(rc.NoLeaderError) as cm:
+            rc.connect(self.nodes[:1], leader_timeout=0.5)
+        self.assertIn("%s closed the connection (a node run with TLS closes "
+                      "connections that do not speak it)" % self.nodes[0],
+                      str(cm.exception))
+        # a certificate of another CA: the node refuses it with an alert
+        other = os.path.join(self.cluster.tmp.name, "other")
+        make_certs(other, ("ca",), ("client", "stranger"))
+        with self.assertRaises(rc.NoLeaderError) as cm:
+            rc.connect(self.nodes[:1], leader_timeout=0.5,
+                       tls_cert=os.path.join(other, "stranger.crt"),
+                       tls_key=os.path.join(other, "stranger.key"),
+                       tls_ca=os.path.join(self.cluster.certs, "ca.crt"))
+        self.assertIn("the node refused the TLS session "
+                      "(TLSV1_ALERT_UNKNOWN_CA): it does not accept this "
+                      "client's certificate", str(cm.exception))
+        # trusting another CA only: the node's certificate is refused here
+        with self.assertRaises(rc.NoLeaderError) as cm:
+            rc.connect(self.nodes[:1], leader_timeout=0.5,
+                       tls_cert=os.path.join(other, "stranger.crt"),
+                       tls_key=os.path.join(other, "stranger.key"),
+                       tls_ca=os.path.join(other, "ca.crt"))
+        self.assertIn("TLS handshake with %s: the node's certificate is "
+                      "refused: self-signed certificate in certificate chain"
+                      % self.nodes[0], str(cm.exception))
+        # the node serves on
+        self.assertEqual(rpcver.verify(self.connect(self.nodes[:1])), "ok")
+        # what the files must be
+        with self.assertRaises(ValueError) as cm:
+            rc.connect(self.nodes, tls_cert="/nonexistent.crt",
+                       tls_key="/nonexistent.key",
+                       tls_ca=os.path.join(self.cluster.certs, "ca.crt"))
+        self.assertIn("cannot load the certificate /nonexistent.crt",
+                      str(cm.exception))
+        with self.assertRaises(ValueError) as cm:
+            rc.connect(self.nodes, tls=self.cluster.tls,
+                       tls_ca=os.path.join(self.cluster.certs, "ca.crt"))
+        with self.assertRaises(ValueError) as cm:
+            rc.connect(self.nodes, tls_cert=self.cluster.cert("svc")[0])
+        self.assertIn("TLS needs the CA certificate file too",
+                      str(cm.exception))
+
+    def test_32_failover_sigkill_leader_over_tls(self):
+        conn = self.connect(leader_timeout=30)
+        old_id = conn.leader_id
+        old_proc = self.cluster.procs[old_id]
+        acked, failovers, i = [], [], 0
+        deadline = time.monotonic() + 40
+        while len(acked) < 60:
+            if time.monotonic() > deadline:
+                self.fail("the stream did not resume on a new leader: %d "
+                          "acked\n%s" % (len(acked), self.cluster.log_tail()))
+            if len(acked) == 20 and old_proc.poll() is None:
+                os.kill(old_proc.pid, signal.SIGKILL)
+                old_proc.wait(5)
+            name = "tls-fo-%03d" % i
+            try:
+                rpcver.register(conn, name, {"volume": "3.17"})
+            except rc.FailoverError as exc:
+                failovers.append(exc)      # idempotent: register it again
+                continue
+            acked.append(name)
+            i += 1
+        self.assertNotEqual(conn.leader_id, old_id)
+        fresh = self.connect()
+        self.assertEqual(set(acked) - manager_set(fresh, "tls-fo-%"), set())
+        self.assertEqual(rpcver.verify(fresh), "ok")
+        # the killed node restarts from its directory and serves again
+        self.cluster.start_node(old_id, join=False)
+        wait_for("the restarted node %d to know a leader" % old_id,
+                 lambda: self.cluster.node_leader(old_id)[0], 30)
+        via = self.connect([self.nodes[old_id - 1]])
+        self.assertEqual(set(acked) - manager_set(via, "tls-fo-%"), set())
+
+
 class FakeNodeTest(unittest.TestCase):
     """The client against tests/lib/fake_dqlite.py, a node that answers
     LEADER and OPEN and then misbehaves: every call must end within its
@@ -917,6 +1081,24 @@ class FakeNodeTest(unittest.TestCase):
             conn.execute("SELECT x FROM t")
         self.assertWithin(t0, 5)
         self.assertLess(self.sent(node), 32 << 20)
+
+    def test_26_a_stalled_or_trickled_tls_handshake_keeps_to_the_deadline(self):
+        certs = tempfile.TemporaryDirectory(prefix="rpcver-fake-tls-")
+        self.addCleanup(certs.cleanup)
+        make_certs(certs.name, ("ca",), ("client", "c"))
+        context = rc.tls_context(os.path.join(certs.name, "c.crt"),
+                                 os.path.join(certs.name, "c.key"),
+                                 os.path.join(certs.name, "ca.crt"))
+        for mode in ("tls-stall", "tls-trickle"):
+            node = self.fake(mode)
+            t0 = time.monotonic()
+            with self.assertRaises(rc.NoLeaderError) as cm:
+                rc.connect([node.address], tls=context, timeout=2,
+                           leader_timeout=2)
+            self.assertWithin(t0, 2)
+            self.assertRegex(str(cm.exception), r"no complete TLS handshake "
+                             r"with " + re.escape(node.address) +
+                             r" within the deadline \([0-9.]+ s\)")
 
     def test_25_a_cap_inside_a_transaction_loses_it_and_says_so(self):
         node = self.fake("endless")

@@ -13,6 +13,7 @@ context's target.
 
 import logging
 import os
+import re
 import sqlite3
 import sys
 import tempfile
@@ -27,6 +28,7 @@ from oslo_versionedobjects import fields
 
 import rpcver
 import rpcver_oslo
+from test_rpcver import load_testclock
 
 # oslo.messaging starts a metrics thread at the first call that lingers 10 s
 # (a non-daemon thread: the process would wait for it at exit).
@@ -174,6 +176,9 @@ class OsloBase(unittest.TestCase):
         self.db = os.path.join(tmp.name, "rpcver.db")
         self.conn = rpcver.connect(self.db)
         self.addCleanup(self.conn.close)
+        # the RPCAPIs' sender registrations (one per process and method)
+        # are released first, while the database is there
+        self.addCleanup(rpcver_oslo.unregister_senders)
         rpcver.init(self.conn)
         self.transport = messaging.get_rpc_transport(cfg.CONF, url="fake:///")
         self.addCleanup(self.transport.cleanup)
@@ -340,23 +345,20 @@ class TestCaps(OsloBase):
         with self.assertRaises(rpcver_oslo.CannotSendError) as cm:
             api.prepare(server="m1")
         err = cm.exception
+        # (rpc_explain shows the API itself, registered as a sender)
         self.assertRegex(str(err), r"^rpcver: VolumeAPI cannot send method "
                          r"'volume' now: no version in \[3.0, 3.17\] \(what "
                          r"it can send\) is accepted by every receiver\. "
-                         r"rpc_explain\('volume'\):\nmethod 'volume' is unknown")
+                         r"rpc_explain\('volume'\):\nmethod 'volume': empty, "
+                         r"0 receiver\(s\)\n(?s:.*)registered senders:\n  "
+                         + re.escape("'%s' sends [3.0, 3.17]" % api.sender_name))
         self.assertIsInstance(err, rpcver.RpcverError)
         self.assertEqual((err.method, err.cap, err.sender_range),
                          ("volume", None, ("3.0", "3.17")))
-        # receivers only at another major: same answer, with the receivers
-        rpcver.register(self.conn, "m9", {"volume": "4.2"})
-        with self.assertRaisesRegex(rpcver_oslo.CannotSendError,
-                                    r"(?s)no version in \[3.0, 3.17\].*'m9' "
-                                    r"\[4.0, 4.2\]"):
+        with self.assertRaises(rpcver_oslo.CannotSendError):
             api.client.cast({}, "notify", event="e")
-        # outside the sender's own range
-        # the operator drops the 4.x method; a 3.17 manager starts
-        rpcver.unregister(self.conn, "m9")
-        rpcver.forget(self.conn, "volume")
+        # (receivers only at another major cannot come now: rpcver refuses
+        # them while the API is registered, test_24)
         self.start("m1", NewManager())
         self.assertEqual(api.version_cap, "3.17")
         # outside the sender's own range
@@ -926,7 +928,11 @@ class TestRegressions(OsloBase):
         self.assertLessEqual(db_fds() - baseline, 3)
 
     def test_22_can_send_version_and_prepare_agree(self):
-        # R9: the small disagreements
+        # R9: the small disagreements.  (No drain window: with one, rpcver
+        # would refuse m2 below, [3.10, 3.17], while the registered API may
+        # be sending 3.0-3.9, and after the pin what it sent before; test_30
+        # has the drain.)
+        rpcver.set_drain(self.conn, "volume", 0)
         self.start("m1", NewManager())
         api = self.api()
         # a version oslo cannot send: refused by both, as oslo does
@@ -968,6 +974,267 @@ class TestRegressions(OsloBase):
             version_cap="3.10")
         with self.assertRaisesRegex(TypeError, "is not taken"):
             rpcver_oslo.CappedClient(plain, self.db, "volume", "3.17")
+
+
+# --------------------------------------------------------------------------
+# Senders: an RPCAPI registers as a sender of its API (rpc_register_sender),
+# one registration per process, method and database
+
+class LowVolumeAPI(VolumeAPI):
+    RPC_API_VERSION = "3.10"
+
+
+class TestSenders(OsloBase):
+    def senders(self):
+        return self.conn.execute("SELECT sender, method, lo, hi FROM "
+                                 "rpc_senders ORDER BY sender, method"
+                                 ).fetchall()
+
+    def test_23_an_rpcapi_registers_as_a_sender_of_its_api(self):
+        self.start("m1", OldManager())
+        api = VolumeAPI(self.db, self.transport)
+        name = rpcver_oslo.sender_name()
+        self.assertEqual(api.sender_name, name)
+        self.assertRegex(name, r"^python3@%s/%d$" % (
+            re.escape(__import__("socket").gethostname()), os.getpid()))
+        self.assertEqual(self.senders(), [(name, "volume", "3.0", "3.17")])
+        # a second object of the process shares the registration
+        api2 = VolumeAPI(self.db, self.transport)
+        self.assertEqual(api2.sender_name, name)
+        self.assertEqual(self.senders(), [(name, "volume", "3.0", "3.17")])
+        # a name given is used as it is
+        named = VolumeAPI(self.db, self.transport,
+                          sender=rpcver_oslo.sender_name("cinder-api", "ctl"))
+        self.assertEqual(named.sender_name, "cinder-api@ctl/%d" % os.getpid())
+        self.assertEqual(len(self.senders()), 2)
+        self.assertEqual(rpcver_oslo.sender_name("b", "h", 7), "b@h/7")
+        with self.assertRaisesRegex(ValueError, r"^rpcver: sender_name: both"):
+            rpcver_oslo.sender_name("", "h")
+        # it is in rpcver's promise: status counts it, rpc_in_flight shows it
+        self.assertEqual(rpcver.status(self.conn)[-1]["senders"], 2)
+        self.assertEqual(api.version_cap, "3.16")
+        self.assertEqual(rpcver.in_flight(self.conn)[0]["sending_hi"], "3.16")
+
+    def test_24_a_refused_sender_registration_logs_and_raises(self):
+        # the receivers are at 4.x only: a 3.x API could send nothing
+        rpcver.register(self.conn, "m9", {"volume": "4.2"})
+        with self.assertLogs("rpcver_oslo", level="ERROR") as logs:
+            with self.assertRaises(rpcver.RefusedError) as cm:
+                VolumeAPI(self.db, self.transport)
+        message = (
+            "rpcver: sender '%s' cannot register method 'volume' with range "
+            "[3.0, 3.17]: every receiver accepts only [4.0, 4.2], so it could "
+            "send nothing. Upgrade it to a range that reaches those versions, "
+            "or register the receivers that accept its versions first"
+            % rpcver_oslo.sender_name())
+        self.assertEqual(str(cm.exception), message)
+        self.assertEqual(logs.output, ["ERROR:rpcver_oslo:" + message])
+        self.assertEqual(self.senders(), [])
+        # a custom logger gets it instead
+        log = logging.getLogger("test_oslo.api")
+        with self.assertLogs(log, level="ERROR"):
+            with self.assertRaises(rpcver.RefusedError):
+                VolumeAPI(self.db, self.transport, logger=log)
+        # and, the other way round, a registered API keeps such a receiver
+        # out, naming the sender
+        rpcver.unregister(self.conn, "m9")
+        rpcver.forget(self.conn, "volume")
+        api = VolumeAPI(self.db, self.transport)
+        with self.assertRaisesRegex(rpcver.RefusedError, re.escape(
+                "rpcver: the range [4.0, 4.2] of manager 'm9' would leave "
+                "registered sender '%s'" % api.sender_name)):
+            rpcver.register(self.conn, "m9", {"volume": "4.2"})
+
+    def test_25_close_releases_and_the_last_close_unregisters(self):
+        self.start("m1", NewManager())
+        rpcver.set_drain(self.conn, "volume", 30)
+        api, api2 = (VolumeAPI(self.db, self.transport) for _ in range(2))
+        name = api.sender_name
+        api.close()
+        api.close()                                  # twice is fine
+        self.assertEqual(self.senders(), [(name, "volume", "3.0", "3.17")])
+        with self.assertRaisesRegex(rpcver.RpcverError, r"^rpcver: VolumeAPI "
+                                    r"is closed: its sender registration for "
+                                    r"method 'volume' is released"):
+            api.version_cap
+        with self.assertRaises(rpcver.RpcverError):
+            api.prepare(server="m1")
+        self.assertEqual(api2.version_cap, "3.17")  # the other one still sends
+        with api2:
+            pass                                     # the last share: gone
+        self.assertEqual(self.senders(), [])
+        # what it could send may still be in flight: the drain has started
+        (flight,) = rpcver.in_flight(self.conn)
+        self.assertEqual((flight["senders"], flight["in_flight_lo"],
+                          flight["in_flight_hi"], flight["drain"]),
+                         (0, "3.0", "3.17", 30))
+        self.assertGreater(flight["seconds_left"], 0)
+
+    def test_26_several_classes_of_one_api_register_their_hull(self):
+        self.start("m1", NewManager())
+        low = LowVolumeAPI(self.db, self.transport)
+        name = low.sender_name
+        self.assertEqual(self.senders(), [(name, "volume", "3.0", "3.10")])
+        api = VolumeAPI(self.db, self.transport)
+        self.assertEqual(self.senders(), [(name, "volume", "3.0", "3.17")])
+        self.assertEqual((low.version_cap, api.version_cap), ("3.10", "3.17"))
+        api.close()                                  # narrower again
+        self.assertEqual(self.senders(), [(name, "volume", "3.0", "3.10")])
+        low.close()
+        self.assertEqual(self.senders(), [])
+
+    def test_27_heartbeat_senders_and_registering_again(self):
+        rpcver.set_drain(self.conn, "volume", 0)      # (to forget it below)
+        self.start("m1", NewManager())
+        api = VolumeAPI(self.db, self.transport)
+        name = api.sender_name
+        self.conn.execute("UPDATE rpc_managers SET last_seen = unixepoch() - "
+                          "100 WHERE manager = ?", (name,))
+        self.assertEqual(rpcver_oslo.heartbeat_senders(), {name: True})
+        self.assertEqual(self.conn.execute(
+            "SELECT unixepoch() - last_seen < 5 FROM rpc_managers WHERE "
+            "manager = ?", (name,)).fetchone(), (1,))
+        # expired (it looked dead): the next heartbeat registers it again
+        self.conn.execute("UPDATE rpc_managers SET last_seen = unixepoch() - "
+                          "100 WHERE manager = ?", (name,))
+        self.assertEqual(rpcver.expire(self.conn, 50, max_share=1), 1)
+        self.assertEqual(self.senders(), [])
+        with self.assertLogs("rpcver_oslo", level="WARNING") as logs:
+            self.assertEqual(rpcver_oslo.heartbeat_senders(), {name: False})
+        self.assertIn("was not registered (expired, or unregistered by an "
+                      "operator) while this process still sends: registered "
+                      "again", logs.output[0])
+        self.assertEqual(self.senders(), [(name, "volume", "3.0", "3.17")])
+        # an operator's rpc_unregister_sender too
+        rpcver.unregister_sender(self.conn, name, "volume")
+        with self.assertLogs("rpcver_oslo", level="WARNING"):
+            self.assertEqual(rpcver_oslo.heartbeat_senders(), {name: False})
+        self.assertEqual(len(self.senders()), 1)
+        # registering again may be refused: logged, raised
+        rpcver.unregister_sender(self.conn, name, "volume")
+        self.servers["m1"].stop()
+        self.servers["m1"].wait()
+        rpcver.unregister(self.conn, "m1")
+        rpcver.forget(self.conn, "volume")
+        rpcver.register(self.conn, "m9", {"volume": "4.2"})
+        with self.assertLogs("rpcver_oslo", level="ERROR"):
+            with self.assertRaisesRegex(rpcver.RefusedError, "^rpcver: sender "
+                                        ".* could send nothing"):
+                rpcver_oslo.heartbeat_senders()
+        rpcver.unregister(self.conn, "m9")
+
+    def test_28_unregister_senders_at_a_services_stop(self):
+        self.start("m1", NewManager())
+        api = VolumeAPI(self.db, self.transport)
+        VolumeAPI(self.db, self.transport, sender="other@h/1")
+        self.assertEqual(rpcver_oslo.unregister_senders(), 2)
+        self.assertEqual(self.senders(), [])
+        self.assertEqual(rpcver_oslo.heartbeat_senders(), {})
+        # an object still in use registers again at its next use
+        self.assertEqual(api.version_cap, "3.17")
+        self.assertEqual(self.senders(),
+                         [(api.sender_name, "volume", "3.0", "3.17")])
+
+    def test_29_a_forked_child_registers_under_its_own_name(self):
+        self.start("m1", NewManager())
+        api = VolumeAPI(self.db, self.transport)
+        parent = api.sender_name
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:                                  # the child
+            code = 1
+            try:
+                os.close(read_end)
+                cap = api.version_cap                 # registers the child
+                conn = rpcver.connect(self.db)
+                names = [r[0] for r in conn.execute(
+                    "SELECT sender FROM rpc_senders ORDER BY sender")]
+                child = api.sender_name
+                api.close()                           # the child's share only
+                after = [r[0] for r in conn.execute(
+                    "SELECT sender FROM rpc_senders ORDER BY sender")]
+                conn.close()
+                os.write(write_end, repr((cap, child, names, after)).encode())
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(write_end)
+        with os.fdopen(read_end) as f:
+            got = f.read()
+        deadline = time.monotonic() + 30
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            if time.monotonic() > deadline:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+                self.fail("the child did not exit")
+            time.sleep(0.02)
+        self.assertEqual(os.waitstatus_to_exitcode(status), 0, got)
+        cap, child, names, after = eval(got)
+        self.assertEqual(child, rpcver_oslo.sender_name(pid=pid))
+        self.assertNotEqual(child, parent)
+        self.assertEqual((cap, names, after),
+                         ("3.17", sorted([parent, child]), [parent]))
+        self.assertEqual(api.sender_name, parent)      # the parent's is its own
+        self.assertEqual(self.senders(), [(parent, "volume", "3.0", "3.17")])
+
+
+class TestDrain(OsloBase):
+    """Rolling back by pin waits out the drain window: on
+    tests/c/testclock.c's clock (the database is a connection opened on its
+    VFS, passed to rpcver_oslo as a connection), no sleeping."""
+
+    T0 = 1800000000
+
+    def setUp(self):
+        super().setUp()
+        self.clock = load_testclock()
+        self.addCleanup(self.clock.close)
+        self.addCleanup(self.clock.execute, "SELECT testclock_set(0)")
+        self.at(0)
+        self.cdb = rpcver.connect("file:%s?vfs=testclock"
+                                  % os.path.join(os.path.dirname(self.db),
+                                                 "clock.db"), uri=True)
+        self.addCleanup(self.cdb.close)
+        self.addCleanup(rpcver_oslo.unregister_senders)   # before the close
+
+    def at(self, seconds):
+        self.clock.execute("SELECT testclock_set(?)", (self.T0 + seconds,))
+
+    def register(self, name, manager):
+        return rpcver_oslo.register_service(
+            self.cdb, name, messaging.Target(topic="volume", server=name),
+            [manager], objects=[Volume])
+
+    def test_30_an_old_manager_is_refused_until_the_drain_has_passed(self):
+        rpcver.set_drain(self.cdb, "volume", 5)
+        self.register("m1", NewManager())
+        self.register("m2", NewManager())
+        api = VolumeAPI(self.cdb, self.transport)
+        self.assertEqual(api.version_cap, "3.17")
+        self.at(10)
+        rpcver.pin(self.cdb, "volume", "3.16")          # the rollback
+        self.assertEqual(api.version_cap, "3.16")
+        self.at(11)
+        with self.assertLogs("rpcver_oslo", level="ERROR") as logs:
+            with self.assertRaises(rpcver.RefusedError) as cm:
+                self.register("m3", OldManager())
+        message = (
+            "rpcver: manager 'm3' cannot register method 'volume' with range "
+            "[3.0, 3.16]: registered senders could send versions 3.0 to 3.17 "
+            "until a recent change, and messages of them may still be in "
+            "flight for 5 s more (the drain window), which it could not "
+            "receive. Start it after the drain, in 5 s, or register a range "
+            "that accepts 3.0 to 3.17")
+        self.assertEqual(str(cm.exception), message)
+        self.assertEqual(logs.output, ["ERROR:rpcver_oslo:" + message])
+        self.at(16)
+        self.assertEqual(self.register("m3", OldManager())["volume"], "3.16")
+        # without the API registered there would have been no drain: its
+        # sender registration is what rpcver holds the old manager to
+        self.assertEqual(rpcver.in_flight(self.cdb)[0]["senders"], 1)
 
 
 if __name__ == "__main__":

@@ -524,10 +524,11 @@ class TestReads(Base):
         rpcver.register(c, "a", {"backup": "1.4"})
         self.assertEqual(rpcver.status(c), [
             {"method": "backup", "receivers": 1, "negotiated": "1.4",
-             "newest": "1.4", "pin": None, "floor": "1.4", "state": "steady"},
+             "newest": "1.4", "pin": None, "floor": "1.4", "state": "steady",
+             "senders": 0, "drain_left": 0},
             {"method": "volume", "receivers": 2, "negotiated": "3.16",
              "newest": "3.17", "pin": None, "floor": "3.16",
-             "state": "upgrading"}])
+             "state": "upgrading", "senders": 0, "drain_left": 0}])
         self.assertEqual(rpcver.laggards(c), [
             {"manager": "a", "method": "volume", "hi": "3.16",
              "newest": "3.17"}])
@@ -679,6 +680,368 @@ class TestClient(Base):
             client.choose("3.16", "")
         with self.assertRaises(ValueError):
             client.choose()
+
+
+# ---------------------------------------------------------------------------
+# Senders and drain windows (docs/in-flight.md).  Numbered: a failure names
+# one case.
+
+def senders(conn):
+    return conn.execute("SELECT sender, method, lo, hi FROM rpc_senders "
+                        "ORDER BY sender, method").fetchall()
+
+
+def stored(conn):
+    """Everything rpcver stores, to show that a refused write changed
+    nothing."""
+    return [conn.execute(sql).fetchall() for sql in (
+        "SELECT * FROM rpc_ranges ORDER BY 1, 2",
+        "SELECT * FROM rpc_sender_ranges ORDER BY 1, 2",
+        "SELECT * FROM rpc_methods ORDER BY method",
+        "SELECT * FROM rpc_managers ORDER BY 1")]
+
+
+class TestSenders(Base):
+    def setUp(self):
+        super().setUp()
+        rpcver.register(self.conn, "a", {"volume": "3.16"})
+        rpcver.register(self.conn, "b", {"volume": "3.17"})
+
+    def test_01_register_sender_returns_what_it_may_send(self):
+        c = self.conn
+        self.assertEqual(rpcver.register_sender(c, "api", "volume", "3.17"),
+                         "3.16")
+        self.assertEqual(rpcver.register_sender(c, "old-api", "volume",
+                                                "3.10"), "3.10")
+        self.assertEqual(rpcver.register_sender(c, "bridge", "volume", "4.1",
+                                                "3.2"), "3.16")
+        # no receivers yet: nothing to send to, nothing to contradict
+        self.assertIsNone(rpcver.register_sender(c, "early", "backup", "1.4"))
+        self.assertFalse(c.in_transaction)
+        self.assertEqual(senders(c), [("api", "volume", "3.0", "3.17"),
+                                      ("bridge", "volume", "3.2", "4.1"),
+                                      ("early", "backup", "1.0", "1.4"),
+                                      ("old-api", "volume", "3.0", "3.10")])
+        # registering again replaces the range
+        self.assertEqual(rpcver.register_sender(c, "old-api", "volume",
+                                                "3.12"), "3.12")
+        self.assertIn(("old-api", "volume", "3.0", "3.12"), senders(c))
+        self.assertEqual(rpcver.verify(c), "ok")
+
+    def test_02_a_sender_that_could_send_nothing_is_refused(self):
+        c = self.conn
+        before = stored(c)
+        with self.assertRaises(rpcver.RefusedError) as cm:
+            rpcver.register_sender(c, "future", "volume", "4.1")
+        self.assertEqual(
+            str(cm.exception),
+            "rpcver: sender 'future' cannot register method 'volume' with "
+            "range [4.0, 4.1]: every receiver accepts only [3.0, 3.16], so it "
+            "could send nothing. Upgrade it to a range that reaches those "
+            "versions, or register the receivers that accept its versions "
+            "first")
+        self.assertEqual(stored(c), before)
+        self.assertFalse(c.in_transaction)
+        # inside the caller's transaction: a savepoint, still usable after
+        c.execute("BEGIN")
+        rpcver.register_sender(c, "api", "volume", "3.17")
+        with self.assertRaises(rpcver.RefusedError):
+            rpcver.register_sender(c, "future", "volume", "4.1")
+        self.assertTrue(c.in_transaction)
+        c.execute("COMMIT")
+        self.assertEqual(senders(c), [("api", "volume", "3.0", "3.17")])
+
+    def test_03_a_write_that_would_leave_a_sender_nothing_is_refused(self):
+        c = self.conn
+        rpcver.set_drain(c, "volume", 0)          # the rule alone, no drain
+        rpcver.register(c, "a", {"volume": "3.17"})
+        rpcver.register_sender(c, "old-api", "volume", "3.16")
+        before = stored(c)
+        # a receiver that no longer takes 3.x below 3.17
+        with self.assertRaises(rpcver.RefusedError) as cm:
+            rpcver.register(c, "c", {"volume": ("4.0", "3.17")})
+        self.assertEqual(
+            str(cm.exception),
+            "rpcver: the range [3.17, 4.0] of manager 'c' would leave registered "
+            "sender 'old-api', which sends [3.0, 3.16], with nothing it may "
+            "send for method 'volume': every receiver would accept only "
+            "[3.17, 3.17]. Upgrade that sender, or unregister it first "
+            "(SELECT rpc_unregister_sender('old-api', 'volume'))")
+        # a pin below every version a sender sends
+        rpcver.register_sender(c, "new-api", "volume", "3.17", "3.17")
+        before = stored(c)
+        with self.assertRaises(rpcver.RefusedError) as cm:
+            rpcver.pin(c, "volume", "3.16")
+        self.assertTrue(str(cm.exception).startswith(
+            "rpcver: the pin of method 'volume' to 3.16 would leave "
+            "registered sender 'new-api', which sends [3.17, 3.17]"),
+            str(cm.exception))
+        self.assertEqual(stored(c), before)
+        # once the old sender is gone, the bridge is admitted
+        self.assertEqual(rpcver.unregister_sender(c, "old-api"), 1)
+        self.assertEqual(rpcver.register(c, "c", {"volume": ("4.0", "3.17")}),
+                         {"volume": "3.17"})
+
+    def test_04_unregister_sender(self):
+        c = self.conn
+        rpcver.register_sender(c, "api", "volume", "3.17")
+        rpcver.register_sender(c, "api", "backup", "1.4")
+        rpcver.register_sender(c, "other", "volume", "3.17")
+        self.assertEqual(rpcver.unregister_sender(c, "api", "backup"), 1)
+        self.assertEqual(rpcver.unregister_sender(c, "api", "backup"), 0)
+        self.assertEqual(rpcver.unregister_sender(c, "nobody"), 0)
+        rpcver.register_sender(c, "api", "backup", "1.4")
+        self.assertEqual(rpcver.unregister_sender(c, "api"), 2)
+        self.assertEqual(senders(c), [("other", "volume", "3.0", "3.17")])
+        self.assertFalse(c.in_transaction)
+
+    def test_05_bad_sender_arguments(self):
+        c = self.conn
+        before = stored(c)
+        with self.assertRaises(rpcver.VersionError) as cm:
+            rpcver.register_sender(c, "x", "volume", "3.01")
+        self.assertTrue(str(cm.exception).startswith(
+            "rpcver: rpc_register_sender: hi: '3.01' is not a version"),
+            str(cm.exception))
+        with self.assertRaises(rpcver.RpcverError) as cm:
+            rpcver.register_sender(c, "x", "volume", "3.1", "3.5")
+        self.assertNotIsInstance(cm.exception, rpcver.RefusedError)
+        self.assertEqual(str(cm.exception),
+                         "rpcver: rpc_register_sender: lo 3.5 is above hi "
+                         "3.1; a sender sends the versions from lo up to hi")
+        with self.assertRaisesRegex(rpcver.RpcverError, "^rpcver: "
+                                    "rpc_register_sender: sender must not "
+                                    "be empty"):
+            rpcver.register_sender(c, "", "volume", "3.1")
+        with self.assertRaisesRegex(rpcver.RpcverError, "^rpcver: "
+                                    "rpc_unregister_sender: sender must not "
+                                    "be empty"):
+            rpcver.unregister_sender(c, "")
+        self.assertEqual(stored(c), before)
+
+    def test_06_drain_and_set_drain(self):
+        bare = rpcver.connect(":memory:")
+        self.addCleanup(bare.close)
+        self.assertIsNone(rpcver.drain(bare))          # no schema: no window
+        self.assertIsNone(rpcver.drain(bare, "volume"))
+        c = self.conn
+        self.assertEqual((rpcver.drain(c), rpcver.drain(c, "volume")),
+                         (60, 60))                    # the default default
+        self.assertEqual(rpcver.set_drain(c, None, 30), 30)
+        self.assertEqual(rpcver.drain(c, "volume"), 30)
+        self.assertEqual(rpcver.set_drain(c, "volume", 120), 120)
+        self.assertEqual((rpcver.drain(c), rpcver.drain(c, "volume"),
+                          rpcver.drain(c, "backup")), (30, 120, 30))
+        self.assertEqual(rpcver.set_drain(c, "volume", None), 30)
+        self.assertEqual(rpcver.drain(c, "volume"), 30)
+        self.assertEqual(rpcver.set_drain(c, "volume", 0), 0)
+        self.assertFalse(c.in_transaction)
+
+    def test_07_bad_drain_arguments(self):
+        c = self.conn
+        rpcver.set_drain(c, "volume", 5)
+        for seconds, shown in ((-1, "the INTEGER -1"), (1.5, "the REAL 1.5"),
+                               ("soon", "'soon'")):
+            with self.assertRaises(rpcver.RpcverError) as cm:
+                rpcver.set_drain(c, "volume", seconds)
+            self.assertEqual(
+                str(cm.exception),
+                "rpcver: rpc_drain: the window must be a whole number of "
+                "seconds from 0 to 31536000 (365 days): how long a message "
+                "may stay in flight, the longest call timeout or a cast's "
+                "message TTL; not %s" % shown)
+        with self.assertRaises(rpcver.RpcverError) as cm:
+            rpcver.set_drain(c, None, None)
+        self.assertTrue(str(cm.exception).startswith(
+            "rpcver: rpc_drain: seconds is NULL for the default window"))
+        with self.assertRaisesRegex(TypeError, "^rpcver: set_drain: seconds "
+                                    "must be a whole number"):
+            rpcver.set_drain(c, "volume", True)
+        with self.assertRaisesRegex(rpcver.RpcverError, "^rpcver: rpc_drain: "
+                                    "method must not be empty"):
+            rpcver.drain(c, "")
+        self.assertEqual(rpcver.drain(c, "volume"), 5)      # unchanged
+
+    def test_08_heartbeat_and_expire_cover_senders(self):
+        c = self.conn
+        rpcver.register_sender(c, "api", "volume", "3.17")
+        self.assertIs(rpcver.heartbeat(c, "api"), True)
+        c.execute("UPDATE rpc_managers SET last_seen = unixepoch() - 100 "
+                  "WHERE manager = 'api'")
+        # (the only sender of its method: expire's clock-jump guard, which
+        # counts senders as it counts receivers, asks for max_share 1)
+        with self.assertRaises(rpcver.RpcverError) as cm:
+            rpcver.expire(c, 50)
+        self.assertIn("refused to remove 1 of the 1 registered sender(s) of "
+                      "method 'volume'", str(cm.exception))
+        self.assertEqual(rpcver.expire(c, 50, max_share=1), 1)
+        self.assertEqual(senders(c), [])
+        self.assertIs(rpcver.heartbeat(c, "api"), False)
+
+    def test_09_status_and_in_flight_show_senders(self):
+        c = self.conn
+        self.assertEqual(rpcver.in_flight(c), [])
+        rpcver.set_drain(c, "volume", 30)
+        rpcver.register_sender(c, "api", "volume", "3.17")
+        row = rpcver.status(c)[0]
+        self.assertEqual((row["senders"], row["drain_left"]), (1, 0))
+        self.assertEqual(rpcver.in_flight(c), [
+            {"method": "volume", "senders": 1, "sending_lo": "3.0",
+             "sending_hi": "3.16", "in_flight_lo": None,
+             "in_flight_hi": None, "seconds_left": 0, "drain": 30}])
+        # the sender leaves: what it could send may still be in flight
+        rpcver.unregister_sender(c, "api")
+        row = rpcver.status(c)[0]
+        self.assertEqual(row["senders"], 0)
+        self.assertGreater(row["drain_left"], 0)   # (exact: TestDrainWindow)
+        (flight,) = rpcver.in_flight(c)
+        self.assertEqual((flight["sending_lo"], flight["in_flight_lo"],
+                          flight["in_flight_hi"], flight["drain"]),
+                         (None, "3.0", "3.16", 30))
+
+
+_TESTCLOCK = []          # [TemporaryDirectory, path of testclock.so]
+
+
+def load_testclock():
+    """tests/c/testclock.c compiled into a temporary directory and loaded, as
+    tests/senders.test does: a connection whose testclock_set(unix seconds)
+    sets the time of every connection opened with ``vfs=testclock`` (0: the
+    real clock).  test_oslo.py uses it too.
+
+    Compiled once per process and always loaded from that one file: the
+    first library loaded registers the VFS, and a copy loaded from another
+    path would set a clock of its own that the VFS never reads."""
+    if not _TESTCLOCK:
+        tmp = tempfile.TemporaryDirectory(prefix="rpcver-py-clock-")
+        so = os.path.join(tmp.name, "testclock.so")
+        subprocess.run(["cc", "-std=c11", "-Wall", "-Wextra", "-Werror",
+                        "-fPIC", "-shared", "-o", so,
+                        os.path.join(REPO, "tests", "c", "testclock.c")],
+                       check=True, capture_output=True, timeout=60)
+        _TESTCLOCK[:] = [tmp, so]
+    clock = sqlite3.connect(":memory:", check_same_thread=False)
+    clock.enable_load_extension(True)
+    clock.load_extension(_TESTCLOCK[1])   # registers the VFS "testclock"
+    clock.enable_load_extension(False)
+    return clock
+
+
+class TestDrainWindow(unittest.TestCase):
+    """The drain window on tests/c/testclock.c's clock: a VFS whose time the
+    test sets (testclock_set), compiled into the test's directory and loaded
+    before rpcver, as tests/senders.test does.  No sleeping, no timing."""
+
+    T0 = 1800000000
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="rpcver-py-drain-")
+        cls.clock = load_testclock()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.clock.execute("SELECT testclock_set(0)")      # the real clock
+        cls.clock.close()
+        cls.tmp.cleanup()
+
+    def at(self, seconds):
+        self.clock.execute("SELECT testclock_set(?)", (self.T0 + seconds,))
+
+    def setUp(self):
+        self.at(0)
+        path = os.path.join(self.tmp.name, "%s.db" % self._testMethodName)
+        self.conn = rpcver.connect("file:%s?vfs=testclock" % path, uri=True)
+        self.addCleanup(self.conn.close)
+
+    def test_10_rollback_waits_out_the_drain(self):
+        c = self.conn
+        self.assertEqual(rpcver.set_drain(c, "volume", 5), 5)
+        rpcver.register(c, "host-a", {"volume": "3.17"})
+        rpcver.register(c, "host-b", {"volume": "3.17"})
+        self.assertEqual(rpcver.register_sender(c, "api", "volume", "3.17"),
+                         "3.17")
+        self.at(10)
+        self.assertEqual(rpcver.pin(c, "volume", "3.16"), "3.16")
+        self.at(11)
+        before = stored(c)
+        with self.assertRaises(rpcver.RefusedError) as cm:
+            rpcver.register(c, "host-b", {"volume": "3.16"})
+        message = (
+            "rpcver: manager 'host-b' cannot register method 'volume' with "
+            "range [3.0, 3.16]: registered senders could send versions 3.0 to "
+            "3.17 until a recent change, and messages of them may still be in "
+            "flight for 5 s more (the drain window), which it could not "
+            "receive. Start it after the drain, in 5 s, or register a range "
+            "that accepts 3.0 to 3.17")
+        self.assertEqual(str(cm.exception), message)
+        self.assertEqual(stored(c), before)
+        self.assertEqual(rpcver.status(c)[0]["drain_left"], 5)
+        self.assertEqual(rpcver.in_flight(c), [
+            {"method": "volume", "senders": 1, "sending_lo": "3.0",
+             "sending_hi": "3.16", "in_flight_lo": "3.0",
+             "in_flight_hi": "3.17", "seconds_left": 5, "drain": 5}])
+        self.assertEqual(rpcver.check(c, "volume", "3.16"),
+                         message.replace("manager 'host-b'", "a manager"))
+        self.at(15)                                 # the last second
+        with self.assertRaisesRegex(rpcver.RefusedError, r"for 1 s more"):
+            rpcver.register(c, "host-b", {"volume": "3.16"})
+        self.at(16)                                 # the window has passed
+        self.assertIsNone(rpcver.check(c, "volume", "3.16"))
+        self.assertEqual(rpcver.register(c, "host-b", {"volume": "3.16"}),
+                         {"volume": "3.16"})
+        self.assertEqual(rpcver.status(c)[0]["drain_left"], 0)
+        self.assertEqual(rpcver.verify(c), "ok")
+
+    def test_11_drain_zero_admits_at_once(self):
+        c = self.conn
+        rpcver.set_drain(c, None, 0)                # the default, for all
+        rpcver.register(c, "host-a", {"volume": "3.17"})
+        rpcver.register(c, "host-b", {"volume": "3.17"})
+        rpcver.register_sender(c, "api", "volume", "3.17")
+        self.at(10)
+        rpcver.pin(c, "volume", "3.16")
+        self.assertEqual(rpcver.register(c, "host-b", {"volume": "3.16"}),
+                         {"volume": "3.16"})
+
+    def test_12_a_sender_that_leaves_starts_the_drain(self):
+        c = self.conn
+        rpcver.set_drain(c, "volume", 5)
+        rpcver.register(c, "a", {"volume": "3.17"})
+        rpcver.register(c, "b", {"volume": "3.17"})
+        rpcver.register_sender(c, "api", "volume", "4.0", "3.0")
+        # the sender may be sending 3.0..3.17 right now
+        with self.assertRaisesRegex(
+                rpcver.RefusedError,
+                r"^rpcver: manager 'c' cannot register method 'volume' with "
+                r"range \[3.17, 4.0\]: registered senders may be sending "
+                r"versions 3.0 to 3.17 right now"):
+            rpcver.register(c, "c", {"volume": ("4.0", "3.17")})
+        self.at(1)
+        self.assertEqual(rpcver.unregister_sender(c, "api"), 1)
+        self.at(3)
+        with self.assertRaisesRegex(rpcver.RefusedError,
+                                    r"may still be in flight for 4 s more"):
+            rpcver.register(c, "c", {"volume": ("4.0", "3.17")})
+        self.at(7)
+        self.assertEqual(rpcver.register(c, "c", {"volume": ("4.0", "3.17")}),
+                         {"volume": "3.17"})
+
+    def test_13_expire_removes_a_silent_sender(self):
+        c = self.conn
+        rpcver.register(c, "a", {"volume": "3.17"})
+        rpcver.register_sender(c, "api", "volume", "3.17")
+        rpcver.register_sender(c, "quiet", "volume", "3.17")
+        self.at(100)
+        self.assertIs(rpcver.heartbeat(c, "api"), True)
+        self.assertIs(rpcver.heartbeat(c, "a"), True)
+        self.assertEqual(
+            c.execute("SELECT manager, last_seen - ? FROM rpc_managers "
+                      "ORDER BY 1", (self.T0,)).fetchall(),
+            [("a", 100), ("api", 100), ("quiet", 0)])
+        self.assertEqual(rpcver.expire(c, 60), 1)
+        self.assertEqual(senders(c), [("api", "volume", "3.0", "3.17")])
+        self.assertIs(rpcver.heartbeat(c, "quiet"), False)
 
 
 # ---------------------------------------------------------------------------

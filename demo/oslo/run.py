@@ -16,14 +16,19 @@ with rpcver capping every call (bindings/python/rpcver_oslo.py).
    call on, without a restart.
 5. An old manager, m3, tries to start: rpcver refuses it; its log says why.
 6. Rollback by pin: the operator pins volume 3.16 and obj:Volume 1.0; the
-   running API follows at its next call; once the queues of topic volume
-   hold no message (rabbitmqctl list_queues: rpcver does not know what is
-   still queued, and a 3.17 message sent before the pin would reach an old
-   manager), m3 (old) is admitted, and again m2 rolls back to the old
-   release.
+   running API follows at its next call.  m3 (old), started at once, is
+   refused: the API is a registered sender, and what it could send before
+   the pin (3.17) may still be in flight for the drain window (DRAIN s,
+   set at step 1 with rpc_drain; the API's calls time out after as long,
+   and oslo.messaging publishes a call with its timeout as the message's
+   TTL).  Once rpcver's window has passed, and once the queues of topic
+   volume hold no message (rabbitmqctl list_queues: a cast has no TTL, so
+   no window covers it), m3 (old) is admitted, and, after the same queue
+   check, m2 rolls back to the old release.
 7. Every process's log: zero UnsupportedVersion, zero
    IncompatibleObjectVersion, zero tracebacks, every call answered, every
-   cast handled.
+   cast handled; the API heartbeat its sender registration every round and
+   unregistered it at each stop.
 
 After each round the logs are checked, so a failure stops the demo there.
 The last line is "demo-oslo: ok"; otherwise "demo-oslo: FAILED: ..." and
@@ -69,6 +74,11 @@ BAD = ("UnsupportedVersion", "IncompatibleObjectVersion", "Traceback")
 #: How long a process may take to stop after SIGTERM before it is killed
 #: (SIGKILL to its process group).
 GRACE = 10
+#: The drain window, rpc_drain(NULL, DRAIN) for every method, and the API's
+#: call timeout: oslo.messaging's rabbit driver publishes a call with its
+#: timeout as the message's TTL (expiration), so no call outlives the
+#: window.  Casts have no TTL: the queue check stays for them.
+DRAIN = 8
 
 
 class DemoFailed(Exception):
@@ -95,6 +105,9 @@ class Demo:
         self.api_proc = None
         self._api_buffer = b""
         self.api_release = None
+        self.api_sender = None
+        self.api_unregistered = 0   # API stops that left no registration
+        self.heartbeats = []        # the API's heartbeat answer, per round
         self.runs = {}              # name -> count of processes started
         self.logs = []              # every process log, in start order
         self.calls = 0
@@ -114,8 +127,10 @@ class Demo:
     def _argv(self, role, name, release, log):
         argv = [PY, VOLUME, role, "--name", name, "--release", release,
                 "--db", self.db, "--url", self.broker.url, "--log", log]
-        if role == "api" and self.uncapped:
-            argv.append("--uncapped")
+        if role == "api":
+            argv += ["--call-timeout", str(DRAIN)]
+            if self.uncapped:
+                argv.append("--uncapped")
         return argv
 
     def _spawn(self, name, argv, log, **kwargs):
@@ -178,6 +193,13 @@ class Demo:
         if not line or not json.loads(line).get("ready"):
             raise DemoFailed("the API did not start (exit %s); see %s"
                              % (self.api_proc.poll(), log))
+        self.api_sender = json.loads(line)["sender"]
+        if self.api_sender is not None:
+            rows = self.senders()
+            if rows.get(self.api_sender) is None:
+                raise DemoFailed("the API is not a registered sender")
+            say("  the API registers as sender %s of volume [%s, %s]"
+                % ((self.api_sender,) + rows[self.api_sender]))
 
     def _api_line(self, timeout, what):
         """The API's next line of output, waiting at most TIMEOUT seconds;
@@ -209,6 +231,24 @@ class Demo:
                              "its input; killed")
         if rc != 0:
             raise DemoFailed("the API exited with status %s" % rc)
+        if self.api_sender is not None:
+            if self.api_sender in self.senders():
+                raise DemoFailed("the API stopped, but its sender "
+                                 "registration %s is still there"
+                                 % self.api_sender)
+            self.api_unregistered += 1
+            say("  the API stopped: its sender registration is gone "
+                "(unregistered at close); what it sent drains for %d s" % DRAIN)
+
+    def senders(self):
+        """{sender: (lo, hi)} of method volume, as rpcver has them."""
+        conn = rpcver.connect(self.db)
+        try:
+            return {row[0]: (row[1], row[2]) for row in conn.execute(
+                "SELECT sender, lo, hi FROM rpc_senders "
+                "WHERE method = 'volume'")}
+        finally:
+            conn.close()
 
     def stop_all(self):
         """Stop every child still running, serving or not: SIGTERM (the
@@ -264,14 +304,17 @@ class Demo:
         self.api_proc.stdin.write((json.dumps({"round": self.round,
                                                "hosts": hosts}) + "\n").encode())
         self.api_proc.stdin.flush()
-        # each call has a 30 s timeout: the round's answer comes within them
-        line = self._api_line(30 * 2 * len(hosts) + 30, "round %d" % self.round)
+        # each call has a DRAIN s timeout: the answer comes within them
+        line = self._api_line(DRAIN * 2 * len(hosts) + 30,
+                              "round %d" % self.round)
         if not line:
             raise DemoFailed("the API process died (exit %s)"
                              % self.api_proc.poll())
         r = json.loads(line)
         self.calls += r["calls"]
         self.answered += r["answered"]
+        if r["heartbeat"] is not None:
+            self.heartbeats.append(r["heartbeat"])
         self.casts += r["casts"]
         sent = sorted(set(r["sent"]))
         objects = sorted(set(r["objects"]))
@@ -343,11 +386,46 @@ class Demo:
         conn = rpcver.connect(self.db)
         try:
             for row in rpcver.status(conn):
-                say("    %-11s negotiated %-5s newest %-5s pin %-5s floor %-5s %s"
+                say("    %-11s negotiated %-5s newest %-5s pin %-5s floor %-5s "
+                    "%-9s senders %d%s"
                     % (row["method"], row["negotiated"], row["newest"],
-                       row["pin"] or "-", row["floor"], row["state"]))
+                       row["pin"] or "-", row["floor"], row["state"],
+                       row["senders"], "  in flight %d s more"
+                       % row["drain_left"] if row["drain_left"] else ""))
         finally:
             conn.close()
+
+    def set_drain(self, seconds):
+        conn = rpcver.connect(self.db)
+        try:
+            rpcver.set_drain(conn, None, seconds)
+        finally:
+            conn.close()
+
+    def wait_for_window(self, method, version, timeout):
+        """Wait until rpcver would admit a receiver of METHOD at [MAJOR.0,
+        VERSION] (rpc_check): its drain window has passed."""
+        conn = rpcver.connect(self.db)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                refusal = rpcver.check(conn, method, version)
+                if refusal is None:
+                    break
+                if "(the drain window)" not in refusal:
+                    raise DemoFailed(refusal)
+                if time.monotonic() > deadline:
+                    raise DemoFailed("rpcver's drain window for %s did not "
+                                     "pass within %d s: %s"
+                                     % (method, timeout, refusal))
+                time.sleep(0.25)
+            flight = {r["method"]: r for r in rpcver.in_flight(conn)}
+        finally:
+            conn.close()
+        row = flight.get(method)
+        say("  rpcver's drain window for %s has passed: in flight only what "
+            "the senders may send now, %s to %s (rpc_in_flight)"
+            % (method, row["sending_lo"], row["sending_hi"]))
 
     def pin(self, method, version):
         conn = rpcver.connect(self.db)
@@ -370,8 +448,9 @@ class Demo:
                       or name.startswith(topic + "_fanout")}
             if not any(queues.values()):
                 say("  the queues of topic %s are drained (rabbitmqctl "
-                    "list_queues: %d queues, 0 messages): an old manager may "
-                    "start" % (topic, len(queues)))
+                    "list_queues: %d queues, 0 messages; a cast has no TTL, "
+                    "so no drain window covers it): an old manager may start"
+                    % (topic, len(queues)))
                 return
             if time.monotonic() > deadline:
                 raise DemoFailed("the queues of topic %s did not drain within "
@@ -391,6 +470,11 @@ class Demo:
 
         say("== 1. the old release everywhere: managers m1, m2 and the API "
             "at volume 3.16, Volume 1.0")
+        self.set_drain(DRAIN)
+        say("  the operator sets the drain window, rpc_drain(NULL, %d): every "
+            "method's messages are in flight %d s at most (the API's calls "
+            "time out after %d s, and their messages expire then)"
+            % (DRAIN, DRAIN, DRAIN))
         for name in ("m1", "m2"):
             self.start_manager(name, "old") or self.refused(name)
         self.start_api("old")
@@ -432,11 +516,23 @@ class Demo:
             "obj:Volume 1.0")
         self.pin("volume", "3.16")
         self.pin("obj:Volume", "1.0")
+        # at once: the API could send 3.17 until the pin, and such a call
+        # may still be in flight for the drain window
+        if self.start_manager("m3", "old"):
+            raise DemoFailed("m3 (old) was admitted within the drain window")
+        line = _grep(self.logs[-1], "rpcver: manager 'm3' cannot register")
+        if not line or "(the drain window)" not in line:
+            raise DemoFailed("m3's log has no drain refusal line: %s"
+                             % self.logs[-1])
+        say("  m3 (old) starts at once, within the drain window: REFUSED "
+            "(exit 3); its log line:")
+        say("    %s" % line)
         self.status()
         self.api_round("3.16", "1.0")
-        # rpcver does not know what is still queued (sender registrations
-        # and drain windows are not used): a message sent at 3.17 before the
-        # pin could still wait in a queue, and an old manager would get it.
+        # rpcver holds old managers to the drain window (the API is a
+        # registered sender); casts have no TTL, so the queues are checked
+        # too: a cast sent at 3.17 before the pin could still wait there
+        self.wait_for_window("volume", "3.16", DRAIN + 30)
         self.wait_for_drain("volume")
         say("  m3 (old) starts again: admitted")
         if not self.start_manager("m3", "old"):
@@ -449,6 +545,7 @@ class Demo:
         self.api_round("3.16", "1.0")
 
         say("== 7. every process's log")
+        self.stop_api()
         self.stop_all()
         self.check_logs()
         handled = self.handled_casts()
@@ -464,6 +561,14 @@ class Demo:
                                                          text)))
             say("  %-14s %s; %s" % (os.path.basename(log), what, ", ".join(
                 "0 %s" % w for w in BAD)))
+        beats = [b for b in self.heartbeats if b]
+        if len(beats) != len(self.heartbeats) or \
+                not all(all(b.values()) for b in beats):
+            raise DemoFailed("the API's sender registration went missing: %s"
+                             % self.heartbeats)
+        say("  api: each of its %d rounds began with a heartbeat that found "
+            "its sender registration in place; each of its %d stops "
+            "unregistered it" % (len(beats), self.api_unregistered))
         handled_calls = sum(len(re.findall(r"handled call ", _read(log)))
                             for log in self.logs)
         say("  calls: %d made, %d answered, %d handled by managers; casts: "

@@ -10,18 +10,24 @@ and two kinds of process:
 
     volume.py manager --name m1 --release old|new --db DB --url URL --log FILE
     volume.py api     --name api --release old|new --db DB --url URL --log FILE
+                      [--call-timeout SECONDS]
 
 A manager registers with rpcver at start-up (rpcver_oslo.register_service;
 refused: its log has rpcver's message, and it exits with status 3), then
 serves the topic 'volume' as server NAME until SIGTERM (a SIGTERM while
 it is still starting -- server.start() retries an absent broker for
 ever -- makes it exit at once, status 1).  The API process
-registers the objects it receives in replies, then reads rounds from its
-standard input, one JSON line each ({"hosts": [...], "round": N}), and for
-each host calls extend_volume and get_volume and casts notify, plus one
-cast to the topic; it answers each round with one JSON line: the versions
-it sent, the calls answered, the ids of its casts.  Every process logs to
-its --log file; errors are logged with their traceback.
+registers the objects it receives in replies, and its RPCAPI registers as a
+sender of 'volume' (rpcver_oslo.RPCAPI: [3.0, RPC_API_VERSION], under
+sender_name(NAME), NAME@host/pid; refused: exit 3), then reads rounds from
+its standard input, one JSON line each ({"hosts": [...], "round": N}), and
+for each round heartbeats its sender registration (as a service's periodic
+task would), calls extend_volume and get_volume on each host (timeout
+--call-timeout, 30 s) and casts notify, plus one cast to the topic; it
+answers each round with one JSON line: the versions it sent, the calls
+answered, the ids of its casts, the heartbeat's answer.  At the end of its
+input it closes the RPCAPI, which unregisters the sender.  Every process
+logs to its --log file; errors are logged with their traceback.
 
 --uncapped (the demo's control): the API sends with a plain oslo.messaging
 client and serializer, at its own newest versions, as a service without
@@ -170,7 +176,7 @@ def manager(args):
 # --------------------------------------------------------------------------
 # The API
 
-def api_class(release):
+def api_class(release, timeout):
     class VolumeAPI(rpcver_oslo.RPCAPI):
         RPC_API_VERSION = RELEASES[release][0]
         RPC_DEFAULT_VERSION = "3.0"
@@ -183,12 +189,13 @@ def api_class(release):
             else:
                 version = "3.16"
             kwargs = {"reservations": ["r1"]} if version == "3.17" else {}
-            cctxt = self._get_cctxt(version=version, server=host, timeout=30)
+            cctxt = self._get_cctxt(version=version, server=host,
+                                    timeout=timeout)
             return version, cctxt.call(ctxt, "extend_volume", volume=volume,
                                        new_size=new_size, **kwargs)
 
         def get_volume(self, ctxt, host):
-            return self._get_cctxt(server=host, timeout=30).call(
+            return self._get_cctxt(server=host, timeout=timeout).call(
                 ctxt, "get_volume", volume_id="vol-1")
 
         def notify(self, ctxt, volume, cast_id, host=None):
@@ -206,7 +213,10 @@ class UncappedAPI:
     """The control: the same calls without rpcver, at this release's newest
     versions, with oslo.versionedobjects' own serializer."""
 
-    def __init__(self, release, transport):
+    sender_name = None                   # not registered with rpcver
+
+    def __init__(self, release, transport, timeout):
+        self.timeout = timeout
         self.RPC_API_VERSION = RELEASES[release][0]
         self.client = messaging.get_rpc_client(
             transport, messaging.Target(topic=TOPIC,
@@ -216,14 +226,15 @@ class UncappedAPI:
     def extend_volume(self, ctxt, volume, new_size, host):
         version = self.RPC_API_VERSION
         kwargs = {"reservations": ["r1"]} if version == "3.17" else {}
-        cctxt = self.client.prepare(version=version, server=host, timeout=30)
+        cctxt = self.client.prepare(version=version, server=host,
+                                    timeout=self.timeout)
         return version, cctxt.call(ctxt, "extend_volume", volume=volume,
                                    new_size=new_size, **kwargs)
 
     def get_volume(self, ctxt, host):
         return self.client.prepare(version="3.0", server=host,
-                                   timeout=30).call(ctxt, "get_volume",
-                                                    volume_id="vol-1")
+                                   timeout=self.timeout).call(
+            ctxt, "get_volume", volume_id="vol-1")
 
     def notify(self, ctxt, volume, cast_id, host=None):
         kwargs = {"server": host} if host else {}
@@ -232,6 +243,9 @@ class UncappedAPI:
 
     def object_version(self, Volume):
         return Volume.VERSION
+
+    def close(self):
+        pass
 
 
 def api(args):
@@ -244,17 +258,29 @@ def api(args):
         return 3
     transport = messaging.get_rpc_transport(cfg.CONF, url=args.url)
     if args.uncapped:
-        client = UncappedAPI(args.release, transport)
+        client = UncappedAPI(args.release, transport, args.call_timeout)
     else:
-        client = api_class(args.release)(args.db, transport)
+        try:
+            # registers as a sender of 'volume' (refused: logged, raised)
+            client = api_class(args.release, args.call_timeout)(
+                args.db, transport, sender=rpcver_oslo.sender_name(args.name),
+                logger=LOG)
+        except rpcver.RefusedError:
+            LOG.error("%s cannot start: exiting", args.name)
+            return 3
     LOG.info("%s ready: RPC_API_VERSION %s, Volume %s%s", args.name,
              client.RPC_API_VERSION, Volume.VERSION,
              " (uncapped: no rpcver)" if args.uncapped else "")
-    print(json.dumps({"ready": True}), flush=True)
+    print(json.dumps({"ready": True, "sender": client.sender_name}),
+          flush=True)
     for line in sys.stdin:
         order = json.loads(line)
-        print(json.dumps(run_round(client, Volume, order)),
-              flush=True)
+        # what a service's periodic task does (Cinder: report_state)
+        beat = None if args.uncapped else rpcver_oslo.heartbeat_senders()
+        result = run_round(client, Volume, order)
+        result["heartbeat"] = beat
+        print(json.dumps(result), flush=True)
+    client.close()                       # unregisters the sender
     transport.cleanup()
     LOG.info("%s stopped", args.name)
     return 0
@@ -327,6 +353,7 @@ def main(argv=None):
     parser.add_argument("--url", required=True)
     parser.add_argument("--log", required=True)
     parser.add_argument("--uncapped", action="store_true")
+    parser.add_argument("--call-timeout", type=int, default=30)
     args = parser.parse_args(argv)
     setup_logging(args.log, args.name)
     return manager(args) if args.role == "manager" else api(args)

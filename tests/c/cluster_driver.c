@@ -4,6 +4,11 @@
 **
 **   cluster_driver HOST:PORT[,HOST:PORT...] [DATABASE]
 **
+** With RPCVER_TLS_CERT, RPCVER_TLS_KEY and RPCVER_TLS_CA set (tests/tls.test)
+** it speaks TLS with that certificate, key and CA; a failure to load them
+** is "error 0 MESSAGE" on the first line.  DRIVER_TIMEOUT_MS (default
+** 30000) bounds each search for the leader.
+**
 ** Reads one command per line on stdin, fields separated by tabs ("\N" is
 ** SQL NULL), and answers on stdout, ending every answer with a line that
 ** starts "ok" or "error CODE MESSAGE" ("\n" in a field, a backslash and an
@@ -36,12 +41,18 @@
 static const char *g_zNodes;
 static const char *g_zDb = "rpcver";
 static DqClient *g_p;
+static DqTls *g_pTls;
 
 static int reconnect(void){
   char *zErr = 0;
+  DqLimits lim;
   dq_close(g_p);
   g_p = 0;
-  if( dq_connect_leader(g_zNodes, 30000, &g_p, &zErr)!=DQ_OK ){
+  dq_limits_init(&lim);
+  lim.timeoutMs = getenv("DRIVER_TIMEOUT_MS") ? atoi(getenv("DRIVER_TIMEOUT_MS"))
+                                              : 30000;
+  lim.tls = g_pTls;
+  if( dq_connect_leader_with(g_zNodes, &lim, &g_p, &zErr)!=DQ_OK ){
     printf("error 0 %s\n", zErr ? zErr : "out of memory");
     free(zErr);
     return 1;
@@ -166,7 +177,20 @@ int main(int argc, char **argv){
   g_zNodes = argv[1];
   if( argc>2 ) g_zDb = argv[2];
   setvbuf(stdout, 0, _IOLBF, 0);
-  if( reconnect() ) return 1;
+  if( getenv("RPCVER_TLS_CERT") ){
+    char *zErr = 0;
+    if( dq_tls_new(getenv("RPCVER_TLS_CERT"), getenv("RPCVER_TLS_KEY"),
+                   getenv("RPCVER_TLS_CA"), &g_pTls, &zErr) ){
+      printf("error 0 %s\n", zErr ? zErr : "out of memory");
+      free(zErr);
+      return 1;
+    }
+  }
+  if( reconnect() ){
+    dq_close(g_p);
+    dq_tls_free(g_pTls);
+    return 1;
+  }
   printf("ok connected to %s\n", dq_address(g_p));
   while( fgets(zLine, sizeof(zLine), stdin) ){
     char *az[64];
@@ -232,5 +256,6 @@ int main(int argc, char **argv){
     }
   }
   dq_close(g_p);
+  dq_tls_free(g_pTls);
   return 0;
 }

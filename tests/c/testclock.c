@@ -10,7 +10,16 @@
 ** connection's VFS for the time, so drain windows, heartbeats and expiry
 ** can be tested second by second without sleeping.  A test helper: its one
 ** setting is process-wide, which is what a test wants and rpcver must not.
+**
+** Built with -DTESTCLOCK_PRELOAD -DSQLITE_CORE (linked with -lsqlite3), it
+** sets the clock of a program that loads nothing, such as the CLI, from
+** outside: the program itself is unchanged.
+**
+**   RPCVER_TESTCLOCK=1764115200 LD_PRELOAD=./testclock-preload.so rpcver ...
+**
+** Before main() runs, the clock VFS becomes the default VFS, at that time.
 */
+#include <stdlib.h>
 #include <string.h>
 #include "sqlite3ext.h"
 SQLITE_EXTENSION_INIT1
@@ -41,6 +50,27 @@ static void set_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   sqlite3_result_int64(ctx, fixed_ms / 1000);
 }
 
+/* Register the clock VFS (once), the default when makeDefault. */
+static int register_clock(int makeDefault){
+  if( sqlite3_vfs_find("testclock") ) return SQLITE_OK;
+  real_vfs = sqlite3_vfs_find(0);
+  if( real_vfs==0 ) return SQLITE_ERROR;
+  memcpy(&clock_vfs, real_vfs, sizeof(clock_vfs));
+  clock_vfs.zName = "testclock";
+  clock_vfs.pNext = 0;
+  clock_vfs.xCurrentTime = clock_time;
+  if( clock_vfs.iVersion>=2 ) clock_vfs.xCurrentTimeInt64 = clock_time_int64;
+  return sqlite3_vfs_register(&clock_vfs, makeDefault);
+}
+
+#ifdef TESTCLOCK_PRELOAD
+__attribute__((constructor)) static void testclock_preload(void){
+  const char *z = getenv("RPCVER_TESTCLOCK");
+  if( z && z[0] ) fixed_ms = strtoll(z, 0, 10) * 1000;
+  if( register_clock(1)!=SQLITE_OK ) abort();   /* a test must not go on */
+}
+#endif
+
 #ifdef _WIN32
 __declspec(dllexport)
 #endif
@@ -49,16 +79,8 @@ int sqlite3_testclock_init(sqlite3 *db, char **pzErrMsg,
   int rc;
   (void)pzErrMsg;
   SQLITE_EXTENSION_INIT2(pApi);
-  if( sqlite3_vfs_find("testclock")==0 ){
-    real_vfs = sqlite3_vfs_find(0);
-    memcpy(&clock_vfs, real_vfs, sizeof(clock_vfs));
-    clock_vfs.zName = "testclock";
-    clock_vfs.pNext = 0;
-    clock_vfs.xCurrentTime = clock_time;
-    if( clock_vfs.iVersion>=2 ) clock_vfs.xCurrentTimeInt64 = clock_time_int64;
-    rc = sqlite3_vfs_register(&clock_vfs, 0);
-    if( rc!=SQLITE_OK ) return rc;
-  }
+  rc = register_clock(0);
+  if( rc!=SQLITE_OK ) return rc;
   rc = sqlite3_create_function(db, "testclock_set", 1, SQLITE_UTF8, 0,
                                set_func, 0, 0);
   /* the VFS stays registered: the library must stay loaded */

@@ -19,6 +19,9 @@ every request) the way MODE says:
   rows      QUERY_SQL: one row, one column named "rpc_methods": a count of 1
             for the CLI's schema probe, then HOSTILE_ROW for every later
             query; EXEC_SQL: success
+  tls-stall   for a TLS client: takes its ClientHello and never answers
+  tls-trickle for a TLS client: takes its ClientHello, then answers with a
+            handshake record that declares 16 KiB, one byte a second
 
 As a program (tests/cluster.test):
 
@@ -51,7 +54,7 @@ ROWS_PART = 0xEEEEEEEEEEEEEEEE
 ROWS_DONE = 0xFFFFFFFFFFFFFFFF
 
 MODES = ("endless", "empty", "trickle", "slow", "huge", "garbage", "hostile",
-         "rows")
+         "rows", "tls-stall", "tls-trickle")
 
 # ESC [2J (clear the screen), ESC ]0; (set the window title) ... BEL, a C1
 # CSI (U+009B, as UTF-8), a bidi override (U+202E), bytes that are not UTF-8.
@@ -131,6 +134,12 @@ class _Conn:
 
     def serve(self):
         mode = self.node.mode
+        if mode.startswith("tls-"):
+            self.recv_exact(5)                 # a TLS record's header...
+            if mode == "tls-trickle":          # ... and a reply never done
+                self.trickle(b"\x16\x03\x03\x40\x00" + b"\x02" * 64)
+            while True:
+                self.recv_exact(1)
         self.recv_exact(8)                               # the handshake
         while True:
             words, rtype = struct.unpack("<IB", self.recv_exact(5))

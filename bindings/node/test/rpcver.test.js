@@ -289,8 +289,8 @@ test('status, laggards, explain, verify', (t) => {
   rpcver.register(db, 'a', { volume: '3.16', backup: '1.4' });
   rpcver.register(db, 'b', { volume: '3.17', backup: '1.4' });
   assert.deepEqual(rpcver.status(db), [
-    { method: 'backup', receivers: 2, negotiated: '1.4', newest: '1.4', pin: null, floor: '1.4', state: 'steady' },
-    { method: 'volume', receivers: 2, negotiated: '3.16', newest: '3.17', pin: null, floor: '3.16', state: 'upgrading' },
+    { method: 'backup', receivers: 2, negotiated: '1.4', newest: '1.4', pin: null, floor: '1.4', state: 'steady', senders: 0, drain_left: 0 },
+    { method: 'volume', receivers: 2, negotiated: '3.16', newest: '3.17', pin: null, floor: '3.16', state: 'upgrading', senders: 0, drain_left: 0 },
   ]);
   assert.deepEqual(rpcver.laggards(db), [{ manager: 'a', method: 'volume', hi: '3.16', newest: '3.17' }]);
   const text = rpcver.explain(db, 'volume');
