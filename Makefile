@@ -213,7 +213,7 @@ fuzz: deps-fuzz $(FUZZERS)
 fuzz-smoke:
 	$(MAKE) fuzz FUZZ_SECONDS=20
 
-demo: deps loadable
+demo: deps loadable cli
 	sh demo/rolling-upgrade.sh
 
 # The same story across hosts: a 3-node dqlite cluster on this machine.

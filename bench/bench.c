@@ -935,6 +935,238 @@ static void case_single_txn(void){
   set_ratio(row, "ratio", med[REG]/med[PLAIN], 0);
 }
 
+/* ------------------------------------------------ case 8: the event log */
+
+/*
+** The same database without the event log, the baseline of case 8: every
+** trigger that writes rpc_log is created again without the statements that
+** write it (one that only logs is dropped; rpc_log_bounds keeps a trigger
+** that does nothing, since the write functions still insert into it every
+** 64th write), and rpc_methods_floor gets back the WHEN and UPDATE OF it
+** had before the log (revision 6).  What is left is what a registration
+** did before the log; the case checks that the log stays empty.
+*/
+static int writes_log(const char *zStmt, int n){
+  char *z = sqlite3_mprintf("%.*s", n, zStmt);
+  int yes = strstr(z, "INSERT INTO rpc_log(")!=0
+         || strstr(z, "DELETE FROM rpc_log")!=0
+         || strstr(z, "INSERT INTO rpc_log_bounds")!=0;
+  sqlite3_free(z);
+  return yes;
+}
+
+/* zSql with zFrom replaced by zTo, which must be there (a schema that no
+** longer has it would make the baseline something else). */
+static char *replace_once(const char *zSql, const char *zFrom, const char *zTo){
+  const char *z = strstr(zSql, zFrom);
+  if( z==0 ) die("case 8: rpc_methods_floor no longer has \"%s\"", zFrom);
+  return sqlite3_mprintf("%.*s%s%s", (int)(z - zSql), zSql, zTo,
+                         z + strlen(zFrom));
+}
+
+static void remove_log(sqlite3 *db){
+  sqlite3_stmt *pList = prep(db,
+      "SELECT name, sql FROM sqlite_schema WHERE type = 'trigger'"
+      "   AND (sql LIKE '%INSERT INTO rpc_log%' OR sql LIKE '%DELETE FROM rpc_log%')");
+  char *azName[64], *azSql[64];
+  int n = 0, i;
+  while( sqlite3_step(pList)==SQLITE_ROW && n<64 ){
+    azName[n] = sqlite3_mprintf("%s", sqlite3_column_text(pList, 0));
+    azSql[n] = sqlite3_mprintf("%s", sqlite3_column_text(pList, 1));
+    n++;
+  }
+  sqlite3_finalize(pList);
+  if( n<8 ) die("case 8: only %d triggers write the log", n);
+  exec(db, "BEGIN");
+  for(i=0; i<n; i++){
+    const char *zBody = strstr(azSql[i], "BEGIN\n");
+    sqlite3_str *pNew = sqlite3_str_new(0);
+    const char *z;
+    int kept = 0;
+    char *zNew, *zDrop;
+    if( zBody==0 ) die("case 8: trigger %s has no BEGIN", azName[i]);
+    zBody += 6;
+    sqlite3_str_append(pNew, azSql[i], (int)(zBody - azSql[i]));
+    /* the body's statements end with ";" at the end of a line */
+    for(z=zBody; *z; ){
+      const char *zEnd = strstr(z, ";\n");
+      if( zEnd==0 ) break;
+      if( !writes_log(z, (int)(zEnd - z)) ){
+        sqlite3_str_append(pNew, z, (int)(zEnd + 2 - z));
+        kept++;
+      }
+      z = zEnd + 2;
+    }
+    if( kept==0 && strcmp(azName[i], "rpc_log_bounds_insert")==0 ){
+      sqlite3_str_appendall(pNew, "  SELECT 1;\n");
+      kept++;
+    }
+    sqlite3_str_appendall(pNew, "END");
+    zNew = sqlite3_str_finish(pNew);
+    zDrop = sqlite3_mprintf("DROP TRIGGER \"%w\"", azName[i]);
+    exec(db, zDrop);
+    if( kept ){
+      if( strcmp(azName[i], "rpc_methods_floor")==0 ){
+        char *z1 = replace_once(zNew, "receivers, max_lo, min_hi, newest, pin",
+                                "receivers, max_lo, min_hi, pin");
+        char *z2 = replace_once(z1, "\n    OR NEW.negotiated IS NOT OLD.negotiated"
+                                " OR NEW.newest IS NOT OLD.newest", "");
+        sqlite3_free(zNew);
+        sqlite3_free(z1);
+        zNew = z2;
+      }
+      exec(db, zNew);
+    }
+    sqlite3_free(zNew);
+    sqlite3_free(zDrop);
+    sqlite3_free(azName[i]);
+    sqlite3_free(azSql[i]);
+  }
+  exec(db, "COMMIT");
+  {
+    char zLeft[256];
+    one_text(db, "SELECT coalesce(group_concat(name, ' '), '') FROM sqlite_schema"
+                 " WHERE type = 'trigger' AND (sql LIKE '%INSERT INTO rpc_log%'"
+                 "    OR sql LIKE '%DELETE FROM rpc_log%')", zLeft, sizeof(zLeft));
+    if( zLeft[0] ) die("case 8: these triggers still write the log: %s", zLeft);
+  }
+  exec(db, "DELETE FROM rpc_log");          /* what the set-up logged */
+}
+
+/* Per repetition: n new registrations in one BEGIN IMMEDIATE ... COMMIT. */
+static double run_bulk_txn(TxnLoop *p){
+  double t0 = now_s();
+  long i;
+  char zMgr[32];
+  step_done(p->pBegin);
+  for(i=0; i<p->n; i++, p->next++){
+    int m = (int)(p->next % N_METHODS);
+    const char *z;
+    manager_name(zMgr, sizeof(zMgr), "bulk", p->next / N_METHODS);
+    sqlite3_bind_text(p->pOp, 1, zMgr, -1, SQLITE_STATIC);
+    sqlite3_bind_text(p->pOp, 2, gMethod[m], gMethodLen[m], SQLITE_STATIC);
+    if( sqlite3_step(p->pOp)!=SQLITE_ROW ) die("%s: %s", p->zName, sqlite3_errmsg(p->db));
+    z = (const char*)sqlite3_column_text(p->pOp, 0);
+    if( z==0 || strcmp(z, "1.5")!=0 ) die("%s returned %s, expected 1.5", p->zName, z ? z : "NULL");
+    sqlite3_reset(p->pOp);
+  }
+  step_done(p->pCommit);
+  return now_s() - t0;
+}
+
+/* Cached rpc_max_send, n calls over the 8 hot methods, in one read
+** transaction (as case 1b). */
+static double run_hot(sqlite3 *db, sqlite3_stmt *pStmt, long n){
+  double t0, t;
+  long i;
+  exec(db, "BEGIN");
+  (void)one_int(db, "SELECT count(*) FROM rpc_methods");   /* the snapshot */
+  t0 = now_s();
+  for(i=0; i<n; i++){
+    int m = gHot[i % N_HOT];
+    const char *z;
+    sqlite3_bind_text(pStmt, 1, gMethod[m], gMethodLen[m], SQLITE_STATIC);
+    if( sqlite3_step(pStmt)!=SQLITE_ROW ) die("rpc_max_send: %s", sqlite3_errmsg(db));
+    z = (const char*)sqlite3_column_text(pStmt, 0);
+    if( z==0 || strcmp(z, "1.5")!=0 ) die("rpc_max_send returned %s, expected 1.5", z ? z : "NULL");
+    sqlite3_reset(pStmt);
+  }
+  t = now_s() - t0;
+  exec(db, "COMMIT");
+  return t;
+}
+
+static void case_log(void){
+  long nTxn = gQuick ? 50 : 2000, nBulk = gQuick ? 500 : 20000;
+  long nHot = gQuick ? 2000 : 200000;
+  sqlite3 *aDb[2];
+  TxnLoop one[2], bulk[2];
+  sqlite3_stmt *apHot[2];
+  double s[3][2][32], med[3][2];
+  char zA[32], zB[32], zCheck[64];
+  static const char *azWhat[3] = {
+    "1 registration/txn, WAL, with the log",
+    "  same, 20,000 registrations in one txn",
+    "hot path cached, WAL read txn, with the log"
+  };
+  int r, i, k;
+  Row *row;
+
+  progress("8 the event log: registrations and rpc_max_send, with and without it");
+  aDb[0] = open_small("log-on", 1);
+  aDb[1] = open_small("log-off", 1);
+  /* a full log, so that every measured write also keeps its bounds */
+  (void)one_int(aDb[0], "SELECT rpc_log_keep(1000, NULL)");
+  remove_log(aDb[1]);
+  memset(one, 0, sizeof(one));
+  memset(bulk, 0, sizeof(bulk));
+  for(i=0; i<2; i++){
+    TxnLoop *t[2] = { &one[i], &bulk[i] };
+    for(k=0; k<2; k++){
+      t[k]->zName = "rpc_register";
+      t[k]->db = aDb[i];
+      t[k]->isRegister = 1;
+      t[k]->pOp = prep(aDb[i], "SELECT rpc_register(?1, ?2, '1.5')");
+      t[k]->pBegin = prep(aDb[i], "BEGIN IMMEDIATE");
+      t[k]->pCommit = prep(aDb[i], "COMMIT");
+    }
+    one[i].n = nTxn;
+    bulk[i].n = nBulk;
+    bulk[i].next = 70000000;
+    apHot[i] = prep(aDb[i], "SELECT rpc_max_send(?1)");
+    (void)run_txn(&one[i]);                            /* warm-up */
+    (void)run_bulk_txn(&bulk[i]);
+    (void)run_hot(aDb[i], apHot[i], nHot);
+  }
+  for(r=0; r<REPS_HEAVY; r++){
+    for(k=0; k<2; k++){
+      i = (k + r) % 2;
+      s[0][i][r] = run_txn(&one[i]) * 1e9 / (double)nTxn;
+      s[1][i][r] = run_bulk_txn(&bulk[i]) * 1e9 / (double)nBulk;
+      s[2][i][r] = run_hot(aDb[i], apHot[i], nHot) * 1e9 / (double)nHot;
+    }
+  }
+  for(k=0; k<3; k++){
+    for(i=0; i<2; i++){
+      med[k][i] = median(s[k][i], REPS_HEAVY);
+      progress("    %s, log %s: ns %.0f %.0f %.0f %.0f %.0f  median %.0f",
+               azWhat[k], i ? "off" : "on", s[k][i][0], s[k][i][1],
+               s[k][i][2], s[k][i][3], s[k][i][4], med[k][i]);
+    }
+  }
+
+  /* checks: the log is full and consistent on one, empty on the other */
+  one_text(aDb[0], "SELECT rpc_verify()", zCheck, sizeof(zCheck));
+  if( strcmp(zCheck, "ok")!=0 ) die("rpc_verify() after case 8: %s", zCheck);
+  if( one_int(aDb[0], "SELECT count(*) BETWEEN 1000 AND 1000 + 130 FROM rpc_log")!=1 ){
+    die("case 8: the log is not within its bounds");
+  }
+  if( one_int(aDb[1], "SELECT count(*) FROM rpc_log")!=0 ){
+    die("case 8: the baseline wrote the log");
+  }
+  for(i=0; i<2; i++){
+    if( one_int(aDb[i], "SELECT count(*) FROM rpc_ranges")
+        != 1000 + (REPS_HEAVY+1)*(nTxn + nBulk) ){
+      die("case 8: wrong registration count");
+    }
+    sqlite3_finalize(apHot[i]);
+    sqlite3_finalize(one[i].pOp); sqlite3_finalize(one[i].pBegin);
+    sqlite3_finalize(one[i].pCommit);
+    sqlite3_finalize(bulk[i].pOp); sqlite3_finalize(bulk[i].pBegin);
+    sqlite3_finalize(bulk[i].pCommit);
+    db_close(aDb[i]);
+  }
+
+  for(k=0; k<3; k++){
+    row = add_row("8", azWhat[k]);
+    setf(row->zA, sizeof(row->zA), "log on  %9s", fmt_ns(med[k][0], zA, sizeof(zA)));
+    setf(row->zB, sizeof(row->zB), "log off %9s", fmt_ns(med[k][1], zB, sizeof(zB)));
+    /* the hot path runs no statement on the log: its ratio is reported,
+    ** with no target of its own */
+    set_ratio(row, "ratio", med[k][0]/med[k][1], k<2 ? 1.1 : 0);
+  }
+}
+
 /* ------------------------------------------- case 6: rolling upgrade */
 
 typedef struct Upgrade {
@@ -1468,7 +1700,7 @@ static void print_floor(void){
 
 /* ----------------------------------------------------------------- main */
 
-/* BENCH_ONLY=part,part... runs only those parts (bulk, cache, single,
+/* BENCH_ONLY=part,part... runs only those parts (bulk, cache, single, log,
 ** rolling, fleet; floor: gFloorOnly): for profiling one case.  Unset:
 ** everything. */
 static int want(const char *zPart){
@@ -1577,6 +1809,7 @@ int main(void){
   if( want("cache") && !gFloorOnly ) case_cache_bound();
   if( want("single") || gFloorOnly ) case_single_txn();
   if( want("rolling") && !gFloorOnly ) case_rolling();
+  if( want("log") && !gFloorOnly ) case_log();
   if( want("fleet") || gFloorOnly ){
     memset(aRes, 0, sizeof(aRes));
     for(i=0; i<nFleet; i++) aRes[i].R = aFleet[i];

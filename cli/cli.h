@@ -22,7 +22,7 @@ struct Cli {
   int json;               /* --json */
   const char *zStale;     /* upgrade-check --stale, or NULL */
   char zStaleBuf[24];     /* its canonical decimal form */
-  const char *zMethod;    /* senders --method, or NULL */
+  const char *zMethod;    /* senders or timeline --method, or NULL */
   const char *zDefault;   /* drain --default SECONDS, or NULL */
   int inFlight;           /* the schema has senders and drain windows: 1, 0,
                           ** or -1 until cli_in_flight_schema() asks */
@@ -35,6 +35,11 @@ struct Cli {
   /* --tls-cert, --tls-key, --tls-ca (cluster only), or NULL: then
   ** $RPCVER_TLS_CERT, $RPCVER_TLS_KEY, $RPCVER_TLS_CA (cluster.c) */
   const char *zTlsCert, *zTlsKey, *zTlsCa;
+  /* timeline (timeline.c): --since, --svg, --html (and zMethod) */
+  const char *zSince, *zSvg, *zHtml;
+  /* metrics (metrics.c): --listen, --allow-remote */
+  const char *zListen;
+  int allowRemote;
 };
 
 /* Report an SQLite failure on cli->db (or zMsg when not NULL) on stderr:
@@ -82,6 +87,8 @@ int cmd_check(Cli *cli, int nArg, char **azArg);
 int cmd_senders(Cli *cli, int nArg, char **azArg);
 int cmd_drain(Cli *cli, int nArg, char **azArg);
 int cmd_upgrade_check(Cli *cli, int nArg, char **azArg);
+int cmd_timeline(Cli *cli, int nArg, char **azArg);      /* timeline.c */
+int cmd_metrics(Cli *cli, int nArg, char **azArg);       /* metrics.c */
 
 /* Does the subcommand write, given its arguments (and cli's options)?  A
 ** write opens the database read-write; a read sets PRAGMA query_only. */
@@ -156,6 +163,11 @@ void cli_put_safe(const char *z, int keepNewlines, FILE *out);
 ** escaped too); the format itself is the CLI's own.  Conversions: %s
 ** (NULL prints nothing), %d, %lld, %%. */
 void cli_printf(FILE *out, const char *zFmt, ...);
+
+/* Text for XML and HTML: &, <, >, " and ' escaped; control characters,
+** bytes that are not UTF-8 and the code points cli_put_safe() escapes
+** shown as U+FFFD. */
+void xml_text(const char *z, FILE *out);
 
 /* "42s", "3m05s", "2h04m", "3d07h". */
 void format_age(sqlite3_int64 nSec, char *zBuf, int nBuf);

@@ -240,6 +240,35 @@ static const Command aCommand[] = {
     "  Result: Failure (1 failure, 0 warnings)\n"
     "  $ echo $?\n"
     "  2\n" },
+  { "timeline", 0, 0, 0, cmd_timeline,
+    "[--method M] [--since T] --svg FILE [--html FILE]",
+    "Draws the upgrade over time from rpcver's event log, as an SVG picture\n"
+    "(and with --html, a page with the log's rows below it): per method,\n"
+    "negotiated, newest, the floor and a pin as step lines, the receivers\n"
+    "stacked by version below them, and marks for pins, expiries and drain\n"
+    "windows.  --method draws one method; --since starts at unix seconds, a\n"
+    "UTC time 'YYYY-MM-DD HH:MM[:SS]', or a duration back from now (90m, 6h,\n"
+    "2d); the default starts at the oldest row the log keeps.  Plain SVG: no\n"
+    "script, nothing fetched; open it in a browser or embed it.\n"
+    "\n"
+    "Example:\n"
+    "  $ rpcver timeline --since 6h --svg upgrade.svg\n"
+    "  upgrade.svg: 2 method(s), 57 row(s) of the event log\n" },
+  { "metrics", 0, 0, 0, cmd_metrics, "[--listen HOST:PORT [--allow-remote]]",
+    "Prints rpcver's state as Prometheus metrics (text format 0.0.4): per\n"
+    "method receivers, senders, negotiated and newest (labels of\n"
+    "rpcver_method_info, and version keys), pinned, laggards and the drain\n"
+    "window's seconds left; per manager the seconds since it was last seen.\n"
+    "--listen serves them over HTTP at /metrics for a scraper, reading the\n"
+    "database afresh for each scrape; only a loopback address unless\n"
+    "--allow-remote (the metrics name every manager, and the server has no\n"
+    "authentication).  docs/operators.md has the metrics and alert rules.\n"
+    "\n"
+    "Example:\n"
+    "  $ rpcver metrics | grep negotiated_key\n"
+    "  rpcver_negotiated_key{method=\"volume\"} 3298551660544\n"
+    "  $ rpcver metrics --listen 127.0.0.1:9464\n"
+    "  rpcver: serving metrics on http://127.0.0.1:9464/metrics\n" },
 };
 #define N_COMMAND ((int)(sizeof(aCommand)/sizeof(aCommand[0])))
 
@@ -277,6 +306,9 @@ static const char zOverallHelp[] =
   "  upgrade-check [--stale SECONDS]\n"
   "                               is the upgrade finished? (for deploy "
   "pipelines)\n"
+  "  timeline [--method M] [--since T] --svg FILE [--html FILE]\n"
+  "                               the upgrade over time, from the event log\n"
+  "  metrics [--listen HOST:PORT] Prometheus metrics, printed or served\n"
   "  help [SUBCOMMAND]            this text, or a subcommand's\n"
   "\n"
   "Options (before or after the subcommand; -- ends them):\n"
@@ -296,6 +328,12 @@ static const char zOverallHelp[] =
   "                  certificate and key and the cluster's CA (default\n"
   "                  $RPCVER_TLS_CERT, $RPCVER_TLS_KEY, $RPCVER_TLS_CA; all\n"
   "                  three or none)\n"
+  "  --method M, --since T, --svg FILE, --html FILE\n"
+  "                  timeline's: one method, where it starts, the files\n"
+  "                  (--method also senders': one method's senders)\n"
+  "  --listen HOST:PORT, --allow-remote\n"
+  "                  metrics': serve over HTTP (loopback only, unless\n"
+  "                  --allow-remote)\n"
   "  --json          machine-readable JSON on stdout: arrays of objects for\n"
   "                  tables, objects for single results\n"
   "  -h, --help      this help; after a subcommand, that subcommand's help\n"
@@ -311,10 +349,10 @@ static const char zOverallHelp[] =
   "  4  error: no database at PATH, no rpcver schema in it, or an SQL or\n"
   "     rpcver error (printed as it is, e.g. a refused pin)\n"
   "\n"
-  "status, laggards, explain, check, senders, drain (showing) and\n"
-  "upgrade-check only read (PRAGMA query_only) and work on a read-only\n"
-  "database file.  pin, unregister, expire and drain (setting) write in\n"
-  "BEGIN IMMEDIATE ... COMMIT with a 5 s busy timeout.\n"
+  "status, laggards, explain, check, senders, drain (showing),\n"
+  "upgrade-check, timeline and metrics only read (PRAGMA query_only) and\n"
+  "work on a read-only database file.  pin, unregister, expire and drain\n"
+  "(setting) write in BEGIN IMMEDIATE ... COMMIT with a 5 s busy timeout.\n"
   "`rpcver SUBCOMMAND --help` shows an example.\n";
 
 static const Command *find_command(const char *zName){
@@ -593,7 +631,8 @@ struct Option {
   const char *zShort;      /* the short form: "-d", also "-dVALUE"; or 0 */
   int type;                /* OPT_FLAG, OPT_TEXT or OPT_NUMBER */
   size_t iField;           /* where the value goes: OPT_FIELD(member) */
-  const char *zCommand;    /* the one subcommand that takes it, or 0 */
+  const char *zCommand;    /* the subcommands that take it (names and a
+                           ** space between two), or 0: every one */
   int clusterOnly;         /* refused without --cluster */
   const Bounds *pBounds;   /* OPT_NUMBER: its range; else 0 */
 };
@@ -621,10 +660,20 @@ static const Option aOption[] = {
   { "--tls-ca",    0,    OPT_TEXT,   OPT_FIELD(cli.zTlsCa),    0, 1, 0 },
   { "--stale",     0,    OPT_TEXT,   OPT_FIELD(cli.zStale),
     "upgrade-check", 0, 0 },
-  { "--method",    0,    OPT_TEXT,   OPT_FIELD(cli.zMethod),   "senders",
-    0, 0 },
+  { "--method",    0,    OPT_TEXT,   OPT_FIELD(cli.zMethod),
+    "senders timeline", 0, 0 },
   { "--default",   0,    OPT_TEXT,   OPT_FIELD(cli.zDefault),  "drain",
     0, 0 },
+  { "--since",     0,    OPT_TEXT,   OPT_FIELD(cli.zSince),
+    "timeline", 0, 0 },
+  { "--svg",       0,    OPT_TEXT,   OPT_FIELD(cli.zSvg),
+    "timeline", 0, 0 },
+  { "--html",      0,    OPT_TEXT,   OPT_FIELD(cli.zHtml),
+    "timeline", 0, 0 },
+  { "--listen",    0,    OPT_TEXT,   OPT_FIELD(cli.zListen),
+    "metrics", 0, 0 },
+  { "--allow-remote", 0, OPT_FLAG,   OPT_FIELD(cli.allowRemote),
+    "metrics", 0, 0 },
   { "--json",      0,    OPT_FLAG,   OPT_FIELD(cli.json),      0, 0, 0 },
   { "--help",      "-h", OPT_FLAG,   OPT_FIELD(help),          0, 0, 0 },
   { "--version",   0,    OPT_FLAG,   OPT_FIELD(version),       0, 0, 0 },
@@ -797,13 +846,32 @@ static int check_argument_count(const Command *pCmd, int nArg){
   return RC_USAGE;
 }
 
-/* An option that belongs to one subcommand is refused with any other. */
+/* Is zCmd one of the subcommands in zList (names separated by spaces)? */
+static int in_command_list(const char *zList, const char *zCmd){
+  size_t n = strlen(zCmd);
+  const char *z = zList;
+  while( (z = strstr(z, zCmd))!=0 ){
+    if( (z==zList || z[-1]==' ') && (z[n]==0 || z[n]==' ') ) return 1;
+    z += n;
+  }
+  return 0;
+}
+
+/* An option that belongs to some subcommands is refused with any other
+** ("--method is an option of senders or timeline, not status"). */
 static int check_option_scope(Invocation *p, const Command *pCmd){
   int i;
   for(i=0; i<N_OPTION; i++){
     const Option *o = &aOption[i];
-    if( o->zCommand && strcmp(o->zCommand, pCmd->zName)!=0
+    if( o->zCommand && !in_command_list(o->zCommand, pCmd->zName)
      && option_given(p, o) ){
+      const char *zSpace = strchr(o->zCommand, ' ');
+      if( zSpace ){
+        /* two subcommands at most: the table has no option of three */
+        return usage_error(pCmd, "%s is an option of %.*s or %s, not %s",
+                           o->zName, (int)(zSpace - o->zCommand),
+                           o->zCommand, zSpace + 1, pCmd->zName);
+      }
       return usage_error(pCmd, "%s is an option of %s, not %s", o->zName,
                          o->zCommand, pCmd->zName);
     }

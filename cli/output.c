@@ -436,3 +436,43 @@ void table_print_json(const Table *t, int multiline, FILE *out){
   }
   if( multiline ) fputc('\n', out);
 }
+
+/*
+** Text for XML and HTML (the timeline's SVG and HTML): the five characters
+** that markup reads escaped, and whatever is not text for a person -- a
+** control character (XML 1.0 forbids most of them), a byte that is not
+** UTF-8, the unsafe_cp() code points (a bidi override would make a
+** manager's name read as another) -- as U+FFFD.  A hostile name is then
+** shown as a name, never as markup.
+*/
+void xml_text(const char *zIn, FILE *out){
+  const unsigned char *z = (const unsigned char*)zIn;
+  size_t n, i = 0;
+  if( z==0 ) return;
+  n = strlen(zIn);
+  while( i<n ){
+    unsigned int cp;
+    int len;
+    switch( z[i] ){
+      case '&':  fputs("&amp;", out); i++; continue;
+      case '<':  fputs("&lt;", out); i++; continue;
+      case '>':  fputs("&gt;", out); i++; continue;
+      case '"':  fputs("&quot;", out); i++; continue;
+      case '\'': fputs("&#39;", out); i++; continue;
+      default: break;
+    }
+    if( z[i]<0x20 || z[i]==0x7f ){
+      fputs("\xef\xbf\xbd", out);
+      i++;
+      continue;
+    }
+    len = utf8_decode(z+i, n-i, &cp);
+    if( len==0 || unsafe_cp(cp) ){
+      fputs("\xef\xbf\xbd", out);
+      i += len ? (size_t)len : 1;
+      continue;
+    }
+    fwrite(z+i, 1, (size_t)len, out);
+    i += (size_t)len;
+  }
+}

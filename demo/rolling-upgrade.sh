@@ -362,5 +362,11 @@ _want="$OLD_VOLUME $NEW_VOLUME $OLD_VOLUME $NEW_VOLUME "
 [ "$_seq" = "$_want" ] ||
   fail "the sender sent volume $_seq; expected $_want"
 
+# The upgrade as a picture, from the event log (docs/operators.md).
+mkdir -p "$ROOT/build/demo"
+(cd "$TMP" && "$ROOT/build/rpcver" --db "$(basename "$DB")" timeline \
+   --svg "$ROOT/build/demo/timeline.svg" >/dev/null) || fail "rpcver timeline failed"
+echo "  the upgrade's timeline: build/demo/timeline.svg (rpcver timeline)"
+
 echo
 echo "demo: ok"

@@ -229,11 +229,28 @@ static int audit_revision(RpcConn *p, sqlite3_str *pOut, RpcAudit *pAudit){
   return 0;
 }
 
+/* The revision that added a table within this schema version (1 for the
+** version's own tables): a database at an older revision has no such table
+** until its next write or rpc_init() runs the script, and is not missing
+** one.  rpc_log came with revision 7, and only its own triggers write it,
+** which is why it needed no new schema version. */
+static sqlite3_int64 table_revision(const char *zName){
+  static const struct { const char *zName; int iRevision; } aLater[] = {
+    { "rpc_log", 7 },
+  };
+  size_t i;
+  for(i=0; i<sizeof(aLater)/sizeof(aLater[0]); i++){
+    if( sqlite3_stricmp(aLater[i].zName, zName)==0 ) return aLater[i].iRevision;
+  }
+  return 1;
+}
+
 int rv_schema_audit(RpcConn *p, sqlite3_str *pOut, RpcAudit *pAudit){
   sqlite3_stmt *pStmt = 0;
   RpcSchemaObjects *pObjs;
   unsigned char aSeen[256];
   int i, rc, revision = 0, pass, compareTables = 0;
+  sqlite3_int64 storedRev = 1;
 
   memset(pAudit, 0, sizeof(*pAudit));
   if( p->pExpected==0 && (rc = load_expected(p))!=SQLITE_OK ) return rc;
@@ -245,9 +262,9 @@ int rv_schema_audit(RpcConn *p, sqlite3_str *pOut, RpcAudit *pAudit){
   ** one's are migrated by the next write, a newer one's are a newer
   ** rpcver's.  (A damaged rpc_meta is reported by audit_revision().) */
   {
-    sqlite3_int64 ver = 0, rev = 0;
+    sqlite3_int64 ver = 0;
     char *zErr = 0;
-    if( rv_schema_stored(p, &ver, &rev, &zErr)==SQLITE_OK ){
+    if( rv_schema_stored(p, &ver, &storedRev, &zErr)==SQLITE_OK ){
       compareTables = ver==RPC_SCHEMA_VERSION;
     }
     sqlite3_free(zErr);
@@ -265,6 +282,9 @@ int rv_schema_audit(RpcConn *p, sqlite3_str *pOut, RpcAudit *pAudit){
       if( !pAudit->present ) break;
       for(i=0; i<pObjs->n; i++){
         if( !aSeen[i] && strcmp(pObjs->a[i].zType, "table")==0 ){
+          if( compareTables && storedRev<table_revision(pObjs->a[i].zName) ){
+            continue;     /* the next write or rpc_init() creates it */
+          }
           if( compareTables ){
             add_line(pOut, pAudit, "table %s is missing", pObjs->a[i].zName);
           }else{

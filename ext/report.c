@@ -475,6 +475,9 @@ void rv_rpc_verify(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   rc = rv_schema_audit(p, pStr, &audit);
   if( rc==SQLITE_OK && audit.tablesOk ){
     rc = verify_data(p, pStr, &audit.nLine);
+    if( rc==SQLITE_OK && audit.nLine<RPC_VERIFY_LINES_MAX ){
+      rc = rv_verify_log(p, pStr, &audit.nLine);
+    }
   }else if( rc==SQLITE_OK && audit.present && !audit.otherVersion ){
     sqlite3_str_appendall(pStr, "the registrations were not checked: "
                           "rpcver's tables are not as rpcver made them\n");

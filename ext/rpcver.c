@@ -34,6 +34,10 @@
 **   rpc_init()                                 -> schema version (creates,
 **       migrates, or repairs the schema's triggers, views and indexes)
 **
+** The event log (events.c): every change is a row of rpc_log, written by
+** the schema's triggers in the same transaction; the rpc_events view reads
+** it.  rpc_log_keep(ROWS, DAYS) -> rows kept (sets its bounds)
+**
 ** Reads (read.c, report.c; SQLITE_INNOCUOUS):
 **   rpc_max_send(METHOD [, SENDER_HI [, SENDER_LO]]) -> version or NULL
 **   rpc_can_send(METHOD, VERSION)                    -> 1 or 0
@@ -107,6 +111,8 @@ static const struct RpcFunction {
   { "rpc_expire",            1, RPC_WRITE, rv_rpc_expire },
   { "rpc_expire",            2, RPC_WRITE, rv_rpc_expire },
   { "rpc_init",              0, RPC_WRITE, rv_rpc_init },
+  /* the event log (events.c) */
+  { "rpc_log_keep",          2, RPC_WRITE, rv_rpc_log_keep },
   /* senders and drain windows (senders.c) */
   { "rpc_register_sender",   3, RPC_WRITE, rv_rpc_register_sender },
   { "rpc_register_sender",   4, RPC_WRITE, rv_rpc_register_sender },

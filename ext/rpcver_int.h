@@ -80,7 +80,10 @@ typedef enum RpcStmtId {
   RPC_STMT_DRAIN_SET,
   RPC_STMT_DRAIN_CLEAR,
   RPC_STMT_DRAIN_DEFAULT,
-  RPC_STMT_EXPIRE_SENDERS,
+  RPC_STMT_LOG_BOUNDS,      /* the event log (events.c, write.c) */
+  RPC_STMT_LOG_KEEP,
+  RPC_STMT_LOG_COUNT,
+  RPC_STMT_VERIFY_LOG,
   RPC_STMT_UNREGISTER_COUNT,
   RPC_STMT_UNREGISTER,
   RPC_STMT_PIN,
@@ -139,6 +142,8 @@ typedef struct RpcConn {
   char *zStmtErr;                /* the message of the last kept statement
                                  ** that failed and was dropped (conn.c) */
   int replicated;                /* writes only inside BEGIN...COMMIT (write.c) */
+  unsigned int nWrite;           /* write functions that succeeded here: every
+                                 ** 64th keeps the event log's bounds */
   sqlite3_stmt *aStmt[RPC_STMT_COUNT];
   /* What the cache entries were filled against (read.c): the main
   ** database's file handle and the highest data version seen on it. */
@@ -208,6 +213,11 @@ typedef struct RpcAudit {
 } RpcAudit;
 #define RPC_VERIFY_LINES_MAX 100 /* lines of rpc_verify()'s report */
 int rv_schema_audit(RpcConn *p, sqlite3_str *pOut, RpcAudit *pAudit);
+/* The event log's checks for rpc_verify() (events.c): lines appended to
+** pStr, *pnLine counting them against RPC_VERIFY_LINES_MAX. */
+int rv_verify_log(RpcConn *p, sqlite3_str *pStr, int *pnLine);
+/* Keep the event log within its bounds, every 64th write (events.c). */
+int rv_log_bounds(RpcConn *p);
 void rv_audit_free(RpcSchemaObjects *pObjs);
 /* The objects of rpcver's schema, once rv_schema_audit() has read them. */
 int rv_schema_object_count(RpcConn *p);
@@ -243,6 +253,7 @@ RPC_SQL_FUNCTION(rv_rpc_can_send);
 RPC_SQL_FUNCTION(rv_rpc_check);
 RPC_SQL_FUNCTION(rv_rpc_explain);           /* report.c */
 RPC_SQL_FUNCTION(rv_rpc_verify);
+RPC_SQL_FUNCTION(rv_rpc_log_keep);
 RPC_SQL_FUNCTION(rv_rpcver_key);            /* message.c */
 RPC_SQL_FUNCTION(rv_rpcver_name);
 RPC_SQL_FUNCTION(rv_rpcver_check_range);

@@ -10,7 +10,7 @@
 **   rpc_forget(METHOD)                  DELETE FROM rpc_methods
 **   rpc_heartbeat(M)                    UPDATE rpc_managers SET last_seen
 **                                       (never backwards)
-**   rpc_expire(SECONDS [, SHARE])       DELETE FROM rpc_registrations
+**   rpc_expire(SECONDS [, SHARE])       DELETE FROM rpc_expiry
 **
 ** (*) It runs the INSERT or UPDATE on rpc_ranges that the view's triggers
 ** would run (write_range() says why).
@@ -91,6 +91,7 @@ int rv_begin_write(sqlite3_context *ctx, RpcConn *p, const char *zFunc){
 int rv_end_write(sqlite3_context *ctx, RpcConn *p, const char *zFunc,
                      int rc){
   char *zErr = 0;
+  if( rc==SQLITE_OK ) rc = rv_log_bounds(p);
   if( rc!=SQLITE_OK ) zErr = sqlite3_mprintf("%s", rv_conn_errmsg(p));
   rc = rv_savepoint_end(p, rc);
   if( rc!=SQLITE_OK ){
@@ -468,23 +469,12 @@ void rv_rpc_expire(sqlite3_context *ctx, int argc, sqlite3_value **argv){
         return;
       }
     }
+    /* Through rpc_expiry, whose trigger removes each stale manager's
+    ** registrations, to receive and to send, and logs them as expired
+    ** (schema/rpcver.sql). */
     if( rc==SQLITE_OK && n>0 ){
       rc = rv_conn_stmt(p, RPC_STMT_EXPIRE,
-          "DELETE FROM main.rpc_registrations WHERE manager IN"
-          " (SELECT manager FROM main.rpc_managers WHERE last_seen < ?1)",
-          &pStmt);
-      if( rc==SQLITE_OK ){
-        sqlite3_bind_value(pStmt, 1, pCutoff);
-        rc = rv_run(pStmt);
-      }
-    }
-    /* and the stale ones' sender registrations (those left: a manager
-    ** that only sends is not counted among a method's receivers) */
-    if( rc==SQLITE_OK && n>0 ){
-      rc = rv_conn_stmt(p, RPC_STMT_EXPIRE_SENDERS,
-          "DELETE FROM main.rpc_senders WHERE sender IN"
-          " (SELECT manager FROM main.rpc_managers WHERE last_seen < ?1)",
-          &pStmt);
+          "DELETE FROM main.rpc_expiry WHERE last_seen < ?1", &pStmt);
       if( rc==SQLITE_OK ){
         sqlite3_bind_value(pStmt, 1, pCutoff);
         rc = rv_run(pStmt);

@@ -1,8 +1,12 @@
--- rpcver schema, version 3, revision 5.
+-- rpcver schema, version 3, revision 7.
 --
 -- The version counts changes to the tables; the revision, changes to the
 -- triggers and views only (ext/schema.c re-runs this script on a database
--- whose schema_revision is older, or missing: revision 1).
+-- whose schema_revision is older, or missing: revision 1).  Revision 7
+-- also adds a table, rpc_log, that only its own triggers write: the script
+-- creates it when missing, so an rpcver of revision 6 still writes such a
+-- database (through revision 7's triggers, which then log for it too) and
+-- the schema version stays 3.
 --
 -- Every name this script creates, drops or writes at its top level is
 -- qualified with main.  SQLite looks an unqualified name up in temp, then
@@ -129,6 +133,44 @@ CREATE TABLE IF NOT EXISTS main.rpc_methods(
 -- (OR IGNORE: re-running the script keeps an operator's setting.)
 INSERT OR IGNORE INTO main.rpc_meta(key, value) VALUES ('drain_default', 60);
 
+-- The event log (revision 7): one row per change, written by the triggers
+-- of the "event log" section below in the transaction of the change, so a
+-- refused write leaves no row either.  id orders the changes; time is
+-- when it happened, unix seconds with their fraction (its DEFAULT: the
+-- statement's time, the one unixepoch() reads, to the millisecond; the
+-- view rounds it, and the timeline draws changes a second apart in the
+-- order they came); who is the manager or sender whose
+-- registration changed (NULL for a method's own state: pins, negotiated,
+-- the floor).  old_* and new_* are version keys (a single version in *_hi,
+-- a range in *_lo and *_hi), or seconds for a drain window; at is a second
+-- moment the event names: where a drain window ends (in_flight), when the
+-- manager was last seen (expired).  Read it through the rpc_events view.
+-- Rows are removed only from the old end, when they fall outside the
+-- bounds in rpc_meta (log_rows, log_days): see rpc_log_bounds.
+CREATE TABLE IF NOT EXISTS main.rpc_log(
+  id INTEGER PRIMARY KEY,
+  time REAL NOT NULL
+    DEFAULT ((julianday() - 2440587.5) * 86400),
+  method TEXT,
+  event TEXT NOT NULL,
+  who TEXT,
+  old_lo INTEGER,
+  old_hi INTEGER,
+  new_lo INTEGER,
+  new_hi INTEGER,
+  at INTEGER
+);
+
+-- The log keeps the newest log_rows rows, and none older than log_days
+-- days; 0 rows keeps none (the log is off).  100,000 rows is about 6 MB
+-- (docs/operators.md has the measurement) and holds a few whole upgrades
+-- of a fleet of hundreds of services with tens of APIs each; 365 days keeps
+-- the last two upgrades of a twice-yearly release cycle for comparison and
+-- incident review.  (OR IGNORE: re-running the script keeps an operator's
+-- setting.)
+INSERT OR IGNORE INTO main.rpc_meta(key, value) VALUES ('log_rows', 100000);
+INSERT OR IGNORE INTO main.rpc_meta(key, value) VALUES ('log_days', 365);
+
 ---------------------------------------------------------------- rpc_ranges
 
 -- No statement in these triggers carries a conflict clause (OR IGNORE,
@@ -207,6 +249,10 @@ END;
 -- for each cost more than the check.)
 DROP TRIGGER IF EXISTS main.rpc_ranges_inserted;
 CREATE TRIGGER main.rpc_ranges_inserted AFTER INSERT ON rpc_ranges BEGIN
+  -- the event log (the section at the end says why here)
+  INSERT INTO rpc_log(method, event, who, new_lo, new_hi)
+    VALUES (NEW.method, 'registered', NEW.manager, NEW.lo,
+            NEW.hi);
   UPDATE rpc_managers SET last_seen = unixepoch()
    WHERE manager = NEW.manager AND last_seen < unixepoch();
   UPDATE rpc_methods
@@ -233,6 +279,11 @@ END;
 -- extremes through the (method, lo) and (method, hi) indexes.
 DROP TRIGGER IF EXISTS main.rpc_ranges_updated;
 CREATE TRIGGER main.rpc_ranges_updated AFTER UPDATE OF lo, hi ON rpc_ranges BEGIN
+  INSERT INTO rpc_log(method, event, who, old_lo, old_hi, new_lo,
+                      new_hi)
+    SELECT NEW.method, 'replaced', NEW.manager, OLD.lo, OLD.hi,
+           NEW.lo, NEW.hi
+     WHERE NEW.lo IS NOT OLD.lo OR NEW.hi IS NOT OLD.hi;
   UPDATE rpc_managers SET last_seen = unixepoch()
    WHERE manager = NEW.manager AND last_seen < unixepoch();
   UPDATE rpc_methods
@@ -256,6 +307,15 @@ END;
 
 DROP TRIGGER IF EXISTS main.rpc_ranges_deleted;
 CREATE TRIGGER main.rpc_ranges_deleted AFTER DELETE ON rpc_ranges BEGIN
+  -- (a manager being expired has a negative last_seen: rpc_expiry)
+  INSERT INTO rpc_log(method, event, who, old_lo, old_hi, at)
+    VALUES (OLD.method,
+            coalesce((SELECT 'expired' FROM rpc_managers
+                       WHERE manager = OLD.manager AND last_seen < 0),
+                     'unregistered'),
+            OLD.manager, OLD.lo, OLD.hi,
+            (SELECT -1 - last_seen FROM rpc_managers
+              WHERE manager = OLD.manager AND last_seen < 0));
   UPDATE rpc_methods
      SET receivers = receivers - 1,
          max_lo = (SELECT max(lo) FROM rpc_ranges WHERE method = OLD.method),
@@ -335,6 +395,10 @@ DROP TRIGGER IF EXISTS main.rpc_sender_ranges_inserted;
 CREATE TRIGGER main.rpc_sender_ranges_inserted
   AFTER INSERT ON rpc_sender_ranges
 BEGIN
+  -- the event log (the section at the end says why here)
+  INSERT INTO rpc_log(method, event, who, new_lo, new_hi)
+    VALUES (NEW.method, 'sender_registered', NEW.sender,
+            NEW.lo, NEW.hi);
   UPDATE rpc_managers SET last_seen = unixepoch()
    WHERE manager = NEW.sender AND last_seen < unixepoch();
   UPDATE rpc_methods
@@ -351,6 +415,11 @@ DROP TRIGGER IF EXISTS main.rpc_sender_ranges_updated;
 CREATE TRIGGER main.rpc_sender_ranges_updated
   AFTER UPDATE OF lo, hi ON rpc_sender_ranges
 BEGIN
+  INSERT INTO rpc_log(method, event, who, old_lo, old_hi, new_lo,
+                      new_hi)
+    SELECT NEW.method, 'sender_replaced', NEW.sender, OLD.lo,
+           OLD.hi, NEW.lo, NEW.hi
+     WHERE NEW.lo IS NOT OLD.lo OR NEW.hi IS NOT OLD.hi;
   UPDATE rpc_managers SET last_seen = unixepoch()
    WHERE manager = NEW.sender AND last_seen < unixepoch();
   UPDATE rpc_methods
@@ -370,6 +439,15 @@ DROP TRIGGER IF EXISTS main.rpc_sender_ranges_deleted;
 CREATE TRIGGER main.rpc_sender_ranges_deleted
   AFTER DELETE ON rpc_sender_ranges
 BEGIN
+  -- (a manager being expired has a negative last_seen: rpc_expiry)
+  INSERT INTO rpc_log(method, event, who, old_lo, old_hi, at)
+    VALUES (OLD.method,
+            coalesce((SELECT 'sender_expired' FROM rpc_managers
+                       WHERE manager = OLD.sender AND last_seen < 0),
+                     'sender_unregistered'),
+            OLD.sender, OLD.lo, OLD.hi,
+            (SELECT -1 - last_seen FROM rpc_managers
+              WHERE manager = OLD.sender AND last_seen < 0));
   UPDATE rpc_methods
      SET senders = senders - 1,
          min_slo = (SELECT min(lo) FROM rpc_sender_ranges
@@ -393,13 +471,24 @@ END;
 
 -- The floor rises with negotiated and never falls here; only a pin lowers
 -- it (rpc_pins_insert).  Written once, for every change of the inputs.
+-- The same trigger logs changes of negotiated and newest: it runs for a
+-- registration anyway, and a trigger of the log's own would cost every
+-- registration a frame (the event log section, at the end, says more).
 DROP TRIGGER IF EXISTS main.rpc_methods_floor;
 CREATE TRIGGER main.rpc_methods_floor
-  AFTER UPDATE OF receivers, max_lo, min_hi, pin ON rpc_methods
+  AFTER UPDATE OF receivers, max_lo, min_hi, newest, pin ON rpc_methods
   WHEN NEW.negotiated > coalesce(NEW.floor, -1)
+    OR NEW.negotiated IS NOT OLD.negotiated OR NEW.newest IS NOT OLD.newest
 BEGIN
+  INSERT INTO rpc_log(method, event, old_hi, new_hi)
+    SELECT NEW.method, 'newest', OLD.newest, NEW.newest
+     WHERE NEW.newest IS NOT OLD.newest;
+  INSERT INTO rpc_log(method, event, old_hi, new_hi)
+    SELECT NEW.method, 'negotiated', OLD.negotiated,
+           NEW.negotiated
+     WHERE NEW.negotiated IS NOT OLD.negotiated;
   UPDATE rpc_methods SET floor = NEW.negotiated, seq = seq + 1
-   WHERE method = NEW.method;
+   WHERE method = NEW.method AND NEW.negotiated > coalesce(NEW.floor, -1);
 END;
 
 -- What registered senders may send narrowed (a pin, a receiver that no
@@ -637,6 +726,8 @@ BEGIN
     VALUES (NEW.manager, NEW.method,
             rpcver_key('rpc_registrations.hi', NEW.hi),
             rpcver_lo(NEW.hi, NEW.lo));
+  -- the event log's bounds (the event log section says why here)
+  INSERT INTO rpc_log_bounds VALUES (1);
 END;
 
 CREATE TRIGGER main.rpc_registrations_update INSTEAD OF UPDATE ON rpc_registrations
@@ -741,6 +832,8 @@ BEGIN
     VALUES (NEW.sender, NEW.method,
             rpcver_key('rpc_senders.hi', NEW.hi),
             rpcver_lo(NEW.hi, NEW.lo));
+  -- the event log's bounds (the event log section says why here)
+  INSERT INTO rpc_log_bounds VALUES (1);
 END;
 
 CREATE TRIGGER main.rpc_senders_update INSTEAD OF UPDATE ON rpc_senders
@@ -797,6 +890,197 @@ CREATE TRIGGER main.rpc_drains_delete INSTEAD OF DELETE ON rpc_drains BEGIN
   UPDATE rpc_methods SET drain = NULL, seq = seq + 1
    WHERE method = OLD.method AND drain IS NOT NULL;
 END;
+
+------------------------------------------------------------------ event log
+
+-- Every change of rpcver's state appends rows to rpc_log in the statement
+-- that makes it: a refused write rolls its rows back with everything else,
+-- so the log holds what happened and nothing that was refused.
+--
+-- Where the rows are written: a registration's by its table's own triggers
+-- (first in their bodies, so it comes before the rows of what it moved);
+-- negotiated and newest by rpc_methods_floor; the rest of a method's state
+-- by rpc_methods_log_state below, whatever wrote it (a pin, a drain window,
+-- or a hand-written update that rpc_methods_guard_update let through).
+-- Not by triggers of the log's own, because of what a trigger costs: SQLite
+-- allocates and clears a trigger's whole frame each time it fires, WHEN
+-- clause or not, in proportion to its body, and a registration must cost
+-- at most a tenth more with the log (docs/operators.md has the
+-- measurements).  So nothing is added to what a registration fires but the
+-- statements that write its rows, and rpc_log has no INSERT or DELETE
+-- trigger (the conditional inserts are INSERT ... SELECT, which SQLite
+-- runs through a temporary table when the target has INSERT triggers).
+--
+-- The bounds are kept (rpc_log_bounds) by the write functions, every 64th
+-- write on a connection (ext/write.c), by the DML on rpc_registrations and
+-- rpc_senders, by any change of a pin, the floor, a drain window or an
+-- in-flight envelope, and at once when a bound is changed.  A log between
+-- two of these holds a few dozen rows more than log_rows at most, unless
+-- rows are written straight into rpc_ranges without any of them.
+
+-- What a pin, the floor, a drain window or an in-flight envelope changed.
+DROP TRIGGER IF EXISTS main.rpc_methods_log_state;
+CREATE TRIGGER main.rpc_methods_log_state
+  AFTER UPDATE OF pin, floor, drain, inflight_lo, inflight_hi, inflight_until
+  ON rpc_methods
+BEGIN
+  INSERT INTO rpc_log(method, event, old_hi, new_hi)
+    SELECT NEW.method, iif(NEW.pin IS NULL, 'unpinned', 'pinned'),
+           OLD.pin, NEW.pin
+     WHERE NEW.pin IS NOT OLD.pin;
+  INSERT INTO rpc_log(method, event, old_hi, new_hi)
+    SELECT NEW.method, 'floor', OLD.floor, NEW.floor
+     WHERE NEW.floor IS NOT OLD.floor;
+  -- a method's own drain window, seconds (NULL: the default)
+  INSERT INTO rpc_log(method, event, old_hi, new_hi)
+    SELECT NEW.method, 'drain', OLD.drain, NEW.drain
+     WHERE NEW.drain IS NOT OLD.drain;
+  -- an in-flight envelope started, or widened or lengthened while it ran:
+  -- what may be in flight, until when
+  INSERT INTO rpc_log(method, event, old_lo, old_hi, new_lo, new_hi, at)
+    SELECT NEW.method, 'in_flight', OLD.inflight_lo,
+           OLD.inflight_hi, NEW.inflight_lo, NEW.inflight_hi,
+           NEW.inflight_until
+     WHERE NEW.inflight_until IS NOT OLD.inflight_until
+        OR NEW.inflight_lo IS NOT OLD.inflight_lo
+        OR NEW.inflight_hi IS NOT OLD.inflight_hi;
+  INSERT INTO rpc_log_bounds VALUES (1);
+END;
+
+-- Internal, always empty: inserting a row here keeps the log within its
+-- bounds (rpc_meta's log_rows and log_days): the oldest 128 rows at most
+-- go, when they are outside them.  The delete seeks to the start of the
+-- log and reads nothing when nothing is due: never a scan, so its cost does
+-- not depend on the log's size.  Who runs it, and why not on every
+-- registration: the section's head.
+DROP VIEW IF EXISTS main.rpc_log_bounds;
+CREATE VIEW main.rpc_log_bounds(n) AS SELECT 1 WHERE 0;
+
+CREATE TRIGGER main.rpc_log_bounds_insert INSTEAD OF INSERT ON rpc_log_bounds
+BEGIN
+  DELETE FROM rpc_log
+   WHERE id <= max((SELECT max(id) FROM rpc_log)
+                   - (SELECT value FROM rpc_meta WHERE key = 'log_rows'),
+                   iif((SELECT time FROM rpc_log
+                         WHERE id = (SELECT min(id) FROM rpc_log))
+                       < unixepoch() - 86400
+                         * (SELECT value FROM rpc_meta WHERE key = 'log_days'),
+                       (SELECT min(id) FROM rpc_log) + 127, 0))
+     AND id <= (SELECT min(id) FROM rpc_log) + 127
+     AND (id <= (SELECT max(id) FROM rpc_log)
+                - (SELECT value FROM rpc_meta WHERE key = 'log_rows')
+          OR time < unixepoch() - 86400
+                    * (SELECT value FROM rpc_meta WHERE key = 'log_days'));
+END;
+
+-- rpc_forget(): the floor and the pin it drops.
+DROP TRIGGER IF EXISTS main.rpc_methods_log_forget;
+CREATE TRIGGER main.rpc_methods_log_forget AFTER DELETE ON rpc_methods BEGIN
+  INSERT INTO rpc_log(method, event, old_lo, old_hi)
+    VALUES (OLD.method, 'forgotten', OLD.pin, OLD.floor);
+END;
+
+-- The settings: the default drain window and the log's own bounds, which
+-- stay whole numbers >= 0.  A lowered bound applies at once (a settings
+-- change is not the hot path: this delete may read the whole log).
+DROP TRIGGER IF EXISTS main.rpc_meta_guard_log;
+CREATE TRIGGER main.rpc_meta_guard_log BEFORE UPDATE ON rpc_meta
+  WHEN OLD.key IN ('log_rows', 'log_days')
+   AND (NEW.key IS NOT OLD.key
+        OR NOT (typeof(NEW.value) = 'integer' AND NEW.value >= 0))
+BEGIN
+  SELECT rpcver_raise(printf('rpcver: rpc_meta''s %s must be a whole number '
+           || '>= 0 (%s), not %s; set it with rpc_log_keep(rows, days)',
+           OLD.key, iif(OLD.key = 'log_rows', 'the rows the event log keeps',
+                        'the days the event log keeps a row'),
+           rpcver_quote(iif(NEW.key IS NOT OLD.key, NEW.key, NEW.value))));
+END;
+
+DROP TRIGGER IF EXISTS main.rpc_meta_guard_log_delete;
+CREATE TRIGGER main.rpc_meta_guard_log_delete BEFORE DELETE ON rpc_meta
+  WHEN OLD.key IN ('log_rows', 'log_days')
+BEGIN
+  SELECT rpcver_raise(printf('rpcver: rpc_meta''s %s is a bound of the event '
+           || 'log and cannot be deleted; set it with rpc_log_keep(rows, days) '
+           || '(0 rows keeps none)', OLD.key));
+END;
+
+DROP TRIGGER IF EXISTS main.rpc_meta_log;
+CREATE TRIGGER main.rpc_meta_log AFTER UPDATE OF value ON rpc_meta
+  WHEN NEW.key IN ('drain_default', 'log_rows', 'log_days')
+   AND NEW.value IS NOT OLD.value
+BEGIN
+  INSERT INTO rpc_log(event, old_hi, new_hi)
+    VALUES (NEW.key, OLD.value, NEW.value);
+  DELETE FROM rpc_log
+   WHERE id <= (SELECT max(id) FROM rpc_log)
+               - (SELECT value FROM rpc_meta WHERE key = 'log_rows')
+      OR time < unixepoch()
+                - 86400 * (SELECT value FROM rpc_meta WHERE key = 'log_days');
+END;
+
+-- Who may write the log: rpcver's triggers append, and remove the oldest
+-- rows the bounds no longer keep.  An update is refused.  A delete is not
+-- (a trigger on deletes would cost every pruned row a frame, above), nor
+-- can a direct insert be told apart from a trigger's: rpc_verify() reports
+-- a gap in the ids (rows leave only from the old end), and a row that does
+-- not follow from the one before it of its kind, or disagrees with the
+-- state.
+DROP TRIGGER IF EXISTS main.rpc_log_guard_update;
+CREATE TRIGGER main.rpc_log_guard_update BEFORE UPDATE ON rpc_log BEGIN
+  SELECT rpcver_raise(printf('rpcver: rpc_log is append-only: row %d cannot '
+           || 'be changed (the event log records what happened; rpc_verify() '
+           || 'checks it)', OLD.id));
+END;
+
+-- Expiry: deleting a manager's row here removes all its registrations, to
+-- receive and to send, as expired (rpc_expire() does this, after its
+-- check of how many it may remove).  While this trigger runs the manager's
+-- last_seen is -1 - last_seen: negative, so the log's rows say expired, and
+-- still when it was last seen.  The manager's row goes with its last
+-- registration.
+DROP VIEW IF EXISTS main.rpc_expiry;
+CREATE VIEW main.rpc_expiry(manager, last_seen) AS
+  SELECT manager, last_seen FROM rpc_managers;
+
+CREATE TRIGGER main.rpc_expiry_delete INSTEAD OF DELETE ON rpc_expiry BEGIN
+  UPDATE rpc_managers SET last_seen = -1 - last_seen
+   WHERE manager = OLD.manager AND last_seen >= 0;
+  DELETE FROM rpc_ranges WHERE manager = OLD.manager;
+  DELETE FROM rpc_sender_ranges WHERE sender = OLD.manager;
+END;
+
+-- The log for reading, versions as text: old and new are a range
+-- '[lo, hi]', a version, or a number (seconds of a drain window, a bound);
+-- detail says until when an in-flight envelope runs, or when an expired
+-- manager was last seen.  utc is time as text, UTC.
+DROP VIEW IF EXISTS main.rpc_events;
+CREATE VIEW main.rpc_events(id, time, utc, method, event, who, old, new,
+                            detail) AS
+  SELECT id, round(time, 3), strftime('%Y-%m-%d %H:%M:%f', time, 'unixepoch'),
+         method,
+         event, who,
+         CASE WHEN event IN ('drain', 'drain_default', 'log_rows', 'log_days')
+                THEN old_hi
+              WHEN event = 'forgotten'
+                THEN 'floor ' || VERSION_TEXT(old_hi)
+                     || coalesce(', pin ' || VERSION_TEXT(old_lo), '')
+              WHEN old_lo IS NOT NULL
+                THEN '[' || VERSION_TEXT(old_lo) || ', '
+                     || VERSION_TEXT(old_hi) || ']'
+              ELSE VERSION_TEXT(old_hi) END,
+         CASE WHEN event IN ('drain', 'drain_default', 'log_rows', 'log_days')
+                THEN new_hi
+              WHEN new_lo IS NOT NULL
+                THEN '[' || VERSION_TEXT(new_lo) || ', '
+                     || VERSION_TEXT(new_hi) || ']'
+              ELSE VERSION_TEXT(new_hi) END,
+         CASE WHEN event = 'in_flight'
+                THEN 'until ' || strftime('%Y-%m-%d %H:%M:%S', at, 'unixepoch')
+              WHEN at IS NOT NULL
+                THEN 'last seen ' || strftime('%Y-%m-%d %H:%M:%S', at,
+                                               'unixepoch') END
+    FROM rpc_log ORDER BY id;
 
 -------------------------------------------------------------- status views
 
@@ -855,7 +1139,7 @@ CREATE VIEW main.rpc_in_flight(method, senders, sending_lo, sending_hi,
    ORDER BY m.method;
 
 INSERT OR REPLACE INTO main.rpc_meta(key, value) VALUES ('schema_version', 3);
-INSERT OR REPLACE INTO main.rpc_meta(key, value) VALUES ('schema_revision', 6);
+INSERT OR REPLACE INTO main.rpc_meta(key, value) VALUES ('schema_revision', 7);
 
 -- The default window is the operator's to change (rpc_drain(NULL, seconds),
 -- or plain DML on this row), but only to a whole number of seconds, and it

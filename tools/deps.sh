@@ -24,6 +24,11 @@
 # the extension (tests/model.test).  tmux gives tests/cli.test a real
 # terminal to draw the CLI's tables in.
 #
+# The operators' tools (docs/operators.md): chromium renders rpcver
+# timeline's SVG for tests/timeline.test; python3-prometheus-client parses
+# rpcver metrics' text in tests/metrics.test; prometheus brings promtool,
+# which checks docs/alerts.yml.
+#
 # The oslo adapter (bindings/python/rpcver_oslo.py, make demo-oslo) needs
 # oslo.messaging and oslo.versionedobjects in that interpreter and Debian's
 # rabbitmq-server (in /usr/sbin: the check looks on PATH, which has /usr/sbin
@@ -46,7 +51,7 @@ tcl_has_sqlite3() {
 # read that answer (importing oslo.messaging takes about half a second, and
 # tests/deps.test runs these checks some thirty times).  EVENTLET_NO_GREENDNS
 # spares eventlet's DNS module, a third of that time, which nothing here uses.
-PY_MODULES="oslo_messaging oslo_versionedobjects.base"
+PY_MODULES="oslo_messaging oslo_versionedobjects.base prometheus_client.parser"
 py_failed=unknown
 python_imports() {
   if [ "$py_failed" = unknown ]; then
@@ -66,6 +71,11 @@ print(" ".join(failed))' $PY_MODULES 2>/dev/null) || py_failed=$PY_MODULES
 python_loads_extensions() {
   "$PYTHON" -c 'import sqlite3; sqlite3.connect(":memory:").enable_load_extension(True)' \
     >/dev/null 2>&1
+}
+# Debian's chromium is a shell script around the browser: the script alone
+# on PATH is not enough, so ask it for its version (the browser answers).
+chromium_runs() {
+  chromium --version 2>/dev/null | grep -q '^Chromium '
 }
 clang_links_fuzzer() {
   echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n){ (void)d; (void)n; return 0; }' \
@@ -95,6 +105,9 @@ spin            has spin
 tmux            has tmux
 python3-oslo.messaging python_imports oslo_messaging
 python3-oslo.versionedobjects python_imports oslo_versionedobjects.base
+chromium        chromium_runs
+python3-prometheus-client python_imports prometheus_client.parser
+prometheus      has promtool
 EOF
       ;;
     valgrind) echo "valgrind valgrind --version" ;;
