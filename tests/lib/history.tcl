@@ -12,21 +12,21 @@ proc create_history_tables {db} {
   }
 }
 
-# Apply one recorded operation to the model; returns ok or refused.
-proc model_apply {op} {
+# Apply one recorded operation to the model, at time NOW; returns ok or refused.
+proc model_apply {op now} {
   lassign $op kind a b c d
   switch $kind {
-    register   { return [expr {[model::register $a $b $d $c] ? "ok" : "refused"}] }
-    unregister { model::unregister $a $b; return ok }
+    register   { return [expr {[model::register $a $b $d $c $now] ? "ok" : "refused"}] }
+    unregister { model::unregister $a $b $now; return ok }
     heartbeat  { return ok }
     pin {
-      if {$b eq ""} { model::unpin $a; return ok }
-      return [expr {[model::pin $a $b] ? "ok" : "refused"}]
+      if {$b eq ""} { model::unpin $a $now; return ok }
+      return [expr {[model::pin $a $b $now] ? "ok" : "refused"}]
     }
     expire {
       set f [lindex [model::state $b] 6]
-      if {$f ne ""} { model::register $a $b [expr {($f >> 40) << 40}] $f }
-      model::unregister $a
+      if {$f ne ""} { model::register $a $b [expr {($f >> 40) << 40}] $f $now }
+      model::expire [list $a] 1 $now
       return ok
     }
   }
@@ -45,7 +45,7 @@ proc replay_history {db {from 1}} {
   $db eval {SELECT seq, writer, op, outcome FROM test_ops WHERE seq >= $from ORDER BY seq} {
     if {$seq != $expect} { lappend problems "history: seq $expect missing" ; set expect $seq }
     incr expect
-    set want [model_apply $op]
+    set want [model_apply $op 0]
     if {$want ne $outcome} {
       lappend problems "seq $seq (writer $writer): $op was $outcome, the model says $want"
     }
