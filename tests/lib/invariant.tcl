@@ -6,6 +6,10 @@
 #     last observed needs a pin recorded since then (in PINLOG, a table of
 #     (seq, method, version) written in the pin's own transaction), at or
 #     below the new floor;
+#   - every registered sender of a method with receivers has something to
+#     send: rpc_max_send(m, its hi, its lo) is not NULL, lies in its own
+#     range and inside the range of every receiver (docs/in-flight.md: no
+#     write leaves a sender with nothing to send);
 #   - rpc_verify() is 'ok'.
 #
 #   check_invariant DB STATEVAR ?PINLOG?  -> list of violations ({} when all hold)
@@ -42,6 +46,22 @@ proc check_invariant {db stateVar {pinlog ""}} {
         }
       }
       set seen(floor,$m) $row(floor)
+    }
+    $db eval {SELECT s.sender, s.method AS sm, s.lo AS slo, s.hi AS shi,
+                     rpc_max_send(s.method, rpcver_text(s.hi), rpcver_text(s.lo)) AS cap
+                FROM rpc_sender_ranges AS s
+               WHERE EXISTS (SELECT 1 FROM rpc_ranges AS r WHERE r.method = s.method)} {
+      if {$cap eq ""} {
+        lappend problems "method $sm: registered sender $sender has nothing to send"
+        continue
+      }
+      set k [$db onecolumn {SELECT rpc_version_key($cap)}]
+      set outside [$db onecolumn {
+        SELECT group_concat(manager) FROM rpc_ranges
+         WHERE method = $sm AND NOT (lo <= $k AND $k <= hi)}]
+      if {$outside ne "" || $k < $slo || $k > $shi} {
+        lappend problems "method $sm: sender $sender's cap $cap is outside its range or that of {$outside}"
+      }
     }
     if {$pinlog ne ""} {
       set seen(pinseq) [$db onecolumn "SELECT coalesce(max(seq), 0) FROM $pinlog"]

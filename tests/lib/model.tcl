@@ -69,6 +69,7 @@ namespace eval model {
     variable reg; variable sreg; variable floor; variable pin; variable known
     variable own; variable env; variable default; variable why
     foreach a {reg sreg floor pin known own env} { array unset $a; array set $a {} }
+    changed
     set default 60
     set why {}
   }
@@ -95,6 +96,18 @@ namespace eval model {
     }
     return $out
   }
+  # rows is called many times for each operation: its answers are kept
+  # until a registration changes (changed, after every write of reg or sreg).
+  variable rowcache
+  proc changed {} { variable rowcache; array unset rowcache }
+  rename rows rows_scan
+  proc rows {arr method} {
+    variable rowcache
+    if {![info exists rowcache($arr,$method)]} {
+      set rowcache($arr,$method) [rows_scan $arr $method]
+    }
+    return $rowcache($arr,$method)
+  }
   proc receivers {method} { set o {}; foreach {- r} [rows reg $method] { lappend o $r }; return $o }
   proc sender_ranges {method} { set o {}; foreach {- r} [rows sreg $method] { lappend o $r }; return $o }
 
@@ -117,8 +130,10 @@ namespace eval model {
   }
 
   # What a sender of METHOD with range [LO, HI] may send now: {a b} or {}.
-  proc piece_of {method lo hi} {
-    lassign [aggregate $method] n maxlo - - neg
+  # (AGG: the method's aggregate, when the caller has it already.)
+  proc piece_of {method lo hi {agg ""}} {
+    if {$agg eq ""} { set agg [aggregate $method] }
+    lassign $agg n maxlo - - neg
     if {$n == 0 || $neg eq ""} { return {} }
     set a [max2 $lo $maxlo]; set b [min2 $hi $neg]
     expr {$a <= $b ? [list $a $b] : {}}
@@ -131,8 +146,9 @@ namespace eval model {
   # The hull of what the registered senders may send now.
   proc sending {method} {
     set lo ""; set hi ""
+    set agg [aggregate $method]
     foreach r [sender_ranges $method] {
-      set p [piece_of $method {*}$r]
+      set p [piece_of $method {*}$r $agg]
       if {$p eq ""} continue
       set lo [min2 $lo [lindex $p 0]]; set hi [max2 $hi [lindex $p 1]]
     }
@@ -141,9 +157,10 @@ namespace eval model {
   # The senders left with nothing to send while the method has receivers.
   proc starved {method} {
     set out {}
-    if {[lindex [aggregate $method] 0] == 0} { return {} }
+    set agg [aggregate $method]
+    if {[lindex $agg 0] == 0} { return {} }
     foreach {s r} [rows sreg $method] {
-      if {[piece_of $method {*}$r] eq ""} { lappend out $s }
+      if {[piece_of $method {*}$r $agg] eq ""} { lappend out $s }
     }
     return $out
   }
@@ -197,6 +214,7 @@ namespace eval model {
   proc restore {s} {
     foreach a {reg sreg floor pin known own env} v $s {
       variable $a; array unset $a; array set $a $v
+      changed
     }
   }
 
@@ -217,6 +235,7 @@ namespace eval model {
     }
     set saved [save]
     set reg($manager,$method) [list $lo $hi]
+    changed
     set known($method) 1
     if {[llength [starved $method]]} { lappend why sender }
     if {[llength $why]} { restore $saved; return 0 }
@@ -232,6 +251,7 @@ namespace eval model {
       if {![info exists reg($manager,$m)]} continue
       set send [sending $m]
       unset reg($manager,$m)
+      changed
       incr n
       narrowed $m $send $now
     }
@@ -247,6 +267,7 @@ namespace eval model {
     }
     set send [sending $method]
     set sreg($sender,$method) [list $lo $hi]
+    changed
     set known($method) 1
     narrowed $method $send $now
     return 1
@@ -260,6 +281,7 @@ namespace eval model {
       if {![info exists sreg($sender,$m)]} continue
       set send [sending $m]
       unset sreg($sender,$m)
+      changed
       incr n
       narrowed $m $send $now
     }
@@ -363,6 +385,7 @@ namespace eval model {
           if {![info exists ${arr}($g,$m)]} continue
           set send [sending $m]
           unset ${arr}($g,$m)
+          changed
           narrowed $m $send $now
         }
       }
