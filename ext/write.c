@@ -440,9 +440,17 @@ void rv_rpc_expire(sqlite3_context *ctx, int argc, sqlite3_value **argv){
         return;
       }
     }
+    /* The stale senders' registrations go first, then the receivers'.
+    ** Each deleted row is a write of its own for the in-flight envelope
+    ** (the triggers record what the senders could send just before it):
+    ** removing a sender only narrows what the senders may send, so every
+    ** moment of this step lies inside what they could send before the
+    ** expiry.  Receivers first would let a stale sender, uncapped for a
+    ** moment by its stale receiver's leaving, look as if it could have
+    ** sent versions it never could (senders.test 6.7). */
     if( rc==SQLITE_OK && n>0 ){
-      rc = rv_conn_stmt(p, RPC_STMT_EXPIRE,
-          "DELETE FROM main.rpc_registrations WHERE manager IN"
+      rc = rv_conn_stmt(p, RPC_STMT_EXPIRE_SENDERS,
+          "DELETE FROM main.rpc_senders WHERE sender IN"
           " (SELECT manager FROM main.rpc_managers WHERE last_seen < ?1)",
           &pStmt);
       if( rc==SQLITE_OK ){
@@ -450,11 +458,11 @@ void rv_rpc_expire(sqlite3_context *ctx, int argc, sqlite3_value **argv){
         rc = rv_run(pStmt);
       }
     }
-    /* and the stale ones' sender registrations (those left: a manager
-    ** that only sends is not counted among a method's receivers) */
+    /* and the stale receivers' registrations (the managers' rows go
+    ** with their last registration, of either kind) */
     if( rc==SQLITE_OK && n>0 ){
-      rc = rv_conn_stmt(p, RPC_STMT_EXPIRE_SENDERS,
-          "DELETE FROM main.rpc_senders WHERE sender IN"
+      rc = rv_conn_stmt(p, RPC_STMT_EXPIRE,
+          "DELETE FROM main.rpc_registrations WHERE manager IN"
           " (SELECT manager FROM main.rpc_managers WHERE last_seen < ?1)",
           &pStmt);
       if( rc==SQLITE_OK ){

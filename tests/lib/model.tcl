@@ -355,12 +355,17 @@ namespace eval model {
   # Unregister MANAGERS (the stale ones), as receivers and as senders,
   # unless that takes more than SHARE (0..1) of some method's receivers or
   # of its registered senders: then nothing changes.  Each removal is a
-  # write of its own for the envelope: the receivers' registrations go
-  # first, then the senders', each in the order of the names (rpcver's two
-  # DELETE statements; SQLite visits the stale names in that order).  So an
-  # expiry can record the hull of a moment inside it, when the stale
-  # receivers are gone and the stale senders not yet: wider than what the
-  # senders could send before it, which refuses more, never less.
+  # write of its own for the envelope: the senders' registrations go first,
+  # then the receivers', each in the order of the names (rpcver's two DELETE
+  # statements; SQLite visits the stale names in that order).  Removing a
+  # sender only narrows what the senders may send, and removing a receiver
+  # only widens it unless it is the method's last: so with SHARE below 1
+  # (which never takes a method's last receiver) the envelope is what the
+  # senders could send before the expiry, as the documents say.  With SHARE
+  # 1, a method losing all its receivers records what they could send just
+  # before the last one left, the others gone: wider than before the expiry
+  # (refusing more, never less); rpcver does the same, and the model
+  # follows it there (senders.test 6.7 has the case SHARE below 1 fixed).
   proc expire {managers share now} {
     variable reg; variable sreg; variable why
     set why {}
@@ -379,7 +384,7 @@ namespace eval model {
       if {$staken($m) > $share * [llength [sender_ranges $m]]} { lappend why senders }
     }
     if {[llength $why]} { return 0 }
-    foreach arr {reg sreg} {
+    foreach arr {sreg reg} {
       foreach g [lsort -unique $managers] {
         foreach m [methods] {
           if {![info exists ${arr}($g,$m)]} continue
