@@ -3,7 +3,9 @@
 #   tclsh writer.tcl EXTENSION DBFILE ID NOPS SEED ACKFILE ?CLOCK?
 #
 # Performs NOPS random operations, each in its own transaction, with the
-# write pattern docs/concurrency.md documents: WAL, a busy timeout, BEGIN IMMEDIATE.
+# write pattern docs/concurrency.md documents: WAL, a busy timeout, BEGIN
+# IMMEDIATE; before each COMMIT it checks the invariant (invariant.tcl, but
+# for rpc_verify) on what it is about to commit, and exits 1 if it fails.
 # Each transaction also records itself in test_ops(seq, writer, op, outcome,
 # at), at the time unixepoch() gave inside it (and a successful pin in
 # test_pins), so the database holds its committed history.  With CLOCK (the
@@ -19,6 +21,8 @@
 package require sqlite3
 lassign $argv extension dbfile id nOps seed ackfile clockso
 source [file join [file dirname [info script]] model.tcl]
+source [file join [file dirname [info script]] invariant.tcl]
+array set seen {}
 expr {srand($seed)}
 
 if {$clockso ne ""} {
@@ -141,6 +145,14 @@ for {set i 0} {$i < $nOps} {incr i} {
     }
   }
   db eval {INSERT INTO test_ops VALUES ($seq, $id, $op, $outcome, $at)}
+  # The invariant at every commit, on what this transaction is about to
+  # commit, but for rpc_verify() (the readers run it, between commits).
+  set violations [check_invariant_here db seen test_pins 0]
+  if {[llength $violations]} {
+    puts "writer $id: $op: the invariant fails before COMMIT: [join $violations {; }]"
+    db eval ROLLBACK
+    exit 1
+  }
   # Progress: "in" marks a transaction that has done its work and is not
   # committed yet, so a crash test can tell where a kill landed.
   puts $ack "in [lindex $op 0]"
