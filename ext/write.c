@@ -429,6 +429,17 @@ static int expire_share_check(sqlite3_context *ctx, RpcConn *p,
   return rc;
 }
 
+/* One statement of rpc_expire's removal, bound to the cutoff if it has
+** a parameter. */
+static int expire_step(RpcConn *p, RpcStmtId id, const char *zSql,
+                       sqlite3_value *pCutoff){
+  sqlite3_stmt *pStmt;
+  int rc = rv_conn_stmt(p, id, zSql, &pStmt);
+  if( rc!=SQLITE_OK ) return rc;
+  if( pCutoff ) sqlite3_bind_value(pStmt, 1, pCutoff);
+  return rv_run(pStmt);
+}
+
 void rv_rpc_expire(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   static const char zFunc[] = "rpc_expire";
   RpcConn *p = (RpcConn*)sqlite3_user_data(ctx);
@@ -469,16 +480,30 @@ void rv_rpc_expire(sqlite3_context *ctx, int argc, sqlite3_value **argv){
         return;
       }
     }
-    /* Through rpc_expiry, whose trigger removes each stale manager's
-    ** registrations, to receive and to send, and logs them as expired
-    ** (schema/rpcver.sql). */
+    /* Three steps, so that every stale sender's registrations go before
+    ** any stale receiver's.  Each deleted row is a write of its own for
+    ** the in-flight envelope (the triggers record what the senders could
+    ** send just before it): removing a sender only narrows what the
+    ** senders may send, so every moment of the expiry lies inside what
+    ** they could send before it.  Receivers first would let a stale
+    ** sender, uncapped for a moment by its stale receiver's leaving, look
+    ** as if it could have sent versions it never could (senders.test 6.7).
+    ** The stale managers are marked first (a negative last_seen, as the
+    ** view rpc_expiry does), so the log calls every removal an expiry;
+    ** rpc_expiry then removes what is left of them, the receivers. */
     if( rc==SQLITE_OK && n>0 ){
-      rc = rv_conn_stmt(p, RPC_STMT_EXPIRE,
-          "DELETE FROM main.rpc_expiry WHERE last_seen < ?1", &pStmt);
-      if( rc==SQLITE_OK ){
-        sqlite3_bind_value(pStmt, 1, pCutoff);
-        rc = rv_run(pStmt);
-      }
+      rc = expire_step(p, RPC_STMT_EXPIRE_MARK,
+          "UPDATE main.rpc_managers SET last_seen = -1 - last_seen"
+          " WHERE last_seen >= 0 AND last_seen < ?1", pCutoff);
+    }
+    if( rc==SQLITE_OK && n>0 ){
+      rc = expire_step(p, RPC_STMT_EXPIRE_SENDERS,
+          "DELETE FROM main.rpc_sender_ranges WHERE sender IN"
+          " (SELECT manager FROM main.rpc_managers WHERE last_seen < 0)", 0);
+    }
+    if( rc==SQLITE_OK && n>0 ){
+      rc = expire_step(p, RPC_STMT_EXPIRE,
+          "DELETE FROM main.rpc_expiry WHERE last_seen < 0", 0);
     }
     sqlite3_value_free(pCutoff);
   }

@@ -1,12 +1,16 @@
 /*
 ** libFuzzer target: the input is decoded into a sequence of operations on an
-** in-memory database, emptied before each input (one connection serves the
-** whole run, as in a long-lived service) — the write functions, the DML
-** interface, pins,
-** forget, expiry, raw hostile values, savepoints rolled back — and after
-** each one the safety invariant is checked:
+** in-memory database, restored to its state after rpc_init() before each
+** input (one connection serves the whole run, as in a long-lived service) — the write functions, the DML
+** interface, pins, forget, expiry, raw hostile values, savepoints rolled
+** back, senders (rpc_register_sender, rpc_unregister_sender, the
+** rpc_senders view) and drain windows (rpc_drain, the rpc_drains view) —
+** and after each one the safety invariant is checked:
 **   - negotiated (and so rpc_max_send) lies inside every receiver's range;
 **   - rpc_max_send(m) is negotiated's text;
+**   - every registered sender of a method with receivers has something to
+**     send: rpc_max_send(m, its hi, its lo) is not NULL and lies inside its
+**     range and every receiver's;
 **   - the floor never decreases, except by a pin that succeeded;
 **   - rpc_verify() is 'ok';
 **   - every error is an "rpcver:" error.
@@ -40,12 +44,12 @@ static void version(Input *p, char *z){
 /* The fuzzer's connection and its statements, prepared once for the run
 ** (compiling the views' triggers on every call would make the fuzzer a
 ** hundred times slower). */
-#define N_CACHED 24
+#define N_CACHED 40
 typedef struct Cache { const char *azSql[N_CACHED]; sqlite3_stmt *apStmt[N_CACHED]; } Cache;
 static Cache cache;
 static Cache *pCache = &cache;
 static sqlite3 *db;
-static sqlite3_stmt *pCheck, *pVerify;
+static sqlite3_stmt *pCheck, *pVerify, *pSenders;
 
 static sqlite3_stmt *prepared(sqlite3 *db, const char *zSql){
   int i;
@@ -95,6 +99,21 @@ static const char zCheckSql[] =
   "       m.floor"
   "  FROM rpc_methods m";
 
+/* The registered senders of methods with receivers left with nothing to
+** send, or with a cap outside their range or a receiver's (0 when none). */
+static const char zSendersSql[] =
+  "WITH c AS ("
+  "  SELECT s.method, s.lo, s.hi,"
+  "         rpc_max_send(s.method, rpcver_text(s.hi), rpcver_text(s.lo)) AS cap"
+  "    FROM rpc_sender_ranges s"
+  "   WHERE EXISTS (SELECT 1 FROM rpc_ranges r WHERE r.method = s.method))"
+  "SELECT count(*) FROM c"
+  " WHERE CASE WHEN cap IS NULL THEN 1"
+  "            ELSE rpc_version_key(cap) NOT BETWEEN c.lo AND c.hi"
+  "              OR EXISTS (SELECT 1 FROM rpc_ranges r WHERE r.method = c.method"
+  "                   AND NOT (r.lo <= rpc_version_key(cap)"
+  "                            AND rpc_version_key(cap) <= r.hi)) END";
+
 /* The invariant after an operation.  aFloor/aHas carry the floors seen. */
 static void check(sqlite3 *db, sqlite3_stmt *pCheck, sqlite3_stmt *pVerify,
                   const char *zOp, int pinned, sqlite3_int64 *aFloor,
@@ -116,6 +135,9 @@ static void check(sqlite3 *db, sqlite3_stmt *pCheck, sqlite3_stmt *pVerify,
   }
   sqlite3_reset(pCheck);
   memcpy(aHas, aNow, sizeof(aNow));
+  if( sqlite3_step(pSenders)!=SQLITE_ROW ) fail(sqlite3_errmsg(db), zOp);
+  if( sqlite3_column_int(pSenders, 0) ) fail("a registered sender has nothing to send", zOp);
+  sqlite3_reset(pSenders);
   if( sqlite3_step(pVerify)!=SQLITE_ROW
    || strcmp((const char*)sqlite3_column_text(pVerify, 0), "ok")!=0 ){
     fprintf(stderr, "rpc_verify: %s\n", sqlite3_column_text(pVerify, 0));
@@ -125,13 +147,35 @@ static void check(sqlite3 *db, sqlite3_stmt *pCheck, sqlite3_stmt *pVerify,
   (void)db;
 }
 
+/* The database right after rpc_init(), copied back before each input: a
+** drain that runs cannot be emptied away (nothing but time ends it), and
+** running rpc_init() for each input would make the fuzzer far slower. */
+static unsigned char *aPristine;
+static sqlite3_int64 nPristine;
+
+static void restore_db(void){
+  unsigned char *a = sqlite3_malloc64(nPristine);
+  if( a==0 ) fail("out of memory", "restoring the database");
+  memcpy(a, aPristine, nPristine);
+  if( sqlite3_deserialize(db, "main", a, nPristine, nPristine,
+                          SQLITE_DESERIALIZE_FREEONCLOSE
+                          | SQLITE_DESERIALIZE_RESIZEABLE)!=SQLITE_OK ){
+    fail(sqlite3_errmsg(db), "restoring the database");
+  }
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv){
   (void)argc; (void)argv;
   sqlite3_auto_extension((void(*)(void))sqlite3_rpcver_init);
   if( sqlite3_open(":memory:", &db)!=SQLITE_OK ) fail("open", "");
-  sqlite3_exec(db, "SELECT rpc_init()", 0, 0, 0);
+  if( sqlite3_exec(db, "SELECT rpc_init()", 0, 0, 0)!=SQLITE_OK ){
+    fail(sqlite3_errmsg(db), "rpc_init");
+  }
+  aPristine = sqlite3_serialize(db, "main", &nPristine, 0);
+  if( aPristine==0 ) fail("cannot serialize", "the database after rpc_init");
   if( sqlite3_prepare_v2(db, zCheckSql, -1, &pCheck, 0)!=SQLITE_OK
-   || sqlite3_prepare_v2(db, "SELECT rpc_verify()", -1, &pVerify, 0)!=SQLITE_OK ){
+   || sqlite3_prepare_v2(db, "SELECT rpc_verify()", -1, &pVerify, 0)!=SQLITE_OK
+   || sqlite3_prepare_v2(db, zSendersSql, -1, &pSenders, 0)!=SQLITE_OK ){
     fail(sqlite3_errmsg(db), "prepare the checks");
   }
   return 0;
@@ -142,13 +186,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size){
   sqlite3_int64 aFloor[N_METHOD] = {0};
   int aHas[N_METHOD] = {0};
   int nOp = 0;
-  /* start empty: every registration, pin and method state goes */
-  if( sqlite3_exec(db, "DELETE FROM rpc_ranges; DELETE FROM rpc_methods",
-                   0, 0, 0)!=SQLITE_OK ){
-    fail(sqlite3_errmsg(db), "emptying the tables");
-  }
+  restore_db();
   while( in.i<in.n && nOp++<100 ){
-    int op = next(&in) % 14;
+    int op = next(&in) % 20;
     const char *g = azManager[next(&in) % 6];
     const char *m = azMethod[next(&in) % N_METHOD];
     char v1[16], v2[16];
@@ -204,6 +244,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size){
         run(db, "SELECT rpc_pin(?2, ?1)", z, n, m, 0);
         break;
       }
+      case 14: run(db, zSql = "SELECT rpc_register_sender(?1, ?2, ?3)", g, -1, m, v1); break;
+      /* a sender of one version only: lo = hi */
+      case 15: run(db, zSql = "SELECT rpc_register_sender(?1, ?2, ?3, ?3)", g, -1, m, v1); break;
+      case 16: run(db, zSql = "SELECT rpc_unregister_sender(?1)", g, -1, 0, 0); break;
+      case 17: run(db, zSql = "SELECT rpc_unregister_sender(?1, ?2)", g, -1, m, 0); break;
+      case 18: {
+        /* a window of 0 to 3 s, or back to the default; or the default */
+        static const char *azWindow[] = { "0", "1", "3", 0 };
+        const char *w = azWindow[next(&in) % 4];
+        if( next(&in) % 4 ){
+          run(db, zSql = "SELECT rpc_drain(?1, ?2)", m, -1, w, 0);
+        }else{
+          run(db, zSql = "SELECT rpc_drain(NULL, ?1)", w ? w : "0", -1, 0, 0);
+        }
+        break;
+      }
+      case 19:
+        if( next(&in) % 2 ){
+          run(db, zSql = "INSERT OR REPLACE INTO rpc_senders(sender, method, hi, lo)"
+                         " VALUES (?1, ?2, ?3, NULL)", g, -1, m, v1);
+        }else{
+          run(db, zSql = "DELETE FROM rpc_senders WHERE method = ?1 AND hi < ?2",
+              m, -1, v1, 0);
+        }
+        break;
       default: {
         /* work inside a savepoint that is rolled back: nothing may remain */
         sqlite3_exec(db, "SAVEPOINT f", 0, 0, 0);

@@ -1046,8 +1046,9 @@ CREATE VIEW main.rpc_expiry(manager, last_seen) AS
 CREATE TRIGGER main.rpc_expiry_delete INSTEAD OF DELETE ON rpc_expiry BEGIN
   UPDATE rpc_managers SET last_seen = -1 - last_seen
    WHERE manager = OLD.manager AND last_seen >= 0;
-  DELETE FROM rpc_ranges WHERE manager = OLD.manager;
+  -- its sending first: see rpc_expire in ext/write.c
   DELETE FROM rpc_sender_ranges WHERE sender = OLD.manager;
+  DELETE FROM rpc_ranges WHERE manager = OLD.manager;
 END;
 
 -- The log for reading, versions as text: old and new are a range

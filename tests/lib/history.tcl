@@ -7,26 +7,31 @@ proc create_history_tables {db} {
   $db eval {
     CREATE TABLE IF NOT EXISTS test_seq(n INTEGER NOT NULL);
     INSERT INTO test_seq SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM test_seq);
-    CREATE TABLE IF NOT EXISTS test_ops(seq INTEGER PRIMARY KEY, writer, op, outcome);
+    CREATE TABLE IF NOT EXISTS test_ops(seq INTEGER PRIMARY KEY, writer, op, outcome, at);
     CREATE TABLE IF NOT EXISTS test_pins(seq INTEGER PRIMARY KEY, method, version);
   }
 }
 
-# Apply one recorded operation to the model; returns ok or refused.
-proc model_apply {op} {
+# Apply one recorded operation to the model, at time NOW; returns ok or refused.
+proc model_apply {op now} {
   lassign $op kind a b c d
   switch $kind {
-    register   { return [expr {[model::register $a $b $d $c] ? "ok" : "refused"}] }
-    unregister { model::unregister $a $b; return ok }
+    register   { return [expr {[model::register $a $b $d $c $now] ? "ok" : "refused"}] }
+    unregister { model::unregister $a $b $now; return ok }
     heartbeat  { return ok }
+    register_sender {
+      return [expr {[model::register_sender $a $b $d $c $now] ? "ok" : "refused"}]
+    }
+    unregister_sender { model::unregister_sender $a $b $now; return ok }
+    drain { model::drain $a $b $now; return ok }
     pin {
-      if {$b eq ""} { model::unpin $a; return ok }
-      return [expr {[model::pin $a $b] ? "ok" : "refused"}]
+      if {$b eq ""} { model::unpin $a $now; return ok }
+      return [expr {[model::pin $a $b $now] ? "ok" : "refused"}]
     }
     expire {
       set f [lindex [model::state $b] 6]
-      if {$f ne ""} { model::register $a $b [expr {($f >> 40) << 40}] $f }
-      model::unregister $a
+      if {$f ne ""} { model::register $a $b [expr {($f >> 40) << 40}] $f $now }
+      model::expire [list $a] 1 $now
       return ok
     }
   }
@@ -34,18 +39,28 @@ proc model_apply {op} {
 }
 
 # Replay the committed history (test_ops, in commit order) through the model:
-# every outcome must match, and the final state must equal the database's.
-# Returns the list of problems.
+# every outcome must match, and the final state must equal the database's
+# (its tables, and the views at the time of the last operation).  Each
+# operation is applied at the time it ran (test_ops.at); the default drain
+# window is the database's (set before the history starts, never by it).
+# Returns the list of problems; counts the model's reasons for refusals in
+# the global array replay_why(KIND/REASONS).
 # With FROM > 0 the model is assumed to hold the state after seq FROM - 1
 # (the committed history only grows), and only what follows is replayed.
 proc replay_history {db {from 1}} {
-  if {$from == 1} { model::reset }
+  if {$from == 1} {
+    model::reset
+    model::drain "" [$db onecolumn {SELECT value FROM rpc_meta WHERE key = 'drain_default'}] 0
+  }
+  set now 0
   set problems {}
   set expect $from
-  $db eval {SELECT seq, writer, op, outcome FROM test_ops WHERE seq >= $from ORDER BY seq} {
+  $db eval {SELECT seq, writer, op, outcome, at FROM test_ops WHERE seq >= $from ORDER BY seq} {
     if {$seq != $expect} { lappend problems "history: seq $expect missing" ; set expect $seq }
     incr expect
-    set want [model_apply $op]
+    set now $at
+    set want [model_apply $op $now]
+    if {$want eq "refused"} { incr ::replay_why([lindex $op 0]/[join $model::why ,]) }
     if {$want ne $outcome} {
       lappend problems "seq $seq (writer $writer): $op was $outcome, the model says $want"
     }
@@ -53,6 +68,9 @@ proc replay_history {db {from 1}} {
   set n [$db onecolumn {SELECT n FROM test_seq}]
   if {$n != $expect - 1} { lappend problems "history: test_seq is $n, test_ops ends at [expr {$expect - 1}]" }
   lappend problems {*}[model::compare $db]
+  if {$now == [$db onecolumn {SELECT unixepoch()}]} {
+    lappend problems {*}[model::compare_views $db $now]
+  }
   return $problems
 }
 
@@ -111,4 +129,26 @@ proc proc_read {ch} {
     set proc_done($ch) [expr {[catch {close $ch}] ? "failed" : "ok"}]
     set ::proc_event 1
   }
+}
+
+# The test clock (tests/c/testclock.c), built and loaded into this process
+# once; returns the path of the library, for writer.tcl's CLOCK argument.
+proc testclock_build {} {
+  set so [file join $::tmpdir testclock.so]
+  if {[info commands clockboot] eq ""} {
+    exec cc -std=c11 -Wall -Wextra -Werror -fPIC -shared -o $so \
+        [file join $::testdir c testclock.c]
+    sqlite3 clockboot :memory:
+    clockboot enable_load_extension 1
+    clockboot eval {SELECT load_extension($so)}
+  }
+  return $so
+}
+# Open FILE as CMD on the test clock, set to the time of the last operation
+# in its history (T0 if none), where replay_history compares the views.
+proc open_clock_db {cmd file} {
+  open_db $cmd "file:$file?vfs=testclock" -uri 1
+  set t [$cmd onecolumn {SELECT max(at) FROM test_ops}]
+  clockboot eval {SELECT testclock_set(coalesce($t, 1800000000))}
+  return $cmd
 }
