@@ -162,12 +162,20 @@ static int data_version(RpcConn *p, unsigned int *pDataVersion){
 **
 ** SQLITE_OK, or the error of the step (the lookup would meet the same
 ** lock or fault; it is not run to wait out a busy timeout twice), or -1
-** when the statement cannot be prepared (an authorizer that refuses
-** pragmas, say): then this call and, so as not to try to prepare it on
-** every call, every later one outside a transaction take the lookup.
+** when the pragma cannot run here: then this call and, so as not to try
+** it on every call, every later one outside a transaction take the lookup.
+** An authorizer decides that, and it can be installed or changed at any
+** time (which re-prepares the kept statement at its next step): one that
+** denies pragmas makes the preparation or the re-preparation fail
+** (SQLITE_AUTH, which the lookup, a SELECT, would not meet), and one that
+** answers SQLITE_IGNORE makes the pragma a program that does nothing, so
+** that it returns no row and begins no read transaction: the counter would
+** then prove nothing, and a stale entry would pass for current.  So only
+** a row is proof.
 */
 static int probe(RpcConn *p){
   sqlite3_stmt *pStmt = p->aStmt[RPC_STMT_PROBE];
+  int rc;
   if( pStmt==0
    && rv_conn_stmt(p, RPC_STMT_PROBE, "PRAGMA main.data_version", &pStmt)
       !=SQLITE_OK ){
@@ -176,8 +184,13 @@ static int probe(RpcConn *p){
     return -1;
   }
   /* (never running here: a PRAGMA calls no function) */
-  sqlite3_step(pStmt);
-  return sqlite3_reset(pStmt);
+  if( sqlite3_step(pStmt)==SQLITE_ROW ) return sqlite3_reset(pStmt);
+  rc = sqlite3_reset(pStmt);
+  if( rc!=SQLITE_OK && (rc & 0xff)!=SQLITE_AUTH ) return rc;
+  rv_conn_stmt_drop(p, RPC_STMT_PROBE);
+  rv_conn_clear(p);
+  p->probeRefused = 1;
+  return -1;
 }
 
 /*
