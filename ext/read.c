@@ -176,12 +176,15 @@ static int data_version(RpcConn *p, unsigned int *pDataVersion){
 static int probe(RpcConn *p){
   sqlite3_stmt *pStmt = p->aStmt[RPC_STMT_PROBE];
   int rc;
-  if( pStmt==0
-   && rv_conn_stmt(p, RPC_STMT_PROBE, "PRAGMA main.data_version", &pStmt)
-      !=SQLITE_OK ){
-    rv_conn_clear(p);
-    p->probeRefused = 1;
-    return -1;
+  if( pStmt==0 ){
+    rc = rv_conn_stmt(p, RPC_STMT_PROBE, "PRAGMA main.data_version", &pStmt);
+    if( rc!=SQLITE_OK ){
+      /* (not for want of memory, which passes: this call alone takes the
+      ** lookup) */
+      rv_conn_clear(p);
+      if( (rc & 0xff)!=SQLITE_NOMEM ) p->probeRefused = 1;
+      return -1;
+    }
   }
   /* (never running here: a PRAGMA calls no function) */
   if( sqlite3_step(pStmt)==SQLITE_ROW ) return sqlite3_reset(pStmt);
