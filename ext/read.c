@@ -162,8 +162,9 @@ static int data_version(RpcConn *p, unsigned int *pDataVersion){
 **
 ** SQLITE_OK, or the error of the step (the lookup would meet the same
 ** lock or fault; it is not run to wait out a busy timeout twice), or -1
-** when the pragma cannot run here: then this call and, so as not to try
-** it on every call, every later one outside a transaction take the lookup.
+** when the pragma cannot run here: then this call takes the lookup, and
+** when an authorizer refused it, so as not to try it on every call, so
+** does every later one outside a transaction.
 ** An authorizer decides that, and it can be installed or changed at any
 ** time (which re-prepares the kept statement at its next step): one that
 ** denies pragmas makes the preparation or the re-preparation fail
@@ -179,10 +180,11 @@ static int probe(RpcConn *p){
   if( pStmt==0 ){
     rc = rv_conn_stmt(p, RPC_STMT_PROBE, "PRAGMA main.data_version", &pStmt);
     if( rc!=SQLITE_OK ){
-      /* (not for want of memory, which passes: this call alone takes the
-      ** lookup) */
+      /* For good only when refused: a want of memory, or the schema lock
+      ** of a shared cache (SQLITE_LOCKED), passes, and this call alone
+      ** takes the lookup */
       rv_conn_clear(p);
-      if( (rc & 0xff)!=SQLITE_NOMEM ) p->probeRefused = 1;
+      if( (rc & 0xff)==SQLITE_AUTH ) p->probeRefused = 1;
       return -1;
     }
   }
