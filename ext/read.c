@@ -437,10 +437,12 @@ void rv_rpc_max_send(sqlite3_context *ctx, int argc,
     ** sqlite3_close_v2() defers them; replacing a function with a statement
     ** running fails with SQLITE_BUSY), the module's and the rpcver_cache
     ** table's.  SQLite never writes into a static text: a conversion
-    ** (another encoding, a terminator) makes a copy first.  The one way out
-    ** is the application's: its own function on another connection that
-    ** returns, with sqlite3_result_value(), a value it read from this one
-    ** while stepping it, then closes this connection first. */
+    ** (another encoding, a terminator) makes a copy first.  Nor does the
+    ** text leave the connection: sqlite3_column_value() turns a static
+    ** value ephemeral, so a function of another connection that returns it
+    ** with sqlite3_result_value() returns a copy, which outlives this
+    ** connection's close (checked with ASan, 2026-12), and
+    ** sqlite3_value_dup() and sqlite3_bind_value() copy too. */
     sqlite3_result_text(ctx, zText, -1, SQLITE_STATIC);
   }else{
     rv_result_version(ctx, v);
