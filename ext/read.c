@@ -90,6 +90,33 @@ static void examine_file(RpcConn *p, sqlite3_file *pFile){
   p->cacheShared = zFile!=0 && zFile[0]!=0;
 }
 
+/*
+** Rows of a private database changed on this connection since the cache
+** last looked (sqlite3_total_changes64() moved), and either a commit moved
+** the counter, which fails the entries anyway, or a rollback undid them,
+** which leaves the entries right; unless the database has no rollback
+** journal.  Under PRAGMA journal_mode=OFF (where SQLite leaves ROLLBACK
+** undefined) a ROLLBACK on an in-memory or temporary database keeps the
+** transaction's changes and moves no counter (on a file the pager is
+** reset, which moves it).  1 when the entries must go: the journal mode is
+** off, or cannot be read.  This runs only after rows changed, never on a
+** call that follows only reads.
+*/
+static int private_rollback_kept(RpcConn *p){
+  sqlite3_stmt *pStmt;
+  int kept = 1;
+  if( rv_conn_stmt(p, RPC_STMT_JOURNAL_MODE, "PRAGMA main.journal_mode",
+                   &pStmt)==SQLITE_OK ){
+    if( sqlite3_step(pStmt)==SQLITE_ROW ){
+      const char *zMode = (const char*)sqlite3_column_text(pStmt, 0);
+      kept = zMode==0 || sqlite3_stricmp(zMode, "off")==0;
+    }
+    sqlite3_reset(pStmt);
+  }
+  rv_conn_clear(p);
+  return kept;
+}
+
 /* How the cache may serve a call (cache_state()). */
 enum {
   CACHE_NO,        /* not at all: the lookup runs and nothing is kept */
@@ -124,7 +151,17 @@ static int cache_state(RpcConn *p){
   if( !p->cacheShared ){
     /* A private database needs only "not writing", and NULL (the highest
     ** state of every schema, without a lookup by name) proves it: a write
-    ** on another schema only makes the call take the lookup. */
+    ** on another schema only makes the call take the lookup.  And that no
+    ** row changed since the entries were filled but in a commit, which
+    ** moves the counter (private_rollback_kept()). */
+    sqlite3_int64 nChange = sqlite3_total_changes64(p->db);
+    if( nChange!=p->cacheChanges ){
+      p->cacheChanges = nChange;
+      if( private_rollback_kept(p) ){
+        int i;
+        for(i=0; i<RPC_CACHE_SLOTS; i++) p->aCache[i].valid = 0;
+      }
+    }
     return sqlite3_txn_state(p->db, 0)==SQLITE_TXN_WRITE ? CACHE_NO : CACHE_NOW;
   }
   state = sqlite3_txn_state(p->db, "main");
