@@ -90,6 +90,33 @@ static void examine_file(RpcConn *p, sqlite3_file *pFile){
   p->cacheShared = zFile!=0 && zFile[0]!=0;
 }
 
+/*
+** Rows of a private database changed on this connection since the cache
+** last looked (sqlite3_total_changes64() moved), and either a commit moved
+** the counter, which fails the entries anyway, or a rollback undid them,
+** which leaves the entries right; unless the database has no rollback
+** journal.  Under PRAGMA journal_mode=OFF (where SQLite leaves ROLLBACK
+** undefined) a ROLLBACK on an in-memory or temporary database keeps the
+** transaction's changes and moves no counter (on a file the pager is
+** reset, which moves it).  1 when the entries must go: the journal mode is
+** off, or cannot be read.  This runs only after rows changed, never on a
+** call that follows only reads.
+*/
+static int private_rollback_kept(RpcConn *p){
+  sqlite3_stmt *pStmt;
+  int kept = 1;
+  if( rv_conn_stmt(p, RPC_STMT_JOURNAL_MODE, "PRAGMA main.journal_mode",
+                   &pStmt)==SQLITE_OK ){
+    if( sqlite3_step(pStmt)==SQLITE_ROW ){
+      const char *zMode = (const char*)sqlite3_column_text(pStmt, 0);
+      kept = zMode==0 || sqlite3_stricmp(zMode, "off")==0;
+    }
+    sqlite3_reset(pStmt);
+  }
+  rv_conn_clear(p);
+  return kept;
+}
+
 /* How the cache may serve a call (cache_state()). */
 enum {
   CACHE_NO,        /* not at all: the lookup runs and nothing is kept */
@@ -124,7 +151,17 @@ static int cache_state(RpcConn *p){
   if( !p->cacheShared ){
     /* A private database needs only "not writing", and NULL (the highest
     ** state of every schema, without a lookup by name) proves it: a write
-    ** on another schema only makes the call take the lookup. */
+    ** on another schema only makes the call take the lookup.  And that no
+    ** row changed since the entries were filled but in a commit, which
+    ** moves the counter (private_rollback_kept()). */
+    sqlite3_int64 nChange = sqlite3_total_changes64(p->db);
+    if( nChange!=p->cacheChanges ){
+      p->cacheChanges = nChange;
+      if( private_rollback_kept(p) ){
+        int i;
+        for(i=0; i<RPC_CACHE_SLOTS; i++) p->aCache[i].valid = 0;
+      }
+    }
     return sqlite3_txn_state(p->db, 0)==SQLITE_TXN_WRITE ? CACHE_NO : CACHE_NOW;
   }
   state = sqlite3_txn_state(p->db, "main");
@@ -162,22 +199,40 @@ static int data_version(RpcConn *p, unsigned int *pDataVersion){
 **
 ** SQLITE_OK, or the error of the step (the lookup would meet the same
 ** lock or fault; it is not run to wait out a busy timeout twice), or -1
-** when the statement cannot be prepared (an authorizer that refuses
-** pragmas, say): then this call and, so as not to try to prepare it on
-** every call, every later one outside a transaction take the lookup.
+** when the pragma cannot run here: then this call takes the lookup, and
+** when an authorizer refused it, so as not to try it on every call, so
+** does every later one outside a transaction.
+** An authorizer decides that, and it can be installed or changed at any
+** time (which re-prepares the kept statement at its next step): one that
+** denies pragmas makes the preparation or the re-preparation fail
+** (SQLITE_AUTH, which the lookup, a SELECT, would not meet), and one that
+** answers SQLITE_IGNORE makes the pragma a program that does nothing, so
+** that it returns no row and begins no read transaction: the counter would
+** then prove nothing, and a stale entry would pass for current.  So only
+** a row is proof.
 */
 static int probe(RpcConn *p){
   sqlite3_stmt *pStmt = p->aStmt[RPC_STMT_PROBE];
-  if( pStmt==0
-   && rv_conn_stmt(p, RPC_STMT_PROBE, "PRAGMA main.data_version", &pStmt)
-      !=SQLITE_OK ){
-    rv_conn_clear(p);
-    p->probeRefused = 1;
-    return -1;
+  int rc;
+  if( pStmt==0 ){
+    rc = rv_conn_stmt(p, RPC_STMT_PROBE, "PRAGMA main.data_version", &pStmt);
+    if( rc!=SQLITE_OK ){
+      /* For good only when refused: a want of memory, or the schema lock
+      ** of a shared cache (SQLITE_LOCKED), passes, and this call alone
+      ** takes the lookup */
+      rv_conn_clear(p);
+      if( (rc & 0xff)==SQLITE_AUTH ) p->probeRefused = 1;
+      return -1;
+    }
   }
   /* (never running here: a PRAGMA calls no function) */
-  sqlite3_step(pStmt);
-  return sqlite3_reset(pStmt);
+  if( sqlite3_step(pStmt)==SQLITE_ROW ) return sqlite3_reset(pStmt);
+  rc = sqlite3_reset(pStmt);
+  if( rc!=SQLITE_OK && (rc & 0xff)!=SQLITE_AUTH ) return rc;
+  rv_conn_stmt_drop(p, RPC_STMT_PROBE);
+  rv_conn_clear(p);
+  p->probeRefused = 1;
+  return -1;
 }
 
 /*
@@ -419,10 +474,12 @@ void rv_rpc_max_send(sqlite3_context *ctx, int argc,
     ** sqlite3_close_v2() defers them; replacing a function with a statement
     ** running fails with SQLITE_BUSY), the module's and the rpcver_cache
     ** table's.  SQLite never writes into a static text: a conversion
-    ** (another encoding, a terminator) makes a copy first.  The one way out
-    ** is the application's: its own function on another connection that
-    ** returns, with sqlite3_result_value(), a value it read from this one
-    ** while stepping it, then closes this connection first. */
+    ** (another encoding, a terminator) makes a copy first.  Nor does the
+    ** text leave the connection: sqlite3_column_value() turns a static
+    ** value ephemeral, so a function of another connection that returns it
+    ** with sqlite3_result_value() returns a copy, which outlives this
+    ** connection's close (checked with ASan, 2026-12), and
+    ** sqlite3_value_dup() and sqlite3_bind_value() copy too. */
     sqlite3_result_text(ctx, zText, -1, SQLITE_STATIC);
   }else{
     rv_result_version(ctx, v);

@@ -99,6 +99,7 @@ typedef enum RpcStmtId {
   RPC_STMT_CHECK_V2,        /* rpc_check on a schema-2 database */
   RPC_STMT_READ_UNCOMMITTED,   /* whether a lookup may fill the cache */
   RPC_STMT_PROBE,           /* begins a read transaction (read.c, probe()) */
+  RPC_STMT_JOURNAL_MODE,    /* read.c, private_rollback_kept() */
   RPC_STMT_VERIFY,
   RPC_STMT_SAVEPOINT,       /* the savepoint around each write (schema.c) */
   RPC_STMT_RELEASE,
@@ -158,6 +159,9 @@ typedef struct RpcConn {
   int probeRefused;              /* PRAGMA data_version cannot be prepared
                                  ** here (read.c, probe()) */
   unsigned int cacheDataVersion;
+  sqlite3_int64 cacheChanges;    /* sqlite3_total_changes64() when the
+                                 ** private path last looked (read.c,
+                                 ** private_rollback_kept()) */
   RpcCacheEntry aCache[RPC_CACHE_SLOTS];
   /* The interned version texts (read.c, rv_text()): aText[0..nText) in
   ** the order interned, and an open-addressing index into it (i+1, 0 for
