@@ -38,7 +38,7 @@
 #include <string.h>
 
 /* The cache slot of a method name: eight bytes per multiplication.  A
-** byte at a time (FNV-1a, until 2026-12) is a chain of dependent
+** byte at a time (FNV-1a) is a chain of dependent
 ** multiplications as long as the name, on every cached call.  The order of
 ** the bytes in a word does not matter: the slots are this process's own. */
 static unsigned int hash_name(const char *z, int n){
@@ -478,7 +478,7 @@ void rv_rpc_max_send(sqlite3_context *ctx, int argc,
     ** text leave the connection: sqlite3_column_value() turns a static
     ** value ephemeral, so a function of another connection that returns it
     ** with sqlite3_result_value() returns a copy, which outlives this
-    ** connection's close (checked with ASan, 2026-12), and
+    ** connection's close (cache.test 10.2, under ASan too), and
     ** sqlite3_value_dup() and sqlite3_bind_value() copy too. */
     sqlite3_result_text(ctx, zText, -1, SQLITE_STATIC);
   }else{
