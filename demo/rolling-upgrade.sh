@@ -39,7 +39,9 @@ SQLITE=${SQLITE:-sqlite3}
 TCLSH=${TCLSH:-tclsh}
 MANAGER_MAX_SECONDS=40          # every process ends by itself, whatever
 SENDER_MAX_SECONDS=30           # happens to this script
-DRAIN=3                         # seconds a message may be in flight
+DRAIN=8                         # seconds a message may be in flight (long
+                                # enough for the steps between the pin and
+                                # the old m4's start on a loaded machine)
 
 OLD_VOLUME=3.16 OLD_BACKUP=1.4
 NEW_VOLUME=3.17 NEW_BACKUP=1.5
