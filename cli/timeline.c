@@ -172,7 +172,7 @@ static int read_data(Cli *cli, Timeline *p){
     char zSince[24];
     snprintf(zSince, sizeof(zSince), "%lld", since);
     azBind[0] = cli->zMethod;
-    azBind[1] = zSince;
+    azBind[1] = since>=0 ? zSince : 0;
     rc = cli_load(cli, &p->state,
         "SELECT method, negotiated, newest, floor, pin FROM main.rpc_methods"
         " WHERE ?1 IS NULL OR method = ?1"
@@ -186,10 +186,17 @@ static int read_data(Cli *cli, Timeline *p){
         " WHERE ?1 IS NULL OR method = ?1 GROUP BY method, hi", 1, azBind,
         0, 0);
     if( rc==RC_OK ) rc = cli_load(cli, &p->log,
-        "SELECT l.id, l.time, l.method, l.event, l.who, l.old_lo, l.old_hi,"
-        "       l.new_lo, l.new_hi, l.at, e.utc, e.old, e.new, e.detail"
-        "  FROM main.rpc_log AS l JOIN main.rpc_events AS e USING (id)"
-        " WHERE (?1 IS NULL OR l.method = ?1) AND l.time >= ?2 ORDER BY l.id",
+        "SELECT id, t, method, event, who, old_lo, old_hi, new_lo, new_hi,"
+        "       at, utc, old, new, detail FROM ("
+        "  SELECT l.*, e.utc, e.old, e.new, e.detail,"
+        /* the time within what the axis can draw: years 1970 to 9999 (a
+        ** row written by hand may hold anything, even a text or Inf, and
+        ** an axis a billion years long has a billion ticks) */
+        "         CASE WHEN typeof(l.time) IN ('integer', 'real')"
+        "              THEN min(max(l.time, 0), 253402300799) ELSE 0 END AS t"
+        "    FROM main.rpc_log AS l JOIN main.rpc_events AS e USING (id)"
+        "   WHERE ?1 IS NULL OR l.method = ?1)"
+        " WHERE ?2 IS NULL OR t >= CAST(?2 AS INTEGER) ORDER BY id",
         2, azBind, 0, 0);
     if( rc==RC_OK ) rc = cli_load(cli, &p->texts,
         "SELECT k, rpcver_text(k) FROM ("
@@ -205,8 +212,15 @@ static int read_data(Cli *cli, Timeline *p){
   }
   rc = cli_end_transaction(cli, rc);
   if( rc==RC_OK ){
-    double tFirst = p->log.nRow ? cell_d(&p->log, 0, 1) : p->t1;
-    double tLast = p->log.nRow ? cell_d(&p->log, p->log.nRow-1, 1) : 0;
+    /* the log's first and last times (by time: rows written under a
+    ** clock that was set back are out of order) */
+    double tFirst = p->log.nRow ? cell_d(&p->log, 0, 1) : p->t1, tLast = 0;
+    int i;
+    for(i=0; i<p->log.nRow; i++){
+      double t = cell_d(&p->log, i, 1);
+      if( t<tFirst ) tFirst = t;
+      if( t>tLast ) tLast = t;
+    }
     if( tLast>p->t1 ) p->t1 = tLast;        /* a clock behind the log */
     if( since>=0 ){
       p->t0 = (double)since;
@@ -214,6 +228,7 @@ static int read_data(Cli *cli, Timeline *p){
       /* from the first row, with a margin of 2 % so that it does not sit
       ** on the axis */
       p->t0 = tFirst - (p->t1 - tFirst) * 0.02;
+      if( p->t0<0 && tFirst>=0 ) p->t0 = 0;        /* not before 1970 */
     }
     if( p->t1 - p->t0 < 1 ) p->t0 = p->t1 - 1;
   }
@@ -439,8 +454,11 @@ static long long tick_step(long long span){
     1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800,
     2592000, 31536000 };
   int i;
+  long long step;
   for(i=0; i<(int)(sizeof(a)/sizeof(a[0])) - 1 && span / a[i] > 8; i++){}
-  return a[i];
+  /* beyond a year a tick, whole years: 2, 5, 10, 20, 50 ... */
+  for(step=a[i], i=0; span / step > 8; i++) step *= (i%3==1) ? 5 : 2;
+  return step;
 }
 
 static void fmt_time(long long t, long long step, long long span, char *z,
