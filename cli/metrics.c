@@ -135,6 +135,19 @@ static const Family aFamily[] = {
 };
 #define N_FAMILY ((int)(sizeof(aFamily)/sizeof(aFamily[0])))
 
+/* A sample's value as the format reads it: a number SQLite printed, or
+** NaN for anything else (NULL, or a text or blob a hand-written row holds
+** where rpcver writes numbers: printed as it is, a newline in it would
+** start a line of the writer's choosing). */
+static const char *sample_value(const char *z){
+  char *zEnd;
+  if( z==0 || z[0]==0 || strspn(z, "0123456789+-.eE")!=strlen(z) ){
+    return z && (strcmp(z, "Inf")==0 || strcmp(z, "-Inf")==0) ? z : "NaN";
+  }
+  (void)strtod(z, &zEnd);
+  return *zEnd==0 ? z : "NaN";
+}
+
 static void family_text(sqlite3_str *out, const Family *f, const Table *t){
   int i, j;
   sqlite3_str_appendf(out, "# HELP %s %s\n# TYPE %s gauge\n", f->zName,
@@ -148,7 +161,7 @@ static void family_text(sqlite3_str *out, const Family *f, const Table *t){
       sqlite3_str_appendall(out, "\"");
     }
     sqlite3_str_appendf(out, "%s %s\n", f->nLabel ? "}" : "",
-                        zVal ? zVal : "NaN");
+                        sample_value(zVal));
   }
 }
 
