@@ -129,9 +129,15 @@ static long long parse_since(const char *z, long long now){
              &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec)>=5 ){
     if( tm.tm_mon<1 || tm.tm_mon>12 || tm.tm_mday<1 || tm.tm_mday>31
      || tm.tm_hour>23 || tm.tm_min>59 || tm.tm_sec>60 ) return -1;
+    int mday = tm.tm_mday;
+    time_t t;
+    struct tm back;
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
-    return (long long)timegm(&tm);
+    t = timegm(&tm);
+    /* a day the month does not have (02-31) is no date, not March 3rd */
+    if( gmtime_r(&t, &back)==0 || back.tm_mday!=mday ) return -1;
+    return (long long)t;
   }
   return -1;
 }
@@ -222,6 +228,18 @@ static int read_data(Cli *cli, Timeline *p){
       if( t>tLast ) tLast = t;
     }
     if( tLast>p->t1 ) p->t1 = tLast;        /* a clock behind the log */
+    if( since>p->t1 ){
+      /* a window that starts after now (and after the log's last row)
+      ** holds nothing: said, not drawn as a blank second */
+      char zNow[32];
+      time_t tNow = (time_t)p->t1;
+      struct tm tm;
+      gmtime_r(&tNow, &tm);
+      strftime(zNow, sizeof(zNow), "%Y-%m-%d %H:%M:%S", &tm);
+      cli_printf(stderr, "rpcver: --since %s is in the future (now is %s "
+                 "UTC): give a time before now\n", cli->zSince, zNow);
+      return RC_USAGE;
+    }
     if( since>=0 ){
       p->t0 = (double)since;
     }else{
