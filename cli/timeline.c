@@ -296,8 +296,19 @@ static void add_key(Method *m, long long k){
   m->nKey++;
 }
 
-/* A band snapshot: from time t on, the receivers by version are aCur. */
-static void add_snapshot(Method *m, double t, const int *aCur){
+static double x_of(const Timeline *p, double t);
+
+/* A band snapshot: from time t on, the receivers by version are aCur.
+** Snapshots come newest first; one that would start where the one after
+** it starts, to the tenth of a pixel the SVG is written in, would be drawn
+** zero wide and is left out.  So the bands' size follows the picture's
+** width, not the log's length (100,000 registrations were a 31 MB SVG). */
+static void add_snapshot(const Timeline *p, Method *m, double t,
+                         const int *aCur){
+  if( m->nSnap>0 && (long long)(x_of(p, t) * 10 + 0.5)
+                    ==(long long)(x_of(p, m->aSnapT[m->nSnap-1]) * 10 + 0.5) ){
+    return;
+  }
   m->aSnapT = grow(m->aSnapT, m->nSnap, sizeof(double));
   m->aCount = realloc(m->aCount, (size_t)(m->nSnap + 1) * (size_t)m->nKey
                                  * sizeof(int) + 1);
@@ -379,7 +390,7 @@ static void build_method(Timeline *p, int iState, Method *m){
       add_mark(m, MARK_DRAIN, t, cell_ll(L, i, 9, t), cli_cell(L, i, 12));
     }else if( strcmp(zEv, "registered")==0 || strcmp(zEv, "replaced")==0
            || strcmp(zEv, "unregistered")==0 || strcmp(zEv, "expired")==0 ){
-      add_snapshot(m, t, aCur);
+      add_snapshot(p, m, t, aCur);
       if( (k = key_index(m, newHi))>=0 && aCur[k]>0 ) aCur[k]--;
       if( (k = key_index(m, oldHi))>=0 ) aCur[k]++;
       if( strcmp(zEv, "expired")==0 ) add_mark(m, MARK_EXPIRED, t, t, cli_cell(L, i, 4));
@@ -391,7 +402,7 @@ static void build_method(Timeline *p, int iState, Method *m){
     add_point(m, s, p->t0, cur[s]);
     reverse_points(m->aPt[s], m->nPt[s]);
   }
-  add_snapshot(m, p->t0, aCur);
+  add_snapshot(p, m, p->t0, aCur);
   for(i=0; i<m->nSnap/2; i++){
     double t = m->aSnapT[i];
     int j;
@@ -540,10 +551,16 @@ static void draw_series(const Timeline *p, const Method *m, int s,
 static void draw_bands(const Timeline *p, const Method *m, double top,
                        FILE *out){
   int maxTotal = 1, i, k;
+  size_t nRow = (size_t)m->nKey + 1;
+  /* aCum[i*nRow + k]: snapshot i's receivers below version k, so that each
+  ** edge is a lookup (with many versions a sum per edge was quadratic) */
+  int *aCum = malloc((size_t)m->nSnap * nRow * sizeof(int) + 1);
+  if( aCum==0 ){ fputs("rpcver: out of memory\n", stderr); exit(RC_ERROR); }
   for(i=0; i<m->nSnap; i++){
-    int total = 0;
-    for(k=0; k<m->nKey; k++) total += m->aCount[(size_t)i*(size_t)m->nKey + k];
-    if( total>maxTotal ) maxTotal = total;
+    int *a = aCum + (size_t)i * nRow;
+    a[0] = 0;
+    for(k=0; k<m->nKey; k++) a[k+1] = a[k] + m->aCount[(size_t)i*(size_t)m->nKey + k];
+    if( a[m->nKey]>maxTotal ) maxTotal = a[m->nKey];
   }
   fprintf(out, "<g class=\"bands\" data-max=\"%d\">\n", maxTotal);
   for(k=0; k<m->nKey; k++){
@@ -553,25 +570,24 @@ static void draw_bands(const Timeline *p, const Method *m, double top,
             azBand[k % N_BAND]);
     /* the upper edge left to right, the lower edge back */
     for(i=0; i<m->nSnap; i++){
-      int j, below = 0;
+      int below = aCum[(size_t)i * nRow + (size_t)k + 1];
       double x = x_of(p, m->aSnapT[i]);
       double x2 = i+1<m->nSnap ? x_of(p, m->aSnapT[i+1]) : x_of(p, p->t1);
-      for(j=0; j<=k; j++) below += m->aCount[(size_t)i*(size_t)m->nKey + j];
       fprintf(out, "%s%.1f %.1f L%.1f %.1f ", i ? "L" : "M", x,
               top + BANDS_H - BANDS_H * (double)below / maxTotal, x2,
               top + BANDS_H - BANDS_H * (double)below / maxTotal);
     }
     for(i=m->nSnap-1; i>=0; i--){
-      int j, below = 0;
+      int below = aCum[(size_t)i * nRow + (size_t)k];
       double x = x_of(p, m->aSnapT[i]);
       double x2 = i+1<m->nSnap ? x_of(p, m->aSnapT[i+1]) : x_of(p, p->t1);
-      for(j=0; j<k; j++) below += m->aCount[(size_t)i*(size_t)m->nKey + j];
       fprintf(out, "L%.1f %.1f L%.1f %.1f ", x2,
               top + BANDS_H - BANDS_H * (double)below / maxTotal, x,
               top + BANDS_H - BANDS_H * (double)below / maxTotal);
     }
     fprintf(out, "Z\"/>\n");
   }
+  free(aCum);
   fprintf(out, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\" font-size=\"10\" "
           "fill=\"#555\">%d</text>\n", LEFT - 6, top + 9, maxTotal);
   fprintf(out, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\" font-size=\"10\" "
