@@ -23,7 +23,9 @@
 **   rpcver_manager_last_seen_age_seconds{manager}
 **   rpcver_event_log_rows         rows the event log holds
 **
-** --listen serves them over HTTP/1.1, one connection at a time: GET (or
+** --listen serves them over HTTP/1.1, to 64 connections at once (a slow
+** or idle one delays no other; when all are taken the longest-waiting is
+** closed to make room), one request a connection: GET (or
 ** HEAD) /metrics answers 200 with Content-Type "text/plain; version=0.0.4;
 ** charset=utf-8"; another path is 404, another method 405, a malformed
 ** request 400, a request head over 8 KiB 431, one not complete within 5 s
@@ -36,6 +38,7 @@
 #define _DEFAULT_SOURCE          /* getaddrinfo(), MSG_NOSIGNAL */
 #include "cli.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -135,6 +138,19 @@ static const Family aFamily[] = {
 };
 #define N_FAMILY ((int)(sizeof(aFamily)/sizeof(aFamily[0])))
 
+/* A sample's value as the format reads it: a number SQLite printed, or
+** NaN for anything else (NULL, or a text or blob a hand-written row holds
+** where rpcver writes numbers: printed as it is, a newline in it would
+** start a line of the writer's choosing). */
+static const char *sample_value(const char *z){
+  char *zEnd;
+  if( z==0 || z[0]==0 || strspn(z, "0123456789+-.eE")!=strlen(z) ){
+    return z && (strcmp(z, "Inf")==0 || strcmp(z, "-Inf")==0) ? z : "NaN";
+  }
+  (void)strtod(z, &zEnd);
+  return *zEnd==0 ? z : "NaN";
+}
+
 static void family_text(sqlite3_str *out, const Family *f, const Table *t){
   int i, j;
   sqlite3_str_appendf(out, "# HELP %s %s\n# TYPE %s gauge\n", f->zName,
@@ -148,7 +164,7 @@ static void family_text(sqlite3_str *out, const Family *f, const Table *t){
       sqlite3_str_appendall(out, "\"");
     }
     sqlite3_str_appendf(out, "%s %s\n", f->nLabel ? "}" : "",
-                        zVal ? zVal : "NaN");
+                        sample_value(zVal));
   }
 }
 
@@ -280,28 +296,16 @@ static long long now_ms(void){
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Read a request's head, up to the empty line, within READ_MS in all (a
-** client that sends a byte a second gets no more time than one that sends
-** nothing).  Returns its length, or -408 (too slow), -431 (too long), -1
-** (the client went away). */
-static int read_head(int fd, char *zBuf){
-  long long deadline = now_ms() + READ_MS;
-  int n = 0;
-  for(;;){
-    struct pollfd pfd;
-    long long left = deadline - now_ms();
-    ssize_t got;
-    if( left<=0 ) return -408;
-    pfd.fd = fd;
-    pfd.events = POLLIN;
-    if( poll(&pfd, 1, (int)left)<=0 ) continue;
-    got = recv(fd, zBuf + n, (size_t)(HEAD_MAX - n), 0);
-    if( got<=0 ) return -1;
-    n += (int)got;
-    zBuf[n] = 0;
-    if( strstr(zBuf, "\r\n\r\n") || strstr(zBuf, "\n\n") ) return n;
-    if( n>=HEAD_MAX ) return -431;
+/* Whether the n bytes at z hold a whole request head (up to the empty
+** line).  By length, not as a string: a NUL in garbage does not hide the
+** end. */
+static int head_complete(const char *z, int n){
+  int i;
+  for(i=1; i<n; i++){
+    if( z[i]=='\n' && (z[i-1]=='\n' || (i>=3 && z[i-1]=='\r' && z[i-2]=='\n'
+                                      && z[i-3]=='\r')) ) return 1;
   }
+  return 0;
 }
 
 static void send_all(int fd, const char *z, size_t n){
@@ -337,16 +341,16 @@ static int scrape(Cli *cli, char **pzText){
   return rc==RC_OK ? metrics_text(cli, pzText) : rc;
 }
 
-static void serve_one(Cli *cli, int fd){
+/* Answer one request: n is its head's length in zBuf (NUL-terminated), or
+** -408 (not complete in time) or -431 (too long). */
+static void serve_one(Cli *cli, int fd, const char *zBuf, int n){
   static const char zText[] = "text/plain; charset=utf-8";
-  char zBuf[HEAD_MAX + 1];
   char zMethod[16], zPath[1024], zVersion[16];
-  int n = read_head(fd, zBuf), head;
+  int head;
   struct timeval tv;
   tv.tv_sec = SEND_SECONDS;
   tv.tv_usec = 0;
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-  if( n==-1 ) return;
   if( n==-408 ){
     respond(fd, 408, "Request Timeout", zText, "", "no complete request "
             "within 5 s\n", 1);
@@ -387,30 +391,64 @@ static void serve_one(Cli *cli, int fd){
   }
 }
 
-/* Close a connection without losing the answer: closing a socket that
+/* The connections the server holds at once: each is reading its head
+** (within READ_MS) or lingering after its answer.  Closing a socket that
 ** still holds unread bytes (a head cut off at 8 KiB) resets it, and the
-** client may never read what was sent.  So stop sending, read what is left
-** for at most a second (64 KiB at most), then close. */
-static void linger_close(int fd){
-  char aBuf[4096];
-  long long deadline = now_ms() + 1000;
-  int n = 0;
-  shutdown(fd, SHUT_WR);
-  while( n<16 ){
-    struct pollfd pfd;
-    long long left = deadline - now_ms();
-    if( left<=0 ) break;
-    pfd.fd = fd;
-    pfd.events = POLLIN;
-    if( poll(&pfd, 1, (int)left)<=0 ) break;
-    if( recv(fd, aBuf, sizeof(aBuf), 0)<=0 ) break;
-    n++;
+** client may never read what was sent; so after an answer the server stops
+** sending and reads what is left for a second at most (64 KiB at most)
+** before it closes.  All of them are polled together: a client that sends
+** nothing, or a byte a second, delays no one else's scrape.  When all
+** MAX_CONN are taken, the one that has waited longest is answered 408 and
+** closed to make room (idle connections cannot starve a scraper, which
+** sends its request at once). */
+#define MAX_CONN   64
+#define LINGER_MS  1000
+typedef struct Conn {
+  int fd;                   /* -1: a free slot */
+  int lingering;            /* answered: reading what is left, then close */
+  int n;                    /* bytes of the head read; reads while lingering */
+  long long deadline;       /* ms: READ_MS to send the head, LINGER_MS after */
+  char zBuf[HEAD_MAX + 1];
+} Conn;
+
+static void conn_linger(Conn *c){
+  shutdown(c->fd, SHUT_WR);
+  c->lingering = 1;
+  c->n = 0;
+  c->deadline = now_ms() + LINGER_MS;
+}
+
+static void conn_close(Conn *c){
+  close(c->fd);
+  c->fd = -1;
+}
+
+/* Answer c, with the head it has (n) or the reason it has none (-408,
+** -431), and start its lingering close. */
+static void conn_answer(Cli *cli, Conn *c, int n){
+  serve_one(cli, c->fd, c->zBuf, n);
+  conn_linger(c);
+}
+
+/* Read what c has to give. */
+static void conn_read(Cli *cli, Conn *c){
+  if( c->lingering ){
+    char aBuf[4096];
+    if( recv(c->fd, aBuf, sizeof(aBuf), 0)<=0 || ++c->n>=16 ) conn_close(c);
+    return;
+  }else{
+    ssize_t got = recv(c->fd, c->zBuf + c->n, (size_t)(HEAD_MAX - c->n), 0);
+    if( got<=0 ){ conn_close(c); return; }     /* the client went away */
+    c->n += (int)got;
+    c->zBuf[c->n] = 0;
+    if( head_complete(c->zBuf, c->n) ) conn_answer(cli, c, c->n);
+    else if( c->n>=HEAD_MAX ) conn_answer(cli, c, -431);
   }
-  close(fd);
 }
 
 static int serve(Cli *cli){
-  int rc, lfd = open_listener(cli, &rc);
+  int rc, i, lfd = open_listener(cli, &rc);
+  Conn *aConn;
   struct sockaddr_storage ss;
   socklen_t len = sizeof(ss);
   char zAddr[INET6_ADDRSTRLEN + 8];
@@ -433,17 +471,78 @@ static int serve(Cli *cli){
     printf("rpcver: serving metrics on http://%s/metrics\n", zAddr);
     fflush(stdout);
   }
-  for(;;){
-    int fd = accept(lfd, 0, 0);
-    if( fd<0 ){
-      if( errno==EINTR || errno==ECONNABORTED ) continue;
-      cli_printf(stderr, "rpcver: accept: %s\n", strerror(errno));
-      close(lfd);
-      return RC_ERROR;
-    }
-    serve_one(cli, fd);
-    linger_close(fd);
+  /* accept() only when poll() says a connection waits, and never blocks
+  ** on one the client reset in between */
+  fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
+  aConn = calloc(MAX_CONN, sizeof(Conn));
+  if( aConn==0 ){
+    fputs("rpcver: out of memory\n", stderr);
+    close(lfd);
+    return RC_ERROR;
   }
+  for(i=0; i<MAX_CONN; i++) aConn[i].fd = -1;
+  for(;;){
+    struct pollfd aPfd[MAX_CONN + 1];
+    int aIdx[MAX_CONN + 1], nPfd = 0, wait = -1;
+    long long now = now_ms();
+    /* deadlines passed: a head not sent in time is answered 408, a
+    ** lingering close ends */
+    for(i=0; i<MAX_CONN; i++){
+      Conn *c = &aConn[i];
+      if( c->fd<0 ) continue;
+      if( c->deadline<=now ){
+        if( c->lingering ) conn_close(c);
+        else conn_answer(cli, c, -408);
+        if( c->fd<0 ) continue;
+      }
+      aPfd[nPfd].fd = c->fd;
+      aPfd[nPfd].events = POLLIN;
+      aIdx[nPfd++] = i;
+      if( wait<0 || c->deadline - now<wait ) wait = (int)(c->deadline - now);
+    }
+    aPfd[nPfd].fd = lfd;
+    aPfd[nPfd].events = POLLIN;
+    aIdx[nPfd++] = -1;
+    if( poll(aPfd, (nfds_t)nPfd, wait)<0 ){
+      if( errno==EINTR ) continue;
+      cli_printf(stderr, "rpcver: poll: %s\n", strerror(errno));
+      break;
+    }
+    for(i=0; i<nPfd; i++){
+      if( aPfd[i].revents==0 ) continue;
+      if( aIdx[i]>=0 ){
+        if( aConn[aIdx[i]].fd>=0 ) conn_read(cli, &aConn[aIdx[i]]);
+      }else{
+        int fd = accept(lfd, 0, 0), j, iFree = -1, iOld = -1;
+        if( fd<0 ){
+          if( errno==EINTR || errno==ECONNABORTED || errno==EAGAIN
+           || errno==EMFILE || errno==ENFILE ) continue;
+          cli_printf(stderr, "rpcver: accept: %s\n", strerror(errno));
+          goto done;
+        }
+        for(j=0; j<MAX_CONN; j++){
+          if( aConn[j].fd<0 ){ if( iFree<0 ) iFree = j; }
+          else if( iOld<0 || aConn[j].deadline<aConn[iOld].deadline ) iOld = j;
+        }
+        if( iFree<0 ){
+          /* all taken: the longest-waiting makes room */
+          if( aConn[iOld].lingering ) conn_close(&aConn[iOld]);
+          else{ serve_one(cli, aConn[iOld].fd, 0, -408); conn_close(&aConn[iOld]); }
+          iFree = iOld;
+        }
+        aConn[iFree].fd = fd;
+        aConn[iFree].lingering = 0;
+        aConn[iFree].n = 0;
+        aConn[iFree].zBuf[0] = 0;
+        aConn[iFree].deadline = now_ms() + READ_MS;
+      }
+    }
+  }
+done:
+  for(i=0; i<MAX_CONN; i++) if( aConn[i].fd>=0 ) close(aConn[i].fd);
+  free(aConn);
+  close(lfd);
+  return RC_ERROR;
 }
 
 int cmd_metrics(Cli *cli, int nArg, char **azArg){

@@ -129,9 +129,15 @@ static long long parse_since(const char *z, long long now){
              &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec)>=5 ){
     if( tm.tm_mon<1 || tm.tm_mon>12 || tm.tm_mday<1 || tm.tm_mday>31
      || tm.tm_hour>23 || tm.tm_min>59 || tm.tm_sec>60 ) return -1;
+    int mday = tm.tm_mday;
+    time_t t;
+    struct tm back;
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
-    return (long long)timegm(&tm);
+    t = timegm(&tm);
+    /* a day the month does not have (02-31) is no date, not March 3rd */
+    if( gmtime_r(&t, &back)==0 || back.tm_mday!=mday ) return -1;
+    return (long long)t;
   }
   return -1;
 }
@@ -172,7 +178,7 @@ static int read_data(Cli *cli, Timeline *p){
     char zSince[24];
     snprintf(zSince, sizeof(zSince), "%lld", since);
     azBind[0] = cli->zMethod;
-    azBind[1] = zSince;
+    azBind[1] = since>=0 ? zSince : 0;
     rc = cli_load(cli, &p->state,
         "SELECT method, negotiated, newest, floor, pin FROM main.rpc_methods"
         " WHERE ?1 IS NULL OR method = ?1"
@@ -186,10 +192,17 @@ static int read_data(Cli *cli, Timeline *p){
         " WHERE ?1 IS NULL OR method = ?1 GROUP BY method, hi", 1, azBind,
         0, 0);
     if( rc==RC_OK ) rc = cli_load(cli, &p->log,
-        "SELECT l.id, l.time, l.method, l.event, l.who, l.old_lo, l.old_hi,"
-        "       l.new_lo, l.new_hi, l.at, e.utc, e.old, e.new, e.detail"
-        "  FROM main.rpc_log AS l JOIN main.rpc_events AS e USING (id)"
-        " WHERE (?1 IS NULL OR l.method = ?1) AND l.time >= ?2 ORDER BY l.id",
+        "SELECT id, t, method, event, who, old_lo, old_hi, new_lo, new_hi,"
+        "       at, utc, old, new, detail FROM ("
+        "  SELECT l.*, e.utc, e.old, e.new, e.detail,"
+        /* the time within what the axis can draw: years 1970 to 9999 (a
+        ** row written by hand may hold anything, even a text or Inf, and
+        ** an axis a billion years long has a billion ticks) */
+        "         CASE WHEN typeof(l.time) IN ('integer', 'real')"
+        "              THEN min(max(l.time, 0), 253402300799) ELSE 0 END AS t"
+        "    FROM main.rpc_log AS l JOIN main.rpc_events AS e USING (id)"
+        "   WHERE ?1 IS NULL OR l.method = ?1)"
+        " WHERE ?2 IS NULL OR t >= CAST(?2 AS INTEGER) ORDER BY id",
         2, azBind, 0, 0);
     if( rc==RC_OK ) rc = cli_load(cli, &p->texts,
         "SELECT k, rpcver_text(k) FROM ("
@@ -205,15 +218,35 @@ static int read_data(Cli *cli, Timeline *p){
   }
   rc = cli_end_transaction(cli, rc);
   if( rc==RC_OK ){
-    double tFirst = p->log.nRow ? cell_d(&p->log, 0, 1) : p->t1;
-    double tLast = p->log.nRow ? cell_d(&p->log, p->log.nRow-1, 1) : 0;
+    /* the log's first and last times (by time: rows written under a
+    ** clock that was set back are out of order) */
+    double tFirst = p->log.nRow ? cell_d(&p->log, 0, 1) : p->t1, tLast = 0;
+    int i;
+    for(i=0; i<p->log.nRow; i++){
+      double t = cell_d(&p->log, i, 1);
+      if( t<tFirst ) tFirst = t;
+      if( t>tLast ) tLast = t;
+    }
     if( tLast>p->t1 ) p->t1 = tLast;        /* a clock behind the log */
+    if( since>p->t1 ){
+      /* a window that starts after now (and after the log's last row)
+      ** holds nothing: said, not drawn as a blank second */
+      char zNow[32];
+      time_t tNow = (time_t)p->t1;
+      struct tm tm;
+      gmtime_r(&tNow, &tm);
+      strftime(zNow, sizeof(zNow), "%Y-%m-%d %H:%M:%S", &tm);
+      cli_printf(stderr, "rpcver: --since %s is in the future (now is %s "
+                 "UTC): give a time before now\n", cli->zSince, zNow);
+      return RC_USAGE;
+    }
     if( since>=0 ){
       p->t0 = (double)since;
     }else{
       /* from the first row, with a margin of 2 % so that it does not sit
       ** on the axis */
       p->t0 = tFirst - (p->t1 - tFirst) * 0.02;
+      if( p->t0<0 && tFirst>=0 ) p->t0 = 0;        /* not before 1970 */
     }
     if( p->t1 - p->t0 < 1 ) p->t0 = p->t1 - 1;
   }
@@ -263,8 +296,19 @@ static void add_key(Method *m, long long k){
   m->nKey++;
 }
 
-/* A band snapshot: from time t on, the receivers by version are aCur. */
-static void add_snapshot(Method *m, double t, const int *aCur){
+static double x_of(const Timeline *p, double t);
+
+/* A band snapshot: from time t on, the receivers by version are aCur.
+** Snapshots come newest first; one that would start where the one after
+** it starts, to the tenth of a pixel the SVG is written in, would be drawn
+** zero wide and is left out.  So the bands' size follows the picture's
+** width, not the log's length (100,000 registrations were a 31 MB SVG). */
+static void add_snapshot(const Timeline *p, Method *m, double t,
+                         const int *aCur){
+  if( m->nSnap>0 && (long long)(x_of(p, t) * 10 + 0.5)
+                    ==(long long)(x_of(p, m->aSnapT[m->nSnap-1]) * 10 + 0.5) ){
+    return;
+  }
   m->aSnapT = grow(m->aSnapT, m->nSnap, sizeof(double));
   m->aCount = realloc(m->aCount, (size_t)(m->nSnap + 1) * (size_t)m->nKey
                                  * sizeof(int) + 1);
@@ -346,7 +390,7 @@ static void build_method(Timeline *p, int iState, Method *m){
       add_mark(m, MARK_DRAIN, t, cell_ll(L, i, 9, t), cli_cell(L, i, 12));
     }else if( strcmp(zEv, "registered")==0 || strcmp(zEv, "replaced")==0
            || strcmp(zEv, "unregistered")==0 || strcmp(zEv, "expired")==0 ){
-      add_snapshot(m, t, aCur);
+      add_snapshot(p, m, t, aCur);
       if( (k = key_index(m, newHi))>=0 && aCur[k]>0 ) aCur[k]--;
       if( (k = key_index(m, oldHi))>=0 ) aCur[k]++;
       if( strcmp(zEv, "expired")==0 ) add_mark(m, MARK_EXPIRED, t, t, cli_cell(L, i, 4));
@@ -358,7 +402,7 @@ static void build_method(Timeline *p, int iState, Method *m){
     add_point(m, s, p->t0, cur[s]);
     reverse_points(m->aPt[s], m->nPt[s]);
   }
-  add_snapshot(m, p->t0, aCur);
+  add_snapshot(p, m, p->t0, aCur);
   for(i=0; i<m->nSnap/2; i++){
     double t = m->aSnapT[i];
     int j;
@@ -439,8 +483,11 @@ static long long tick_step(long long span){
     1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800,
     2592000, 31536000 };
   int i;
+  long long step;
   for(i=0; i<(int)(sizeof(a)/sizeof(a[0])) - 1 && span / a[i] > 8; i++){}
-  return a[i];
+  /* beyond a year a tick, whole years: 2, 5, 10, 20, 50 ... */
+  for(step=a[i], i=0; span / step > 8; i++) step *= (i%3==1) ? 5 : 2;
+  return step;
 }
 
 static void fmt_time(long long t, long long step, long long span, char *z,
@@ -504,10 +551,16 @@ static void draw_series(const Timeline *p, const Method *m, int s,
 static void draw_bands(const Timeline *p, const Method *m, double top,
                        FILE *out){
   int maxTotal = 1, i, k;
+  size_t nRow = (size_t)m->nKey + 1;
+  /* aCum[i*nRow + k]: snapshot i's receivers below version k, so that each
+  ** edge is a lookup (with many versions a sum per edge was quadratic) */
+  int *aCum = malloc((size_t)m->nSnap * nRow * sizeof(int) + 1);
+  if( aCum==0 ){ fputs("rpcver: out of memory\n", stderr); exit(RC_ERROR); }
   for(i=0; i<m->nSnap; i++){
-    int total = 0;
-    for(k=0; k<m->nKey; k++) total += m->aCount[(size_t)i*(size_t)m->nKey + k];
-    if( total>maxTotal ) maxTotal = total;
+    int *a = aCum + (size_t)i * nRow;
+    a[0] = 0;
+    for(k=0; k<m->nKey; k++) a[k+1] = a[k] + m->aCount[(size_t)i*(size_t)m->nKey + k];
+    if( a[m->nKey]>maxTotal ) maxTotal = a[m->nKey];
   }
   fprintf(out, "<g class=\"bands\" data-max=\"%d\">\n", maxTotal);
   for(k=0; k<m->nKey; k++){
@@ -517,25 +570,24 @@ static void draw_bands(const Timeline *p, const Method *m, double top,
             azBand[k % N_BAND]);
     /* the upper edge left to right, the lower edge back */
     for(i=0; i<m->nSnap; i++){
-      int j, below = 0;
+      int below = aCum[(size_t)i * nRow + (size_t)k + 1];
       double x = x_of(p, m->aSnapT[i]);
       double x2 = i+1<m->nSnap ? x_of(p, m->aSnapT[i+1]) : x_of(p, p->t1);
-      for(j=0; j<=k; j++) below += m->aCount[(size_t)i*(size_t)m->nKey + j];
       fprintf(out, "%s%.1f %.1f L%.1f %.1f ", i ? "L" : "M", x,
               top + BANDS_H - BANDS_H * (double)below / maxTotal, x2,
               top + BANDS_H - BANDS_H * (double)below / maxTotal);
     }
     for(i=m->nSnap-1; i>=0; i--){
-      int j, below = 0;
+      int below = aCum[(size_t)i * nRow + (size_t)k];
       double x = x_of(p, m->aSnapT[i]);
       double x2 = i+1<m->nSnap ? x_of(p, m->aSnapT[i+1]) : x_of(p, p->t1);
-      for(j=0; j<k; j++) below += m->aCount[(size_t)i*(size_t)m->nKey + j];
       fprintf(out, "L%.1f %.1f L%.1f %.1f ", x2,
               top + BANDS_H - BANDS_H * (double)below / maxTotal, x,
               top + BANDS_H - BANDS_H * (double)below / maxTotal);
     }
     fprintf(out, "Z\"/>\n");
   }
+  free(aCum);
   fprintf(out, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\" font-size=\"10\" "
           "fill=\"#555\">%d</text>\n", LEFT - 6, top + 9, maxTotal);
   fprintf(out, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\" font-size=\"10\" "

@@ -105,8 +105,8 @@ void rv_rpc_log_keep(sqlite3_context *ctx, int argc, sqlite3_value **argv){
 ** delete (a trigger that could would cost every registration, the schema
 ** says), so the log is checked against itself and against the state:
 **
-**   - the bounds are whole numbers >= 0, and each row's event is one rpcver
-**     writes;
+**   - the bounds are whole numbers >= 0, and each row's event and time
+**     are ones rpcver writes;
 **   - the ids have no gap: rows leave only from the old end;
 **   - each row follows the one before it of its kind (a registration of a
 **     manager for a method, a sender's, a method's negotiated, newest,
@@ -175,6 +175,13 @@ static const char zVerifyLogSql[] =
   "SELECT printf('rpc_log row %d: event %s is not one rpcver writes',"
   "              id, rpcver_quote(event))"
   "  FROM l WHERE kind IS NULL AND event IS NOT 'forgotten' "
+  "UNION ALL "
+  /* a time the timeline cannot place (a text, Inf, before 1970 or after
+  ** 9999) was not written by unixepoch()'s clock */
+  "SELECT printf('rpc_log row %d: its time %s is not one rpcver writes "
+  "(unix seconds, from 1970 to 9999)', id, rpcver_quote(time))"
+  "  FROM l WHERE NOT (typeof(time) IN ('integer', 'real') AND time >= 0"
+  "                    AND time < 253402300800) "
   "UNION ALL "
   "SELECT printf('rpc_log: %d row(s) between rows %d and %d are missing; "
   "rows leave the log only from its old end (rpc_log_keep), so they were "

@@ -1182,3 +1182,18 @@ BEFORE DELETE ON rpc_meta WHEN OLD.key = 'drain_default' BEGIN
            || 'of every method without its own and cannot be deleted; set it '
            || 'with rpc_drain(NULL, seconds)');
 END;
+
+-- The log's bounds written by an INSERT (an INSERT OR REPLACE replaces the
+-- row without firing rpc_meta_guard_log) are held to the same rule: a
+-- bound of -5 or 'abc' would prune the whole log at its next write.  (Last
+-- in the script, like rpc_meta_drain_insert, for the same reason.)
+DROP TRIGGER IF EXISTS main.rpc_meta_log_insert;
+CREATE TRIGGER main.rpc_meta_log_insert
+BEFORE INSERT ON rpc_meta WHEN NEW.key IN ('log_rows', 'log_days')
+ AND NOT (typeof(NEW.value) = 'integer' AND NEW.value >= 0) BEGIN
+  SELECT rpcver_raise(printf('rpcver: rpc_meta''s %s must be a whole number '
+           || '>= 0 (%s), not %s; set it with rpc_log_keep(rows, days)',
+           NEW.key, iif(NEW.key = 'log_rows', 'the rows the event log keeps',
+                        'the days the event log keeps a row'),
+           rpcver_quote(NEW.value)));
+END;
