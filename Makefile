@@ -138,7 +138,9 @@ deps-valgrind:
 deps-fuzz:
 	@sh tools/deps.sh fuzz
 
-test: deps loadable static cli cluster
+# (valgrind and clang too: tests/deps.test holds deps.sh's checks of every
+# group against the real tools)
+test: deps deps-valgrind deps-fuzz loadable static cli cluster
 	tclsh tests/all.tcl
 
 # model/rpcver.pml checked by spin: the two holes found by the old rules, no

@@ -2,7 +2,8 @@
 # deps.sh [--check] [GROUP...]: make sure this machine has what rpcver needs
 # (Debian/Ubuntu).  With no GROUP: what `make`, `make test` and `make demo`
 # need.  GROUP valgrind: valgrind for make test-valgrind.  GROUP fuzz: clang
-# and its libFuzzer runtime for make fuzz.
+# and its libFuzzer runtime for make fuzz.  make test asks for both groups
+# as well: tests/deps.test checks every group's checks against the real tools.
 #
 # As root it installs what is missing with apt-get, then checks again; as
 # another user it prints the exact command to run and fails.  --check only
