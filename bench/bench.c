@@ -1093,8 +1093,8 @@ static void case_log(void){
   Row *row;
 
   progress("8 the event log: registrations and rpc_max_send, with and without it");
-  aDb[0] = open_small("log-on", 1);
-  aDb[1] = open_small("log-off", 1);
+  aDb[0] = open_small("log-on", SMALL_RPCVER);
+  aDb[1] = open_small("log-off", SMALL_RPCVER);
   /* a full log, so that every measured write also keeps its bounds */
   (void)one_int(aDb[0], "SELECT rpc_log_keep(1000, NULL)");
   remove_log(aDb[1]);
