@@ -58,7 +58,13 @@ while {![file exists $stopfile]} {
     exit 4
   }
   if {[catch {
-    if {$polls % 10 == 9} { db eval {SELECT rpc_heartbeat('sender')} }
+    # A write, so BEGIN IMMEDIATE: a write inside an autocommit SELECT
+    # takes its read snapshot first, and if another process commits before
+    # it asks for the write lock, SQLite answers "database is locked" at
+    # once, busy timeout or not (docs/concurrency.md).
+    if {$polls % 10 == 9} {
+      db transaction immediate { db eval {SELECT rpc_heartbeat('sender')} }
+    }
     db eval {SELECT rpc_max_send('volume', $volume_hi) AS v,
                     rpc_max_send('backup', $backup_hi) AS b} {
       set cur(volume) $v
@@ -85,7 +91,7 @@ while {![file exists $stopfile]} {
   file rename -force $statefile.tmp $statefile
   after 50
 }
-db eval {SELECT rpc_unregister_sender('sender')}
+db transaction immediate { db eval {SELECT rpc_unregister_sender('sender')} }
 db close
 puts [format {[%6.3fs] sender: stopped after %d polls} \
         [expr {([clock milliseconds] - $t0) / 1000.0}] $polls]
