@@ -48,6 +48,7 @@
 #define _DEFAULT_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #include <dqlite.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -666,6 +667,26 @@ static int parse_options(int argc, char **argv, Options *o){
             "TLS files are given (--tls-* or RPCVER_TLS_*): drop one or the "
             "other\n");
     return 1;
+  }
+  if( nTls==0 ){
+    /* dqlite 1.11 binds an IPv4 address in numbers only, and says nothing
+    ** when it cannot: a name or an IPv6 address gave an empty reason */
+    const char *zColon = strrchr(o->zAddress, ':');
+    char zHost[64];
+    struct in_addr ip4;
+    size_t n = zColon ? (size_t)(zColon - o->zAddress) : 0;
+    if( zColon && n<sizeof(zHost) ){
+      memcpy(zHost, o->zAddress, n);
+      zHost[n] = 0;
+    }
+    if( zColon==0 || n>=sizeof(zHost) || inet_pton(AF_INET, zHost, &ip4)!=1 ){
+      fprintf(stderr, "rpcverd: cannot listen on %s without TLS: dqlite "
+              "binds only an IPv4 address written in numbers (such as "
+              "127.0.0.1:%s); give one, or --tls-cert, --tls-key and "
+              "--tls-ca (with TLS a name or an IPv6 address is fine)\n",
+              o->zAddress, zColon ? zColon + 1 : "9001");
+      return 1;
+    }
   }
   if( nTls==0 && !o->insecure ){
     const char *zWhy;
