@@ -8,7 +8,9 @@
 ** bytes; a peer that stalls or trickles is dropped then.  Only then is the
 ** node's own socket connected: an unauthenticated peer never reaches
 ** dqlite.  At most MAX_CONNS connections are open, MAX_HANDSHAKES of them
-** in their handshake; more are closed at once.
+** in their handshake; a new one closes the oldest unfinished handshake (or
+** refused connection) to make room, and is closed at once only when every
+** other connection is authenticated.
 **
 ** Certificates say what a peer is.  One good for a TLS server
 ** (extendedKeyUsage serverAuth, or none) is a node's; one good for a TLS
@@ -480,6 +482,25 @@ static void peer_name(int fd, char *z, size_t n){
   }
 }
 
+/* The connection to close to make room for a new one: one not yet
+** authenticated, a refused one being drained first, else the handshake
+** accepted first (handshakesOnly: a handshake only); 0 if every connection
+** is authenticated.  Refusing the new one instead let 64 idle TCP
+** connections, no certificate needed, lock every client and peer out. */
+static Conn *oldest_unauthenticated(Proxy *P, int handshakesOnly){
+  Conn *c, *pBest = 0;
+  for(c=P->conns; c; c=c->next){
+    if( !c->incoming || c->relaying ) continue;
+    if( handshakesOnly && c->draining ) continue;
+    if( pBest==0
+     || (c->draining && !pBest->draining)
+     || (c->draining==pBest->draining && c->deadline<pBest->deadline) ){
+      pBest = c;
+    }
+  }
+  return pBest;
+}
+
 static void accept_all(Proxy *P){
   int i;
   for(i=0; i<64; i++){
@@ -487,6 +508,18 @@ static void accept_all(Proxy *P){
     Conn *c;
     int fd = accept4(P->listenFd, 0, 0, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if( fd<0 ) return;               /* EAGAIN, or nothing we can do now */
+    if( P->nConn>=MAX_CONNS || P->nHandshake>=MAX_HANDSHAKES ){
+      Conn *pOld = oldest_unauthenticated(P, P->nHandshake>=MAX_HANDSHAKES);
+      if( pOld ){
+        log_refusal(P, "dropped %s from %s to make room for a new one: "
+                    "%s", pOld->draining ? "a refused connection"
+                    : "an unfinished TLS handshake", pOld->zPeer,
+                    P->nHandshake>=MAX_HANDSHAKES
+                    ? "too many TLS handshakes under way (64)"
+                    : "too many connections (256)");
+        conn_close(P, pOld);
+      }
+    }
     if( P->nConn>=MAX_CONNS || P->nHandshake>=MAX_HANDSHAKES ){
       char zPeer[96];
       peer_name(fd, zPeer, sizeof(zPeer));
