@@ -18,8 +18,8 @@
 ** protocol, but not CONNECT, which turns a connection into a Raft stream:
 ** Raft is for nodes.  The proxy follows the framing of what a client sends
 ** (the 8-byte protocol word, then each message's header and body) and
-** closes the connection at a CONNECT header, before any of it reaches the
-** node.
+** closes the connection at a CONNECT header, or at one announcing a body
+** over MAX_REQUEST, before any of it reaches the node.
 **
 ** Refusals are logged, at most LOG_PER_WINDOW per LOG_WINDOW_MS (then a
 ** count of those not logged), so a scanner cannot flood the log.
@@ -57,6 +57,7 @@
 #define LOG_WINDOW_MS   10000
 #define LOG_PER_WINDOW     20
 #define REQ_CONNECT        11        /* dqlite's CONNECT: a Raft stream */
+#define MAX_REQUEST  (64 << 20)      /* a client request's body, bytes */
 
 typedef struct Buf {
   unsigned char a[BUF_SIZE];
@@ -245,8 +246,14 @@ static int open_backend(Proxy *P, Conn *c){
                  (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n))!=0;
 }
 
-/* Follow a client's bytes: 1 when a CONNECT request begins in them. */
-static int has_connect(Conn *c, const unsigned char *a, size_t n){
+/* Follow a client's bytes: FOLLOW_CONNECT when a CONNECT request begins in
+** them, FOLLOW_TOO_BIG when a request's header announces more than
+** MAX_REQUEST body bytes (dqlite 1.11 crashes on one of 4 GiB: a segfault or
+** an abort, before the body has come), else FOLLOW_OK. */
+#define FOLLOW_OK       0
+#define FOLLOW_CONNECT  1
+#define FOLLOW_TOO_BIG  2
+static int follow(Conn *c, const unsigned char *a, size_t n){
   while( n>0 ){
     if( c->skip>0 ){
       size_t k = c->skip < n ? (size_t)c->skip : n;
@@ -263,13 +270,14 @@ static int has_connect(Conn *c, const unsigned char *a, size_t n){
       c->helloSeen = 1;
       continue;
     }
-    if( c->head[4]==REQ_CONNECT ) return 1;
+    if( c->head[4]==REQ_CONNECT ) return FOLLOW_CONNECT;
     c->skip = 8ULL * ((unsigned long long)c->head[0]
                       | (unsigned long long)c->head[1] << 8
                       | (unsigned long long)c->head[2] << 16
                       | (unsigned long long)c->head[3] << 24);
+    if( c->skip>MAX_REQUEST ) return FOLLOW_TOO_BIG;
   }
-  return 0;
+  return FOLLOW_OK;
 }
 
 /* The handshake of an incoming connection, as far as it goes now. */
@@ -373,10 +381,22 @@ static int relay(Proxy *P, Conn *c){
         c->up.off = 0;
         c->up.n = k;
         progress = 1;
-        if( !c->node && has_connect(c, c->up.a, k) ){
-          refuse(P, c, "a Raft connection", "Raft is for nodes, and its "
-                 "certificate is a client's (no extendedKeyUsage serverAuth)");
-          return 1;
+        if( !c->node ){
+          int f = follow(c, c->up.a, k);
+          if( f==FOLLOW_CONNECT ){
+            refuse(P, c, "a Raft connection", "Raft is for nodes, and its "
+                   "certificate is a client's (no extendedKeyUsage "
+                   "serverAuth)");
+            return 1;
+          }
+          if( f==FOLLOW_TOO_BIG ){
+            char zWhy[160];
+            snprintf(zWhy, sizeof(zWhy), "it announced a request of %llu "
+                     "bytes, over the limit of %d MiB", c->skip,
+                     MAX_REQUEST >> 20);
+            refuse(P, c, "a request", zWhy);
+            return 1;
+          }
         }
       }else{
         e = SSL_get_error(c->ssl, r);

@@ -14,13 +14,17 @@
     tls_peer.py raft CERT KEY CA HOST:PORT
         TLS with that certificate, then dqlite's protocol word and a CONNECT
         request (a Raft stream, as a peer node opens one)
+    tls_peer.py huge CERT KEY CA HOST:PORT
+        TLS with that certificate, then dqlite's protocol word, a QUERY_SQL
+        request's header announcing 0x1fffffff words (4 GiB; dqlite 1.11
+        crashes on it) and up to 8 MiB of its body
     tls_peer.py client CERT KEY CA HOST:PORT
         rpcver_cluster.connect() with that certificate (timeout 2 s,
         leader_timeout 0.5 s: a few tries, so that the node's log, which
         holds 20 refusals per 10 s, keeps room for the next case)
 
 Each prints one line: how the node answered.  For stall, trickle, garbage,
-plain and raft: "closed after S s" when the node closed the connection
+plain, raft and huge: "closed after S s" when the node closed the connection
 within 30 s (S rounded to the second), else "open after 30 s"; raft and
 plain print "answered" when the node sent anything back instead.  For
 client: "connected to LEADER" or the error's class and message.
@@ -87,7 +91,7 @@ def main(argv):
         print("connected to %s" % conn.leader)
         conn.close()
         return 0
-    if mode == "raft":
+    if mode in ("raft", "huge"):
         cert, key, ca, node = argv[2:6]
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.minimum_version = ssl.TLSVersion.TLSv1_3
@@ -95,11 +99,14 @@ def main(argv):
         context.load_verify_locations(cafile=ca)
         context.load_cert_chain(cert, key)
         sock = context.wrap_socket(socket.create_connection(address(node), 5))
-        body = struct.pack("<Q", 99) + b"127.0.0.1:1\0".ljust(16, b"\0")
+        if mode == "raft":
+            body = struct.pack("<Q", 99) + b"127.0.0.1:1\0".ljust(16, b"\0")
+            head = struct.pack("<IBBH", len(body) // 8, 11, 0, 0)
+        else:
+            body = b"\0" * (8 << 20)
+            head = struct.pack("<IBBH", 0x1fffffff, 9, 0, 0)
         try:
-            sock.sendall(struct.pack("<Q", 1)
-                         + struct.pack("<IBBH", len(body) // 8, 11, 0, 0)
-                         + body)
+            sock.sendall(struct.pack("<Q", 1) + head + body)
         except OSError:
             print("closed after 0 s")
             return 0
