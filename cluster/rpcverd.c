@@ -277,6 +277,18 @@ static int load_tls(const Options *o, DqTls **pp, char **pzErr){
   return 0;
 }
 
+/* A key that other users can read is logged (not refused: the operator may
+** mean it, as with a group of a key-reading service), at start and reload. */
+static void warn_key_mode(const char *zKey){
+  struct stat st;
+  if( stat(zKey, &st)==0 && (st.st_mode & 077)!=0 ){
+    log_line("warning: the key %s can be read by %s (mode %03o): anyone "
+             "who reads it can pose as this node; chmod 600 %s", zKey,
+             (st.st_mode & 007) ? "every user" : "its group",
+             (unsigned)(st.st_mode & 0777), zKey);
+  }
+}
+
 /* SIGHUP: the three files again, for new connections. */
 static void reload_tls(const Options *o){
   DqTls *pTls = 0;
@@ -296,6 +308,7 @@ static void reload_tls(const Options *o){
   cert_summary(pTls, z, sizeof(z));
   dq_tls_free(pTls);
   log_line("SIGHUP: reloaded the TLS files: %s", z);
+  warn_key_mode(o->zTlsKey);
 }
 
 /* The last failure logged for each peer Raft dials (a peer that is down
@@ -829,6 +842,7 @@ int main(int argc, char **argv){
   if( o.pProxy ){
     log_line("TLS 1.3 on %s, both ways, CA %s; %s; dqlite on %s (this "
              "process only)", o.zAddress, o.zTlsCa, zTls, o.zBind);
+    warn_key_mode(o.zTlsKey);
   }else if( o.insecure ){
     log_line("no TLS (--insecure): anyone who can reach %s can join the "
              "cluster, run any SQL or take the leadership", o.zAddress);
