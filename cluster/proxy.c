@@ -8,9 +8,10 @@
 ** bytes; a peer that stalls or trickles is dropped then.  Only then is the
 ** node's own socket connected: an unauthenticated peer never reaches
 ** dqlite.  At most MAX_CONNS connections are open, MAX_HANDSHAKES of them
-** in their handshake; a new one closes the oldest unfinished handshake (or
-** refused connection) to make room, and is closed at once only when every
-** other connection is authenticated.
+** in their handshake and MAX_CLIENTS of them clients' (so that clients
+** cannot lock the other nodes' Raft out); a new one closes the oldest
+** unfinished handshake (or refused connection) to make room, and is closed
+** at once only when every other connection is authenticated.
 **
 ** Certificates say what a peer is.  One good for a TLS server
 ** (extendedKeyUsage serverAuth, or none) is a node's; one good for a TLS
@@ -52,6 +53,9 @@
 #define DRAIN_MS         2000        /* a refused peer's time to read why */
 #define MAX_CONNS         256
 #define MAX_HANDSHAKES     64
+#define MAX_CLIENTS       160        /* clients' connections: the rest of
+                                     ** MAX_CONNS stays for handshakes and
+                                     ** for peers' Raft */
 #define BUF_SIZE        16384
 #define ROUNDS              8        /* relay rounds per connection per wake */
 #define LOG_WINDOW_MS   10000
@@ -103,7 +107,7 @@ struct Proxy {
   int stop;                          /* mutex */
   /* the thread's own */
   Conn *conns;
-  int nConn, nHandshake;
+  int nConn, nHandshake, nClient;
   long long logWindow;
   int nLogged, nSuppressed;
   struct pollfd aPoll[2 + 2*MAX_CONNS + 64];
@@ -218,6 +222,7 @@ static void conn_close(Proxy *P, Conn *c){
   }
   P->nConn--;
   if( c->incoming && !c->relaying && !c->draining ) P->nHandshake--;
+  if( c->incoming && c->relaying && !c->node ) P->nClient--;
   SSL_free(c->ssl);
   ERR_clear_error();
   if( c->fd>=0 ) close(c->fd);
@@ -291,6 +296,14 @@ static void handshake(Proxy *P, Conn *c){
     c->node = pCert && X509_check_purpose(pCert, X509_PURPOSE_SSL_SERVER, 0)==1;
     if( pCert ) describe_cert(pCert, c->zCert, sizeof(c->zCert));
     ERR_clear_error();
+    if( !c->node && P->nClient>=MAX_CLIENTS ){
+      /* without this, clients' connections could fill MAX_CONNS and lock
+      ** the other nodes' Raft out */
+      snprintf(zWhy, sizeof(zWhy), "too many client connections (%d): the "
+               "other connections are kept for nodes", MAX_CLIENTS);
+      refuse(P, c, "a connection", zWhy);
+      return;
+    }
     if( open_backend(P, c) ){
       snprintf(zWhy, sizeof(zWhy), "cannot reach this node's dqlite: %s",
                strerror(errno));
@@ -300,6 +313,7 @@ static void handshake(Proxy *P, Conn *c){
     c->relaying = 1;
     c->again = 1;                     /* bytes may have come with it */
     P->nHandshake--;
+    if( !c->node ) P->nClient++;
     return;
   }
   e = SSL_get_error(c->ssl, r);

@@ -18,6 +18,11 @@
         TLS with that certificate, then dqlite's protocol word, a QUERY_SQL
         request's header announcing 0x1fffffff words (4 GiB; dqlite 1.11
         crashes on it) and up to 8 MiB of its body
+    tls_peer.py fill CERT KEY NODECERT NODEKEY CA HOST:PORT
+        260 TLS connections with the client's CERT, each sending dqlite's
+        protocol word, all held; then one with the node's NODECERT sending
+        a LEADER request.  Prints "clients held N, node answered" (or
+        "node refused")
     tls_peer.py client CERT KEY CA HOST:PORT
         rpcver_cluster.connect() with that certificate (timeout 2 s,
         leader_timeout 0.5 s: a few tries, so that the node's log, which
@@ -90,6 +95,45 @@ def main(argv):
             return 0
         print("connected to %s" % conn.leader)
         conn.close()
+        return 0
+    if mode == "fill":
+        cert, key, ncert, nkey, ca, node = argv[2:8]
+        held = []
+        for _ in range(260):
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname = False
+            context.load_verify_locations(cafile=ca)
+            context.load_cert_chain(cert, key)
+            try:
+                sock = context.wrap_socket(
+                    socket.create_connection(address(node), 5))
+                sock.sendall(struct.pack("<Q", 1))
+                held.append(sock)
+            except OSError:
+                pass
+        time.sleep(0.5)
+        alive = 0
+        for sock in held:                 # refused ones have been closed
+            sock.setblocking(False)
+            try:
+                alive += sock.recv(1) != b""
+            except ssl.SSLWantReadError:
+                alive += 1
+            except OSError:
+                pass
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.load_verify_locations(cafile=ca)
+        context.load_cert_chain(ncert, nkey)
+        try:
+            sock = context.wrap_socket(socket.create_connection(address(node), 5))
+            sock.settimeout(5)
+            sock.sendall(struct.pack("<Q", 1) + struct.pack("<IBBH", 1, 0, 0, 0)
+                         + b"\0" * 8)
+            answer = "node answered" if sock.recv(8) else "node refused"
+        except OSError:
+            answer = "node refused"
+        print("clients held %d, %s" % (alive, answer))
         return 0
     if mode in ("raft", "huge"):
         cert, key, ca, node = argv[2:6]
