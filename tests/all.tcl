@@ -13,8 +13,10 @@ foreach f [lsort [glob [file join $testdir *.test]]] {
   if {[info exists env(RPCVER_PRELOAD)] && $env(RPCVER_PRELOAD) ne ""} {
     set cmd [list env LD_PRELOAD=$env(RPCVER_PRELOAD) {*}$cmd]
   }
+  set t0 [clock milliseconds]
   set rc [catch {exec {*}$cmd 2>@1} out]
   puts $out
+  puts [format "(%s: %.1f s)" [file tail $f] [expr {([clock milliseconds] - $t0) / 1000.0}]]
   if {[regexp {(\d+) passed, (\d+) failed\s*$} $out -> p n]} {
     incr pass $p
     incr fail $n
