@@ -243,20 +243,24 @@ namespace eval model {
     return 1
   }
 
-  proc unregister {manager method now} {
-    variable reg
+  # Removes NAME's registrations in array ARR (reg: receiving, sreg:
+  # sending) for METHOD, or every method for *; each removal is a write of
+  # its own for the envelope.  Returns how many went.
+  proc remove {arr name method now} {
+    variable $arr
     set n 0
     foreach m [methods] {
       if {$method ne "*" && $m ne $method} continue
-      if {![info exists reg($manager,$m)]} continue
+      if {![info exists ${arr}($name,$m)]} continue
       set send [sending $m]
-      unset reg($manager,$m)
+      unset ${arr}($name,$m)
       changed
       incr n
       narrowed $m $send $now
     }
     return $n
   }
+  proc unregister {manager method now} { remove reg $manager $method $now }
 
   proc register_sender {sender method lo hi now} {
     variable sreg; variable known; variable why
@@ -273,20 +277,7 @@ namespace eval model {
     return 1
   }
 
-  proc unregister_sender {sender method now} {
-    variable sreg
-    set n 0
-    foreach m [methods] {
-      if {$method ne "*" && $m ne $method} continue
-      if {![info exists sreg($sender,$m)]} continue
-      set send [sending $m]
-      unset sreg($sender,$m)
-      changed
-      incr n
-      narrowed $m $send $now
-    }
-    return $n
-  }
+  proc unregister_sender {sender method now} { remove sreg $sender $method $now }
 
   proc pin {method v now} {
     variable pin; variable floor; variable known; variable why
