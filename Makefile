@@ -140,8 +140,11 @@ deps-fuzz:
 
 # (valgrind and clang too: tests/deps.test holds deps.sh's checks of every
 # group against the real tools)
+# Test files run JOBS at a time (tests/all.tcl; those that race a clock or a
+# kill run alone).  `make test JOBS=1` runs them one by one.
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 test: deps deps-valgrind deps-fuzz loadable static cli cluster
-	tclsh tests/all.tcl
+	RPCVER_JOBS=$(JOBS) tclsh tests/all.tcl
 
 # model/rpcver.pml checked by spin: the two holes found by the old rules, no
 # violation under rpcver's (model/check.sh, docs/in-flight.md).
@@ -173,7 +176,7 @@ test-asan: deps build/asan/rpcver.so build/asan/rpcverd static cli cluster
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	tclsh tests/all.tcl
+	RPCVER_JOBS=$(JOBS) tclsh tests/all.tcl
 
 # The suite under valgrind memcheck: any memory error, or memory lost for
 # good, fails the process that loaded rpcver.  The randomized, concurrent
@@ -184,7 +187,7 @@ VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full \
 test-valgrind: deps-valgrind loadable static cli cluster
 	RPCVER_VALGRIND="$(VALGRIND)" RPCVER_OPS=150 RPCVER_WRITERS=3 \
 	RPCVER_WRITER_OPS=60 RPCVER_CRASH_ROUNDS=4 \
-	tclsh tests/all.tcl
+	RPCVER_JOBS=$(JOBS) tclsh tests/all.tcl
 
 # libFuzzer targets (clang), each seeded from fuzz/corpus/<name> into a
 # working corpus under build/fuzz, run for FUZZ_SECONDS.  A crash leaves its

@@ -82,6 +82,7 @@ int cmd_laggards(Cli *cli, int nArg, char **azArg);
 int cmd_explain(Cli *cli, int nArg, char **azArg);
 int cmd_pin(Cli *cli, int nArg, char **azArg);
 int cmd_unregister(Cli *cli, int nArg, char **azArg);
+int cmd_unregister_sender(Cli *cli, int nArg, char **azArg);
 int cmd_expire(Cli *cli, int nArg, char **azArg);
 int cmd_check(Cli *cli, int nArg, char **azArg);
 int cmd_senders(Cli *cli, int nArg, char **azArg);

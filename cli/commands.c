@@ -205,14 +205,17 @@ int cmd_pin(Cli *cli, int nArg, char **azArg){
 
 /* --------------------------------------------------------- unregister */
 
-int cmd_unregister(Cli *cli, int nArg, char **azArg){
+/* unregister and unregister-sender: zWho is "manager" or "sender", zCall
+** the SQL of its function with one and with two arguments. */
+static int unregister_common(Cli *cli, int nArg, char **azArg,
+                             const char *zWho, const char *zCall1,
+                             const char *zCall2){
   Table t;
   const char *zMethod = nArg>1 ? azArg[1] : 0;
   sqlite3_int64 n;
   int rc;
   if( cli_exec(cli, "BEGIN IMMEDIATE") ) return RC_ERROR;
-  rc = cli_load(cli, &t, nArg>1 ? "SELECT rpc_unregister(?1, ?2)"
-                                : "SELECT rpc_unregister(?1)",
+  rc = cli_load(cli, &t, nArg>1 ? zCall2 : zCall1,
                 nArg, (const char *const*)azArg, 0, 0);
   rc = cli_end_transaction(cli, rc);
   if( rc ){
@@ -221,25 +224,38 @@ int cmd_unregister(Cli *cli, int nArg, char **azArg){
   }
   n = cli_cell(&t, 0, 0) ? strtoll(cli_cell(&t, 0, 0), 0, 10) : 0;
   if( cli->json ){
-    fputs("{\"manager\": ", stdout);
+    printf("{\"%s\": ", zWho);
     json_string(azArg[0], stdout);
     fputs(", \"method\": ", stdout);
     json_string(zMethod, stdout);
     printf(", \"removed\": %lld}\n", (long long)n);
   }else if( n==0 && zMethod ){
-    cli_printf(stdout, "removed 0 registrations: manager %s has none for "
-               "method %s\n", azArg[0], zMethod);
+    cli_printf(stdout, "removed 0 registrations: %s %s has none for "
+               "method %s\n", zWho, azArg[0], zMethod);
   }else if( n==0 ){
-    cli_printf(stdout, "removed 0 registrations: manager %s has none\n",
+    cli_printf(stdout, "removed 0 registrations: %s %s has none\n", zWho,
                azArg[0]);
   }else{
-    cli_printf(stdout, "removed %lld %s of manager %s", (long long)n,
-               cli_plural(n, "registration", "registrations"), azArg[0]);
+    cli_printf(stdout, "removed %lld %s of %s %s", (long long)n,
+               cli_plural(n, "registration", "registrations"), zWho,
+               azArg[0]);
     if( zMethod ) cli_printf(stdout, " for method %s", zMethod);
     fputc('\n', stdout);
   }
   table_free(&t);
   return RC_OK;
+}
+
+int cmd_unregister(Cli *cli, int nArg, char **azArg){
+  return unregister_common(cli, nArg, azArg, "manager",
+                           "SELECT rpc_unregister(?1)",
+                           "SELECT rpc_unregister(?1, ?2)");
+}
+
+int cmd_unregister_sender(Cli *cli, int nArg, char **azArg){
+  return unregister_common(cli, nArg, azArg, "sender",
+                           "SELECT rpc_unregister_sender(?1)",
+                           "SELECT rpc_unregister_sender(?1, ?2)");
 }
 
 /* ------------------------------------------------------------- expire */

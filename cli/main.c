@@ -113,6 +113,19 @@ static const Command aCommand[] = {
     "Example:\n"
     "  $ rpcver unregister host-x\n"
     "  removed 2 registrations of manager host-x\n" },
+  { "unregister-sender", 1, 2, cli_writes, cmd_unregister_sender,
+    "SENDER [METHOD]",
+    "Removes all of SENDER's registrations, or only the one for METHOD,\n"
+    "with rpc_unregister_sender() in BEGIN IMMEDIATE ... COMMIT, and prints\n"
+    "how many were removed (0 for an unknown sender: not an error).  For a\n"
+    "sender that is gone without unregistering and holds an upgrade back\n"
+    "(a receiver refused because it would leave the sender nothing to send,\n"
+    "upgrade-check's stale senders).  What it sent may still be in flight:\n"
+    "the method's drain window starts.\n"
+    "\n"
+    "Example:\n"
+    "  $ rpcver unregister-sender old-api\n"
+    "  removed 1 registration of sender old-api\n" },
   { "expire", 1, 2, cli_writes, cmd_expire, "SECONDS [MAX_SHARE]",
     "Unregisters every manager not seen for more than SECONDS (a number\n"
     ">= 0), with rpc_expire() in BEGIN IMMEDIATE ... COMMIT, and prints how\n"
@@ -291,6 +304,8 @@ static const char zOverallHelp[] =
   "  pin METHOD VERSION|none      cap what senders send (keeps the way back\n"
   "                               open); none clears the pin\n"
   "  unregister MANAGER [METHOD]  remove a manager's registrations\n"
+  "  unregister-sender SENDER [METHOD]\n"
+  "                               remove a sender's registrations\n"
   "  expire SECONDS [MAX_SHARE]   remove managers not seen for more than "
   "SECONDS\n"
   "                               (at most MAX_SHARE, default 0.5, of a "

@@ -148,8 +148,7 @@ static const Check aCheck[] = {
     "receivers cannot drop the older versions until {it is|they are} "
     "upgraded",
     "upgrade them (they register again with their new range); senders that "
-    "are gone: rpcver expire SECONDS, or SELECT rpc_unregister_sender("
-    "'SENDER')" },
+    "are gone: rpcver expire SECONDS, or rpcver unregister-sender SENDER" },
   { "stale managers", zStaleSql, 1, 0, aStaleFlag, azStaleHead, RC_WARNING,
     "every manager was seen in the last {stale} seconds",
     "{n} {manager|managers} not seen for more than {stale} seconds",
@@ -160,9 +159,8 @@ static const Check aCheck[] = {
     "every registered sender was seen in the last {stale} seconds",
     "{n} {sender|senders} not seen for more than {stale} seconds: "
     "receivers are still held to what {it|they} may send",
-    "if they are gone: rpcver expire {stale} (or SELECT "
-    "rpc_unregister_sender('SENDER')); running senders should call "
-    "rpc_heartbeat()" },
+    "if they are gone: rpcver expire {stale} (or rpcver unregister-sender "
+    "SENDER); running senders should call rpc_heartbeat()" },
   { "pins", zPinsSql, 0, 0, 0, 0, RC_WARNING,
     "no pins",
     "{n} {pin|pins} in place: senders stay at the pinned version",

@@ -245,6 +245,14 @@ static sqlite3_int64 table_revision(const char *zName){
   return 1;
 }
 
+/* A table that holds history and no state: the event log.  No rule reads
+** it, so one that is missing (dropped to reclaim its space, say) is not a
+** damaged database: rpc_init() creates it again, empty, as it restores a
+** trigger.  Every other table holds state, which rpcver cannot make up. */
+static int table_is_history(const char *zName){
+  return sqlite3_stricmp(zName, "rpc_log")==0;
+}
+
 int rv_schema_audit(RpcConn *p, sqlite3_str *pOut, RpcAudit *pAudit){
   sqlite3_stmt *pStmt = 0;
   RpcSchemaObjects *pObjs;
@@ -284,6 +292,14 @@ int rv_schema_audit(RpcConn *p, sqlite3_str *pOut, RpcAudit *pAudit){
         if( !aSeen[i] && strcmp(pObjs->a[i].zType, "table")==0 ){
           if( compareTables && storedRev<table_revision(pObjs->a[i].zName) ){
             continue;     /* the next write or rpc_init() creates it */
+          }
+          if( compareTables && table_is_history(pObjs->a[i].zName) ){
+            add_line(pOut, pAudit, "table %s is missing (SELECT rpc_init() "
+                     "creates it again, empty; until then every write "
+                     "fails)", pObjs->a[i].zName);
+            pAudit->codeBad = 1;
+            pAudit->logMissing = 1;
+            continue;
           }
           if( compareTables ){
             add_line(pOut, pAudit, "table %s is missing", pObjs->a[i].zName);

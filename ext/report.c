@@ -475,7 +475,8 @@ void rv_rpc_verify(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   rc = rv_schema_audit(p, pStr, &audit);
   if( rc==SQLITE_OK && audit.tablesOk ){
     rc = verify_data(p, pStr, &audit.nLine);
-    if( rc==SQLITE_OK && audit.nLine<RPC_VERIFY_LINES_MAX ){
+    if( rc==SQLITE_OK && audit.nLine<RPC_VERIFY_LINES_MAX
+        && !audit.logMissing ){
       rc = rv_verify_log(p, pStr, &audit.nLine);
     }
   }else if( rc==SQLITE_OK && audit.present && !audit.otherVersion ){

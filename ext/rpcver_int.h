@@ -216,6 +216,8 @@ typedef struct RpcAudit {
   int newer;                     /* the code is a newer rpcver's revision */
   int otherVersion;              /* the tables are another schema version's
                                  ** (reported as such; no data checks) */
+  int logMissing;                /* the event log's table is missing (the
+                                 ** other tables may still be checked) */
 } RpcAudit;
 #define RPC_VERIFY_LINES_MAX 100 /* lines of rpc_verify()'s report */
 int rv_schema_audit(RpcConn *p, sqlite3_str *pOut, RpcAudit *pAudit);
