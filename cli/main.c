@@ -583,6 +583,14 @@ static int open_database(Cli *cli, int write){
     sqlite3_free(zWal);
     sqlite3_free(zUri);
   }
+  if( cli->zListen && ((rc & 0xff)==SQLITE_BUSY || (rc & 0xff)==SQLITE_LOCKED) ){
+    /* A server outlives a lock (a writer in rollback-journal mode, a
+    ** recovery): it starts, and its scrapes answer 503 until the file can
+    ** be read.  What cannot pass (no file, no schema) still ends it. */
+    cli_printf(stderr, "rpcver: %s: %s; serving anyway: scrapes answer 503 "
+               "until it can be read\n", cli->zDb, sqlite3_errmsg(cli->db));
+    return cli_exec(cli, "PRAGMA query_only = 1");
+  }
   if( rc==SQLITE_DONE ){
     fprintf(stderr, "rpcver: %s has no rpcver schema (no rpc_methods table);"
             " nothing has registered yet\n", cli->zDb);

@@ -29,7 +29,8 @@
 ** HEAD) /metrics answers 200 with Content-Type "text/plain; version=0.0.4;
 ** charset=utf-8"; another path is 404, another method 405, a malformed
 ** request 400, a request head over 8 KiB 431, one not complete within 5 s
-** 408; a database that cannot be read 503, with rpcver's message.  Every
+** 408; a database that cannot be read 503, with rpcver's message (a
+** server started while the file is locked serves all the same).  Every
 ** answer closes the connection.  Only a loopback address is served unless
 ** --allow-remote: the metrics name every manager, and this server has no
 ** authentication (put a proxy that has one in front of it).  The server
