@@ -27,12 +27,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The bound on rpc_max_send's per-connection cache: the Makefile reads it
-** from RPC_CACHE_SLOTS in ext/rpcver_int.h. */
-#ifndef RPC_CACHE_SLOTS_EXPECTED
-#define RPC_CACHE_SLOTS_EXPECTED 64
-#endif
-
 #define DIR "build/bench"
 #define KEY(maj, min) (((sqlite3_int64)(maj) << 40) | ((sqlite3_int64)(min) << 20))
 #define HIGH_MINOR 900000          /* hi of the managers that are not laggards */
@@ -304,38 +298,49 @@ static void set_expected(Fleet *f, int m, int minor){
   snprintf(f->expText[m], sizeof(f->expText[m]), "1.%d", minor);
 }
 
-/* The same hash as ext/read.c's hash_name(), used only to pick N_HOT
-** methods that land in distinct cache slots (so "cached" means cached); the
-** harness then checks with rpcver_cache that all of them are cached. */
-static unsigned hash_name(const char *z, int n){
-  const sqlite3_uint64 k = 0x9E3779B97F4A7C15ull;
-  sqlite3_uint64 h = (sqlite3_uint64)n * k, w;
-  for(; n>=8; n-=8, z+=8){
-    memcpy(&w, z, 8);
-    h = (h ^ w) * k;
+/* Whether method m takes a cache slot of its own beside the n methods in
+** aHot, on db (a private database where every method has a receiver): m is
+** asked first, then each of aHot, so that an entry m shares with one of
+** them is theirs again, and the cache holds n + 1 entries only if m's slot
+** is its own. */
+static int own_cache_slot(sqlite3 *db, sqlite3_stmt *pAsk, const int *aHot,
+                          int n, int m){
+  int i;
+  for(i=-1; i<n; i++){
+    int k = i<0 ? m : aHot[i];
+    sqlite3_bind_text(pAsk, 1, gMethod[k], gMethodLen[k], SQLITE_STATIC);
+    if( sqlite3_step(pAsk)!=SQLITE_ROW ) die("rpc_max_send: %s", sqlite3_errmsg(db));
+    sqlite3_reset(pAsk);
   }
-  if( n>0 ){
-    w = 0;
-    memcpy(&w, z, n);
-    h = (h ^ w) * k;
-  }
-  return (unsigned)(h >> 32);
+  return one_int(db, "SELECT count(*) FROM rpcver_cache")==n + 1;
 }
 
+/* The names, and N_HOT methods that land in distinct cache slots (so
+** "cached" means cached): spread over the 100 methods, every 7th, skipping
+** one whose slot is taken.  The cache itself says which are, so the bench
+** never assumes how it hashes; cache_holds_hot() checks again in each
+** case. */
 static void init_names(void){
-  int m, n = 0;
-  unsigned used = 0;
-  unsigned long long usedSlots = 0;
+  int m, n = 0, used = 0;
+  sqlite3 *db;
+  sqlite3_stmt *pAsk;
   for(m=0; m<MAX_METHODS; m++){
     gMethodLen[m] = snprintf(gMethod[m], sizeof(gMethod[m]), "method-%02d", m);
   }
-  /* Spread over the 100 methods: every 7th, skipping slot collisions. */
-  for(m=3; n<N_HOT && used<N_METHODS; m=(m+7)%N_METHODS, used++){
-    unsigned slot = hash_name(gMethod[m], gMethodLen[m]) % RPC_CACHE_SLOTS_EXPECTED;
-    if( usedSlots & (1ULL<<(slot%64)) ) continue;
-    usedSlots |= 1ULL<<(slot%64);
-    gHot[n++] = m;
+  if( sqlite3_open(":memory:", &db)!=SQLITE_OK ) die("cannot open :memory:");
+  pAsk = prep(db, "SELECT rpc_register('pick', ?1, '1.5')");
+  for(m=0; m<N_METHODS; m++){
+    sqlite3_bind_text(pAsk, 1, gMethod[m], gMethodLen[m], SQLITE_STATIC);
+    if( sqlite3_step(pAsk)!=SQLITE_ROW ) die("rpc_register: %s", sqlite3_errmsg(db));
+    sqlite3_reset(pAsk);
   }
+  sqlite3_finalize(pAsk);
+  pAsk = prep(db, "SELECT rpc_max_send(?1)");
+  for(m=3; n<N_HOT && used<N_METHODS; m=(m+7)%N_METHODS, used++){
+    if( own_cache_slot(db, pAsk, gHot, n, m) ) gHot[n++] = m;
+  }
+  sqlite3_finalize(pAsk);
+  sqlite3_close(db);
   if( n<N_HOT ) die("could not pick %d methods in distinct cache slots", N_HOT);
 }
 

@@ -377,6 +377,16 @@ static void relay_tls_error(Proxy *P, Conn *c, int e){
   conn_close(P, c);
 }
 
+/* An SSL_get_error() code that asks the relay to wait for its socket
+** (TLS may need to read in order to write, and the other way round):
+** noted in c->tlsWant for poll(), and 1.  0 for any other. */
+static int tls_wait(Conn *c, int e){
+  if( e==SSL_ERROR_WANT_READ ) c->tlsWant |= POLLIN;
+  else if( e==SSL_ERROR_WANT_WRITE ) c->tlsWant |= POLLOUT;
+  else return 0;
+  return 1;
+}
+
 /* Move what can be moved now, both ways.  Returns 1 when c was closed. */
 static int relay(Proxy *P, Conn *c){
   int progress = 1, round;
@@ -414,14 +424,10 @@ static int relay(Proxy *P, Conn *c){
         }
       }else{
         e = SSL_get_error(c->ssl, r);
-        if( e==SSL_ERROR_WANT_READ ){
-          c->tlsWant |= POLLIN;
-        }else if( e==SSL_ERROR_WANT_WRITE ){
-          c->tlsWant |= POLLOUT;
-        }else if( e==SSL_ERROR_ZERO_RETURN ){
+        if( e==SSL_ERROR_ZERO_RETURN ){
           c->upEof = 1;               /* the peer is done sending */
           progress = 1;
-        }else{
+        }else if( !tls_wait(c, e) ){
           relay_tls_error(P, c, e);
           return 1;
         }
@@ -471,11 +477,7 @@ static int relay(Proxy *P, Conn *c){
         progress = 1;
       }else{
         e = SSL_get_error(c->ssl, r);
-        if( e==SSL_ERROR_WANT_READ ){
-          c->tlsWant |= POLLIN;
-        }else if( e==SSL_ERROR_WANT_WRITE ){
-          c->tlsWant |= POLLOUT;
-        }else{
+        if( !tls_wait(c, e) ){
           relay_tls_error(P, c, e);
           return 1;
         }

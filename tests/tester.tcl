@@ -74,6 +74,27 @@ proc testfile {name} {
   return $path
 }
 
+# The test clock (tests/c/testclock.c): built for this file under its own
+# name (files run side by side: tests/all.tcl; a library rebuilt under a
+# name another file is loading can be missing or half written), and loaded
+# into this process by `clockboot`, which stays open so that the VFS
+# "testclock" stays registered.  Returns the library's path (writer.tcl's
+# CLOCK argument).
+proc testclock_build {} {
+  # (a directory of its own: SQLite names the entry point after the file)
+  set dir [file join $::tmpdir "$::testprefix-clock"]
+  set so [file join $dir testclock.so]
+  if {[info commands clockboot] eq ""} {
+    file mkdir $dir
+    exec cc -std=c11 -Wall -Wextra -Werror -fPIC -shared -o $so \
+        [file join $::testdir c testclock.c]
+    sqlite3 clockboot :memory:
+    clockboot enable_load_extension 1
+    clockboot eval {SELECT load_extension($so)}
+  }
+  return $so
+}
+
 # Close `db` if open and open a fresh, empty database as `db`.
 proc reset_db {{name test.db}} {
   catch {db close}

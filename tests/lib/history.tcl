@@ -131,19 +131,6 @@ proc proc_read {ch} {
   }
 }
 
-# The test clock (tests/c/testclock.c), built and loaded into this process
-# once; returns the path of the library, for writer.tcl's CLOCK argument.
-proc testclock_build {} {
-  set so [file join $::tmpdir testclock.so]
-  if {[info commands clockboot] eq ""} {
-    exec cc -std=c11 -Wall -Wextra -Werror -fPIC -shared -o $so \
-        [file join $::testdir c testclock.c]
-    sqlite3 clockboot :memory:
-    clockboot enable_load_extension 1
-    clockboot eval {SELECT load_extension($so)}
-  }
-  return $so
-}
 # Open FILE as CMD on the test clock, set to the time of the last operation
 # in its history (T0 if none), where replay_history compares the views.
 proc open_clock_db {cmd file} {
