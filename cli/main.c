@@ -366,8 +366,9 @@ static const char zOverallHelp[] =
   "\n"
   "status, laggards, explain, check, senders, drain (showing),\n"
   "upgrade-check, timeline and metrics only read (PRAGMA query_only) and\n"
-  "work on a read-only database file.  pin, unregister, expire and drain\n"
-  "(setting) write in BEGIN IMMEDIATE ... COMMIT with a 5 s busy timeout.\n"
+  "work on a read-only database file.  pin, unregister, unregister-sender,\n"
+  "expire and drain (setting) write in BEGIN IMMEDIATE ... COMMIT with a\n"
+  "5 s busy timeout.\n"
   "`rpcver SUBCOMMAND --help` shows an example.\n";
 
 static const Command *find_command(const char *zName){

@@ -157,8 +157,8 @@ static int read_data(Cli *cli, Timeline *p){
   rc = cli_load(cli, &has, zHasLog, 0, 0, 0, 0);
   if( rc==RC_OK && cell_ll(&has, 0, 0, 0)==0 ){
     cli_printf(stderr, "rpcver: %s has no event log (rpc_log came with "
-               "schema revision 7): the next write, or SELECT rpc_init(), "
-               "creates it; the timeline starts then\n", cli->zDb);
+               "schema revision 7, and it may have been dropped since): "
+               "SELECT rpc_init() creates it; the timeline starts then\n", cli->zDb);
     rc = RC_ERROR;
   }
   if( rc==RC_OK ){

@@ -294,9 +294,12 @@ int rv_schema_audit(RpcConn *p, sqlite3_str *pOut, RpcAudit *pAudit){
             continue;     /* the next write or rpc_init() creates it */
           }
           if( compareTables && table_is_history(pObjs->a[i].zName) ){
-            add_line(pOut, pAudit, "table %s is missing (SELECT rpc_init() "
-                     "creates it again, empty; until then every write "
-                     "fails)", pObjs->a[i].zName);
+            add_line(pOut, pAudit, "table %s is missing (%s creates it "
+                     "again, empty; until then every change that would be "
+                     "logged fails)", pObjs->a[i].zName,
+                     storedRev>RPC_SCHEMA_REVISION
+                     ? "the newer rpcver's SELECT rpc_init()"
+                     : "SELECT rpc_init()");
             pAudit->codeBad = 1;
             pAudit->logMissing = 1;
             continue;

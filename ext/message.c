@@ -107,11 +107,23 @@ static void result_safe_error(sqlite3_context *ctx, char *zMsg){
 ** a name from the database. */
 void rv_error(sqlite3_context *ctx, const char *zFunc, const char *zMsg,
                int rc){
+  /* A dropped event log fails every write that would be logged, in
+  ** SQLite's words alone: say what repairs it (audit.c) */
+  static const char zNoLog[] = "no such table: main.rpc_log";
+  const size_t nNoLog = sizeof(zNoLog) - 1;
+  const char *zHint = "";
+  size_t n;
   if( zMsg==0 ) zMsg = sqlite3_errstr(rc);
+  n = strlen(zMsg);
+  if( n>=nNoLog && strcmp(zMsg + n - nNoLog, zNoLog)==0 ){
+    zHint = " (the event log was dropped: SELECT rpc_init() creates it "
+            "again)";
+  }
   if( strncmp(zMsg, "rpcver:", 7)==0 ){
-    result_safe_error(ctx, sqlite3_mprintf("%s", zMsg));
+    result_safe_error(ctx, sqlite3_mprintf("%s%s", zMsg, zHint));
   }else{
-    result_safe_error(ctx, sqlite3_mprintf("rpcver: %s: %s", zFunc, zMsg));
+    result_safe_error(ctx, sqlite3_mprintf("rpcver: %s: %s%s", zFunc, zMsg,
+                                           zHint));
   }
   if( rc!=SQLITE_OK ) sqlite3_result_error_code(ctx, rc);
 }

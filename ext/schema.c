@@ -171,6 +171,43 @@ static int run_script(RpcConn *p, sqlite3_int64 v, char **pzErr){
 }
 
 /*
+** Whether the tables of a stored schema are all there before the script
+** runs: it creates a missing table (CREATE TABLE IF NOT EXISTS), which on
+** a database that has its schema would start that table's state afresh,
+** silently (registrations lost, settings back to their defaults).  v is
+** the stored version; 0 (no schema_version in rpc_meta) is a new database
+** only while none of rpcver's tables is there.  The event log is not among
+** them: it holds history and no state (audit.c).  SQLITE_OK, or
+** SQLITE_CORRUPT with *pzErr set.
+*/
+static int tables_present(RpcConn *p, sqlite3_int64 v, char **pzErr){
+  static const struct { const char *zName; int iVersion; } aTable[] = {
+    { "rpc_meta", 1 }, { "rpc_managers", 1 }, { "rpc_ranges", 1 },
+    { "rpc_methods", 1 }, { "rpc_sender_ranges", 3 },
+  };
+  size_t i;
+  for(i=0; i<sizeof(aTable)/sizeof(aTable[0]); i++){
+    int there = object_exists(p->db, aTable[i].zName);
+    if( v==0 && there ){
+      *pzErr = sqlite3_mprintf("this database has rpcver's %s but no "
+          "schema_version in rpc_meta: part of its rpcver schema is gone, "
+          "and rpcver will not start its state afresh over what is left; "
+          "restore it from a backup, or check it with SELECT rpc_verify()",
+          aTable[i].zName);
+      return SQLITE_CORRUPT;
+    }
+    if( v>0 && aTable[i].iVersion<=v && !there ){
+      *pzErr = sqlite3_mprintf("table %s is missing from this database's "
+          "rpcver schema (version %lld): rpcver cannot make up the state it "
+          "held; restore the database from a backup, or check it with "
+          "SELECT rpc_verify()", aTable[i].zName, v);
+      return SQLITE_CORRUPT;
+    }
+  }
+  return SQLITE_OK;
+}
+
+/*
 ** Make the schema current.  Runs inside the caller's savepoint.  On error
 ** returns an SQLite code and sets *pzErr to a message without the
 ** "rpcver:" prefix.
@@ -186,7 +223,8 @@ int rv_schema_ensure(RpcConn *p, char **pzErr){
         "rpcver", v, RPC_SCHEMA_VERSION, RPCVER_VERSION);
     return SQLITE_ERROR;
   }
-  return run_script(p, v, pzErr);
+  rc = tables_present(p, v, pzErr);
+  return rc==SQLITE_OK ? run_script(p, v, pzErr) : rc;
 }
 
 /* The line of the audit's report that contains zNeedle, or its first. */
