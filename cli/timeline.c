@@ -53,6 +53,13 @@ static const char *const azBand[] = {
 };
 #define N_BAND ((int)(sizeof(azBand)/sizeof(azBand[0])))
 
+/* Bands a panel draws at most: the newest versions one each, every older
+** one in a single band below them.  A rolling upgrade has a few versions
+** at a time; a log that names hundreds (a test, or a hostile file) would
+** otherwise draw a band per version across every snapshot (1,000 versions
+** took 141 MB), in colours nobody could tell apart. */
+#define MAX_BANDS 12
+
 typedef struct Point { double t; long long v; } Point;   /* v -1: none */
 typedef struct Mark {
   double t, t2;             /* t2: end of a drain window */
@@ -67,8 +74,10 @@ typedef struct Method {
   int nPt[N_SERIES];
   long long *aKey;          /* the versions receivers accept as their hi */
   int nKey;
+  int nOlder;               /* aKey[0..nOlder) share band 0 (MAX_BANDS) */
+  int nBand;                /* the bands: nKey, or MAX_BANDS */
   double *aSnapT;           /* band snapshots: from aSnapT[i] on, counts */
-  int *aCount;              /* nSnap x nKey */
+  int *aCount;              /* nSnap x nBand */
   int nSnap;
   Mark *aMark;
   int nMark;
@@ -296,6 +305,24 @@ static void add_key(Method *m, long long k){
   m->nKey++;
 }
 
+/* The band of version k, or -1 for none. */
+static int band_of(Method *m, long long k){
+  int i = key_index(m, k);
+  if( i<0 ) return -1;
+  return i<m->nOlder ? 0 : i - m->nOlder + (m->nOlder>0);
+}
+
+/* Once every version is known: how many bands, and which share one. */
+static void choose_bands(Method *m){
+  if( m->nKey>MAX_BANDS ){
+    m->nOlder = m->nKey - (MAX_BANDS - 1);
+    m->nBand = MAX_BANDS;
+  }else{
+    m->nOlder = 0;
+    m->nBand = m->nKey;
+  }
+}
+
 static double x_of(const Timeline *p, double t);
 
 /* A band snapshot: from time t on, the receivers by version are aCur.
@@ -310,12 +337,12 @@ static void add_snapshot(const Timeline *p, Method *m, double t,
     return;
   }
   m->aSnapT = grow(m->aSnapT, m->nSnap, sizeof(double));
-  m->aCount = realloc(m->aCount, (size_t)(m->nSnap + 1) * (size_t)m->nKey
+  m->aCount = realloc(m->aCount, (size_t)(m->nSnap + 1) * (size_t)m->nBand
                                  * sizeof(int) + 1);
   if( m->aCount==0 ){ fputs("rpcver: out of memory\n", stderr); exit(RC_ERROR); }
   m->aSnapT[m->nSnap] = t;
-  memcpy(m->aCount + (size_t)m->nSnap * (size_t)m->nKey, aCur,
-         (size_t)m->nKey * sizeof(int));
+  memcpy(m->aCount + (size_t)m->nSnap * (size_t)m->nBand, aCur,
+         (size_t)m->nBand * sizeof(int));
   m->nSnap++;
 }
 
@@ -359,12 +386,13 @@ static void build_method(Timeline *p, int iState, Method *m){
       add_key(m, cell_ll(L, i, 8, -1));
     }
   }
-  aCur = calloc((size_t)m->nKey + 1, sizeof(int));
+  choose_bands(m);
+  aCur = calloc((size_t)m->nBand + 1, sizeof(int));
   if( aCur==0 ){ fputs("rpcver: out of memory\n", stderr); exit(RC_ERROR); }
   for(i=0; i<p->ranges.nRow; i++){
     if( strcmp(cli_cell(&p->ranges, i, 0), m->zName)==0 ){
-      aCur[key_index(m, cell_ll(&p->ranges, i, 1, -1))] =
-          (int)cell_ll(&p->ranges, i, 2, 0);
+      int b = band_of(m, cell_ll(&p->ranges, i, 1, -1));
+      if( b>=0 ) aCur[b] += (int)cell_ll(&p->ranges, i, 2, 0);
     }
   }
   for(i=L->nRow-1; i>=0; i--){
@@ -391,8 +419,8 @@ static void build_method(Timeline *p, int iState, Method *m){
     }else if( strcmp(zEv, "registered")==0 || strcmp(zEv, "replaced")==0
            || strcmp(zEv, "unregistered")==0 || strcmp(zEv, "expired")==0 ){
       add_snapshot(p, m, t, aCur);
-      if( (k = key_index(m, newHi))>=0 && aCur[k]>0 ) aCur[k]--;
-      if( (k = key_index(m, oldHi))>=0 ) aCur[k]++;
+      if( (k = band_of(m, newHi))>=0 && aCur[k]>0 ) aCur[k]--;
+      if( (k = band_of(m, oldHi))>=0 ) aCur[k]++;
       if( strcmp(zEv, "expired")==0 ) add_mark(m, MARK_EXPIRED, t, t, cli_cell(L, i, 4));
     }
   }
@@ -408,9 +436,9 @@ static void build_method(Timeline *p, int iState, Method *m){
     int j;
     m->aSnapT[i] = m->aSnapT[m->nSnap-1-i];
     m->aSnapT[m->nSnap-1-i] = t;
-    for(j=0; j<m->nKey; j++){
-      int *a = m->aCount + (size_t)i * (size_t)m->nKey + j;
-      int *b = m->aCount + (size_t)(m->nSnap-1-i) * (size_t)m->nKey + j;
+    for(j=0; j<m->nBand; j++){
+      int *a = m->aCount + (size_t)i * (size_t)m->nBand + j;
+      int *b = m->aCount + (size_t)(m->nSnap-1-i) * (size_t)m->nBand + j;
       int x = *a; *a = *b; *b = x;
     }
   }
@@ -548,10 +576,21 @@ static void draw_series(const Timeline *p, const Method *m, int s,
 }
 
 /* The receivers, stacked by version, as step areas. */
+/* Band k's version, or for the band of the older versions "<= V (N)". */
+static void band_label(const Timeline *p, const Method *m, int k, FILE *out){
+  if( k==0 && m->nOlder>0 ){
+    fputs("&lt;= ", out);
+    xml_text(key_text(p, m->aKey[m->nOlder-1]), out);
+    fprintf(out, " (%d)", m->nOlder);
+  }else{
+    xml_text(key_text(p, m->aKey[k - (m->nOlder>0) + m->nOlder]), out);
+  }
+}
+
 static void draw_bands(const Timeline *p, const Method *m, double top,
                        FILE *out){
   int maxTotal = 1, i, k;
-  size_t nRow = (size_t)m->nKey + 1;
+  size_t nRow = (size_t)m->nBand + 1;
   /* aCum[i*nRow + k]: snapshot i's receivers below version k, so that each
   ** edge is a lookup (with many versions a sum per edge was quadratic) */
   int *aCum = malloc((size_t)m->nSnap * nRow * sizeof(int) + 1);
@@ -559,13 +598,13 @@ static void draw_bands(const Timeline *p, const Method *m, double top,
   for(i=0; i<m->nSnap; i++){
     int *a = aCum + (size_t)i * nRow;
     a[0] = 0;
-    for(k=0; k<m->nKey; k++) a[k+1] = a[k] + m->aCount[(size_t)i*(size_t)m->nKey + k];
-    if( a[m->nKey]>maxTotal ) maxTotal = a[m->nKey];
+    for(k=0; k<m->nBand; k++) a[k+1] = a[k] + m->aCount[(size_t)i*(size_t)m->nBand + k];
+    if( a[m->nBand]>maxTotal ) maxTotal = a[m->nBand];
   }
   fprintf(out, "<g class=\"bands\" data-max=\"%d\">\n", maxTotal);
-  for(k=0; k<m->nKey; k++){
+  for(k=0; k<m->nBand; k++){
     fprintf(out, "<path class=\"band\" data-version=\"");
-    xml_text(key_text(p, m->aKey[k]), out);
+    band_label(p, m, k, out);
     fprintf(out, "\" fill=\"%s\" stroke=\"#fff\" stroke-width=\"0.5\" d=\"",
             azBand[k % N_BAND]);
     /* the upper edge left to right, the lower edge back */
@@ -594,12 +633,12 @@ static void draw_bands(const Timeline *p, const Method *m, double top,
           "fill=\"#555\">0</text>\n", LEFT - 6, top + BANDS_H);
   fprintf(out, "<text x=\"%d\" y=\"%.1f\" font-size=\"10\" fill=\"#555\">"
           "receivers by version:</text>\n", W - RIGHT + 8, top + 10);
-  for(k=0; k<m->nKey && k<5; k++){
+  for(k=0; k<m->nBand && k<5; k++){
     fprintf(out, "<rect x=\"%d\" y=\"%.1f\" width=\"10\" height=\"9\" "
             "fill=\"%s\"/><text x=\"%d\" y=\"%.1f\" font-size=\"10\" "
             "fill=\"#333\">", W - RIGHT + 8, top + 17 + 11*k,
             azBand[k % N_BAND], W - RIGHT + 22, top + 25 + 11*k);
-    xml_text(key_text(p, m->aKey[k]), out);
+    band_label(p, m, k, out);
     fprintf(out, "</text>\n");
   }
   fprintf(out, "</g>\n");
