@@ -236,9 +236,10 @@ clean:
 # Benchmarks (bench/README.md): build the harness against the static library
 # and run it.  BENCH_QUICK=1 shrinks every size ~100x (a smoke run).
 .PHONY: bench
+BENCH_CACHE_SLOTS := $(shell sed -n 's/^\#define RPC_CACHE_SLOTS  *\([0-9][0-9]*\).*/\1/p' ext/rpcver_int.h)
 build/bench/bench: bench/bench.c ext/rpcver.h build/librpcver.a
 	@mkdir -p build/bench
-	$(CC) $(WARN) -O2 -g -Iext \
+	$(CC) $(WARN) -O2 -g -Iext -DRPC_CACHE_SLOTS_EXPECTED=$(BENCH_CACHE_SLOTS) \
 	    -o $@ bench/bench.c build/librpcver.a -lsqlite3
 
 # rpcver through a 3-node dqlite cluster next to a local file (bench/cluster.sh).
