@@ -28,8 +28,9 @@
 ** closed to make room), one request a connection: GET (or
 ** HEAD) /metrics answers 200 with Content-Type "text/plain; version=0.0.4;
 ** charset=utf-8"; another path is 404, another method 405, a malformed
-** request 400, a request head over 8 KiB 431, one not complete within 5 s
-** 408; a database that cannot be read 503, with rpcver's message (a
+** request 400 (the request line is read by RFC 9112's grammar), a version
+** other than HTTP/1.x 505, a request head over 8 KiB 431, one not complete
+** within 5 s 408; a database that cannot be read 503, with rpcver's message (a
 ** server started while the file is locked serves all the same).  Every
 ** answer closes the connection.  Only a loopback address is served unless
 ** --allow-remote: the metrics name every manager, and this server has no
@@ -43,6 +44,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -342,12 +344,60 @@ static int scrape(Cli *cli, char **pzText){
   return rc==RC_OK ? metrics_text(cli, pzText) : rc;
 }
 
+/* A request line, split (RFC 9112 3): METHOD SP TARGET SP HTTP-VERSION,
+** each part a pointer into the head and a length. */
+typedef struct RequestLine {
+  const char *zMethod, *zTarget, *zVersion;
+  int nMethod, nTarget, nVersion;
+} RequestLine;
+
+/* A token's character (RFC 9110 5.6.2): what a method is made of. */
+static int is_tchar(char c){
+  return (c>='a' && c<='z') || (c>='A' && c<='Z') || (c>='0' && c<='9')
+      || (c!=0 && strchr("!#$%&'*+-.^_`|~", c)!=0);
+}
+
+/* Split the first line of the head (n bytes at z) into *pLine: 0, or an
+** HTTP status when it is not a request line: 400 for anything malformed
+** (a part missing or out of its grammar, a space too many, a version such
+** as "HTTP/1.1x"), 505 for a well-formed version other than 1.x.  Parsed
+** by length, not as a string, and the target by its bytes, however long
+** the head allows: a scraper's query string has no length of its own. */
+static int request_line(const char *z, int n, RequestLine *pLine){
+  int i = 0, nLine;
+  for(nLine=0; nLine<n && z[nLine]!='\n'; nLine++){}
+  if( nLine>0 && z[nLine-1]=='\r' ) nLine--;
+  pLine->zMethod = z;
+  while( i<nLine && is_tchar(z[i]) ) i++;
+  pLine->nMethod = i;
+  if( i==0 || i>=nLine || z[i]!=' ' ) return 400;
+  pLine->zTarget = &z[++i];
+  while( i<nLine && (unsigned char)z[i]>' ' && z[i]!=0x7f ) i++;
+  pLine->nTarget = (int)(&z[i] - pLine->zTarget);
+  if( pLine->nTarget==0 || pLine->zTarget[0]!='/' ) return 400;
+  if( i>=nLine || z[i]!=' ' ) return 400;
+  pLine->zVersion = &z[++i];
+  pLine->nVersion = nLine - i;
+  /* HTTP-version = "HTTP/" DIGIT "." DIGIT, and nothing after it */
+  if( pLine->nVersion!=8 || memcmp(pLine->zVersion, "HTTP/", 5)!=0
+   || !isdigit((unsigned char)pLine->zVersion[5]) || pLine->zVersion[6]!='.'
+   || !isdigit((unsigned char)pLine->zVersion[7]) ){
+    return 400;
+  }
+  return pLine->zVersion[5]=='1' ? 0 : 505;
+}
+
+/* Whether the n bytes at z are the string zLit. */
+static int is_literal(const char *z, int n, const char *zLit){
+  return (size_t)n==strlen(zLit) && memcmp(z, zLit, (size_t)n)==0;
+}
+
 /* Answer one request: n is its head's length in zBuf (NUL-terminated), or
 ** -408 (not complete in time) or -431 (too long). */
 static void serve_one(Cli *cli, int fd, const char *zBuf, int n){
   static const char zText[] = "text/plain; charset=utf-8";
-  char zMethod[16], zPath[1024], zVersion[16];
-  int head;
+  RequestLine line;
+  int head, status;
   struct timeval tv;
   tv.tv_sec = SEND_SECONDS;
   tv.tv_usec = 0;
@@ -362,18 +412,24 @@ static void serve_one(Cli *cli, int fd, const char *zBuf, int n){
             "the request's head is over 8192 bytes\n", 1);
     return;
   }
-  if( sscanf(zBuf, "%15s %1023s %15s", zMethod, zPath, zVersion)!=3
-   || strncmp(zVersion, "HTTP/1.", 7)!=0 || zPath[0]!='/' ){
+  status = request_line(zBuf, n, &line);
+  if( status==505 ){
+    respond(fd, 505, "HTTP Version Not Supported", zText, "",
+            "only HTTP/1.0 and HTTP/1.1\n", 1);
+    return;
+  }
+  if( status!=0 ){
     respond(fd, 400, "Bad Request", zText, "", "not an HTTP/1.x request\n", 1);
     return;
   }
-  head = strcmp(zMethod, "HEAD")==0;
-  if( strcmp(zMethod, "GET")!=0 && !head ){
+  head = is_literal(line.zMethod, line.nMethod, "HEAD");
+  if( !head && !is_literal(line.zMethod, line.nMethod, "GET") ){
     respond(fd, 405, "Method Not Allowed", zText, "Allow: GET, HEAD\r\n",
             "only GET /metrics\n", 1);
     return;
   }
-  if( strcmp(zPath, "/metrics")!=0 && strncmp(zPath, "/metrics?", 9)!=0 ){
+  if( !is_literal(line.zTarget, line.nTarget, "/metrics")
+   && (line.nTarget<9 || memcmp(line.zTarget, "/metrics?", 9)!=0) ){
     respond(fd, 404, "Not Found", zText, "", "the metrics are at /metrics\n",
             !head);
     return;
