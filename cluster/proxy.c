@@ -16,11 +16,15 @@
 ** Certificates say what a peer is.  One good for a TLS server
 ** (extendedKeyUsage serverAuth, or none) is a node's; one good for a TLS
 ** client only is a client's.  A client may send any request of the SQL
-** protocol, but not CONNECT, which turns a connection into a Raft stream:
-** Raft is for nodes.  The proxy follows the framing of what a client sends
-** (the 8-byte protocol word, then each message's header and body) and
-** closes the connection at a CONNECT header, or at one announcing a body
-** over MAX_REQUEST, before any of it reaches the node.
+** protocol, but not CONNECT, which turns a connection into a Raft stream
+** (Raft is for nodes), nor a membership request (ADD, ASSIGN, REMOVE,
+** TRANSFER, WEIGHT: a client that could send them could add a node of its
+** own, demote or remove the others, and so take the cluster's log; an
+** operator sends them with a node's certificate).  The proxy follows the
+** framing of what a client sends (the 8-byte protocol word, then each
+** message's header and body) and closes the connection at such a header,
+** or at one announcing a body over MAX_REQUEST, before any of it reaches
+** the node.
 **
 ** Refusals are logged, at most LOG_PER_WINDOW per LOG_WINDOW_MS (then a
 ** count of those not logged), so a scanner cannot flood the log.
@@ -61,6 +65,11 @@
 #define LOG_WINDOW_MS   10000
 #define LOG_PER_WINDOW     20
 #define REQ_CONNECT        11        /* dqlite's CONNECT: a Raft stream */
+#define REQ_ADD            12        /* dqlite's membership requests */
+#define REQ_ASSIGN         13
+#define REQ_REMOVE         14
+#define REQ_TRANSFER       17
+#define REQ_WEIGHT         19        /* (in dqlite after 1.11) */
 #define MAX_REQUEST  (64 << 20)      /* a client request's body, bytes */
 
 typedef struct Buf {
@@ -251,13 +260,27 @@ static int open_backend(Proxy *P, Conn *c){
                  (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n))!=0;
 }
 
+/* The name of a membership request type, or 0 for any other type. */
+static const char *membership_request(unsigned char type){
+  switch( type ){
+    case REQ_ADD:      return "ADD";
+    case REQ_ASSIGN:   return "ASSIGN";
+    case REQ_REMOVE:   return "REMOVE";
+    case REQ_TRANSFER: return "TRANSFER";
+    case REQ_WEIGHT:   return "WEIGHT";
+  }
+  return 0;
+}
+
 /* Follow a client's bytes: FOLLOW_CONNECT when a CONNECT request begins in
-** them, FOLLOW_TOO_BIG when a request's header announces more than
+** them, FOLLOW_MEMBERSHIP when a membership request does (its type stays in
+** c->head[4]), FOLLOW_TOO_BIG when a request's header announces more than
 ** MAX_REQUEST body bytes (dqlite 1.11 crashes on one of 4 GiB: a segfault or
 ** an abort, before the body has come), else FOLLOW_OK. */
-#define FOLLOW_OK       0
-#define FOLLOW_CONNECT  1
-#define FOLLOW_TOO_BIG  2
+#define FOLLOW_OK          0
+#define FOLLOW_CONNECT     1
+#define FOLLOW_TOO_BIG     2
+#define FOLLOW_MEMBERSHIP  3
 static int follow(Conn *c, const unsigned char *a, size_t n){
   while( n>0 ){
     if( c->skip>0 ){
@@ -276,6 +299,7 @@ static int follow(Conn *c, const unsigned char *a, size_t n){
       continue;
     }
     if( c->head[4]==REQ_CONNECT ) return FOLLOW_CONNECT;
+    if( membership_request(c->head[4]) ) return FOLLOW_MEMBERSHIP;
     c->skip = 8ULL * ((unsigned long long)c->head[0]
                       | (unsigned long long)c->head[1] << 8
                       | (unsigned long long)c->head[2] << 16
@@ -411,6 +435,15 @@ static int relay(Proxy *P, Conn *c){
             refuse(P, c, "a Raft connection", "Raft is for nodes, and its "
                    "certificate is a client's (no extendedKeyUsage "
                    "serverAuth)");
+            return 1;
+          }
+          if( f==FOLLOW_MEMBERSHIP ){
+            char zWhat[64];
+            snprintf(zWhat, sizeof(zWhat), "a membership request (%s)",
+                     membership_request(c->head[4]));
+            refuse(P, c, zWhat, "membership changes are for nodes' "
+                   "certificates, and this one is a client's (no "
+                   "extendedKeyUsage serverAuth); send it with a node's");
             return 1;
           }
           if( f==FOLLOW_TOO_BIG ){
