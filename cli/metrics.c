@@ -23,39 +23,28 @@
 **   rpcver_manager_last_seen_age_seconds{manager}
 **   rpcver_event_log_rows         rows the event log holds
 **
-** --listen serves them over HTTP/1.1, to 64 connections at once (a slow
-** or idle one delays no other; when all are taken the longest-waiting is
-** closed to make room), one request a connection: GET (or
-** HEAD) /metrics answers 200 with Content-Type "text/plain; version=0.0.4;
-** charset=utf-8"; another path is 404, another method 405, a malformed
-** request 400 (the request line is read by RFC 9112's grammar), a version
-** other than HTTP/1.x 505, a request head over 8 KiB 431, one not complete
-** within 5 s 408; a database that cannot be read 503, with rpcver's message (a
-** server started while the file is locked serves all the same).  Every
-** answer closes the connection.  Only a loopback address is served unless
-** --allow-remote: the metrics name every manager, and this server has no
-** authentication (put a proxy that has one in front of it).  The server
+** --listen serves them over HTTP/1.x (cli/http.c says how: one request a
+** connection, every connection polled together, so that no client holds
+** another up): GET (or HEAD) /metrics answers 200 with Content-Type
+** "text/plain; version=0.0.4; charset=utf-8", read afresh for each scrape;
+** a database that cannot be read 503, with rpcver's message on stderr (a
+** server started while the file is locked serves all the same).  Only a
+** loopback address is served unless --allow-remote: the metrics name every
+** manager, and this server has no authentication (put a proxy that has
+** one in front of it).  The server
 ** runs until it is killed.
 */
-#define _DEFAULT_SOURCE          /* getaddrinfo(), MSG_NOSIGNAL */
+#define _DEFAULT_SOURCE          /* getaddrinfo() */
 #include "cli.h"
+#include "http.h"
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
-#include <ctype.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
-
-#define HEAD_MAX       8192     /* bytes of a request's head */
-#define READ_MS        5000     /* to receive the head, whole */
-#define SEND_SECONDS   5        /* per send() of the answer */
 
 /* ------------------------------------------------------------ the text */
 
@@ -283,7 +272,7 @@ static int open_listener(Cli *cli, int *pRc){
   if( fd<0
    || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one))!=0
    || bind(fd, pAi->ai_addr, pAi->ai_addrlen)!=0
-   || listen(fd, 16)!=0 ){
+   || listen(fd, SOMAXCONN)!=0 ){
     cli_printf(stderr, "rpcver: --listen %s: %s\n", cli->zListen,
                strerror(errno));
     if( fd>=0 ) close(fd);
@@ -293,219 +282,22 @@ static int open_listener(Cli *cli, int *pRc){
   return fd;
 }
 
-static long long now_ms(void){
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Whether the n bytes at z hold a whole request head (up to the empty
-** line).  By length, not as a string: a NUL in garbage does not hide the
-** end. */
-static int head_complete(const char *z, int n){
-  int i;
-  for(i=1; i<n; i++){
-    if( z[i]=='\n' && (z[i-1]=='\n' || (i>=3 && z[i-1]=='\r' && z[i-2]=='\n'
-                                      && z[i-3]=='\r')) ) return 1;
-  }
-  return 0;
-}
-
-static void send_all(int fd, const char *z, size_t n){
-  while( n>0 ){
-    ssize_t sent = send(fd, z, n, MSG_NOSIGNAL);
-    if( sent<=0 ) return;                   /* the client went away */
-    z += sent;
-    n -= (size_t)sent;
-  }
-}
-
-static void respond(int fd, int status, const char *zReason,
-                    const char *zType, const char *zExtra, const char *zBody,
-                    int withBody){
-  char zHead[512];
-  size_t nBody = zBody ? strlen(zBody) : 0;
-  snprintf(zHead, sizeof(zHead), "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
-           "Content-Length: %zu\r\n%sConnection: close\r\n\r\n", status,
-           zReason, zType, nBody, zExtra);
-  send_all(fd, zHead, strlen(zHead));
-  if( withBody && zBody ) send_all(fd, zBody, nBody);
-}
-
-/* The metrics, read afresh.  On a cluster each scrape finds the leader
-** again, within its own deadline: the one connection of a command would
-** outlive a leader change and its --timeout. */
-static int scrape(Cli *cli, char **pzText){
+/* The metrics, read afresh for a scrape (http.h's xBody).  On a cluster
+** each scrape finds the leader again, within its own deadline: the one
+** connection of a command would outlive a leader change and its
+** --timeout. */
+static int scrape(void *pArg, char **pzText){
+  Cli *cli = (Cli*)pArg;
   int rc = RC_OK;
   if( cli->zCluster ){
     cli_cluster_close(cli);
     rc = cli_cluster_open(cli, 0);
   }
-  return rc==RC_OK ? metrics_text(cli, pzText) : rc;
-}
-
-/* A request line, split (RFC 9112 3): METHOD SP TARGET SP HTTP-VERSION,
-** each part a pointer into the head and a length. */
-typedef struct RequestLine {
-  const char *zMethod, *zTarget, *zVersion;
-  int nMethod, nTarget, nVersion;
-} RequestLine;
-
-/* A token's character (RFC 9110 5.6.2): what a method is made of. */
-static int is_tchar(char c){
-  return (c>='a' && c<='z') || (c>='A' && c<='Z') || (c>='0' && c<='9')
-      || (c!=0 && strchr("!#$%&'*+-.^_`|~", c)!=0);
-}
-
-/* Split the first line of the head (n bytes at z) into *pLine: 0, or an
-** HTTP status when it is not a request line: 400 for anything malformed
-** (a part missing or out of its grammar, a space too many, a version such
-** as "HTTP/1.1x"), 505 for a well-formed version other than 1.x.  Parsed
-** by length, not as a string, and the target by its bytes, however long
-** the head allows: a scraper's query string has no length of its own. */
-static int request_line(const char *z, int n, RequestLine *pLine){
-  int i = 0, nLine;
-  for(nLine=0; nLine<n && z[nLine]!='\n'; nLine++){}
-  if( nLine>0 && z[nLine-1]=='\r' ) nLine--;
-  pLine->zMethod = z;
-  while( i<nLine && is_tchar(z[i]) ) i++;
-  pLine->nMethod = i;
-  if( i==0 || i>=nLine || z[i]!=' ' ) return 400;
-  pLine->zTarget = &z[++i];
-  while( i<nLine && (unsigned char)z[i]>' ' && z[i]!=0x7f ) i++;
-  pLine->nTarget = (int)(&z[i] - pLine->zTarget);
-  if( pLine->nTarget==0 || pLine->zTarget[0]!='/' ) return 400;
-  if( i>=nLine || z[i]!=' ' ) return 400;
-  pLine->zVersion = &z[++i];
-  pLine->nVersion = nLine - i;
-  /* HTTP-version = "HTTP/" DIGIT "." DIGIT, and nothing after it */
-  if( pLine->nVersion!=8 || memcmp(pLine->zVersion, "HTTP/", 5)!=0
-   || !isdigit((unsigned char)pLine->zVersion[5]) || pLine->zVersion[6]!='.'
-   || !isdigit((unsigned char)pLine->zVersion[7]) ){
-    return 400;
-  }
-  return pLine->zVersion[5]=='1' ? 0 : 505;
-}
-
-/* Whether the n bytes at z are the string zLit. */
-static int is_literal(const char *z, int n, const char *zLit){
-  return (size_t)n==strlen(zLit) && memcmp(z, zLit, (size_t)n)==0;
-}
-
-/* Answer one request: n is its head's length in zBuf (NUL-terminated), or
-** -408 (not complete in time) or -431 (too long). */
-static void serve_one(Cli *cli, int fd, const char *zBuf, int n){
-  static const char zText[] = "text/plain; charset=utf-8";
-  RequestLine line;
-  int head, status;
-  struct timeval tv;
-  tv.tv_sec = SEND_SECONDS;
-  tv.tv_usec = 0;
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-  if( n==-408 ){
-    respond(fd, 408, "Request Timeout", zText, "", "no complete request "
-            "within 5 s\n", 1);
-    return;
-  }
-  if( n==-431 ){
-    respond(fd, 431, "Request Header Fields Too Large", zText, "",
-            "the request's head is over 8192 bytes\n", 1);
-    return;
-  }
-  status = request_line(zBuf, n, &line);
-  if( status==505 ){
-    respond(fd, 505, "HTTP Version Not Supported", zText, "",
-            "only HTTP/1.0 and HTTP/1.1\n", 1);
-    return;
-  }
-  if( status!=0 ){
-    respond(fd, 400, "Bad Request", zText, "", "not an HTTP/1.x request\n", 1);
-    return;
-  }
-  head = is_literal(line.zMethod, line.nMethod, "HEAD");
-  if( !head && !is_literal(line.zMethod, line.nMethod, "GET") ){
-    respond(fd, 405, "Method Not Allowed", zText, "Allow: GET, HEAD\r\n",
-            "only GET /metrics\n", 1);
-    return;
-  }
-  if( !is_literal(line.zTarget, line.nTarget, "/metrics")
-   && (line.nTarget<9 || memcmp(line.zTarget, "/metrics?", 9)!=0) ){
-    respond(fd, 404, "Not Found", zText, "", "the metrics are at /metrics\n",
-            !head);
-    return;
-  }
-  {
-    char *zMetrics = 0;
-    if( scrape(cli, &zMetrics)==RC_OK ){
-      respond(fd, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", "",
-              zMetrics, !head);
-    }else{
-      respond(fd, 503, "Service Unavailable", zText, "", "rpcver could not "
-              "read the database: its message is on the server's stderr\n",
-              !head);
-    }
-    sqlite3_free(zMetrics);
-  }
-}
-
-/* The connections the server holds at once: each is reading its head
-** (within READ_MS) or lingering after its answer.  Closing a socket that
-** still holds unread bytes (a head cut off at 8 KiB) resets it, and the
-** client may never read what was sent; so after an answer the server stops
-** sending and reads what is left for a second at most (64 KiB at most)
-** before it closes.  All of them are polled together: a client that sends
-** nothing, or a byte a second, delays no one else's scrape.  When all
-** MAX_CONN are taken, the one that has waited longest is answered 408 and
-** closed to make room (idle connections cannot starve a scraper, which
-** sends its request at once). */
-#define MAX_CONN   64
-#define LINGER_MS  1000
-typedef struct Conn {
-  int fd;                   /* -1: a free slot */
-  int lingering;            /* answered: reading what is left, then close */
-  int n;                    /* bytes of the head read; reads while lingering */
-  long long deadline;       /* ms: READ_MS to send the head, LINGER_MS after */
-  char zBuf[HEAD_MAX + 1];
-} Conn;
-
-static void conn_linger(Conn *c){
-  shutdown(c->fd, SHUT_WR);
-  c->lingering = 1;
-  c->n = 0;
-  c->deadline = now_ms() + LINGER_MS;
-}
-
-static void conn_close(Conn *c){
-  close(c->fd);
-  c->fd = -1;
-}
-
-/* Answer c, with the head it has (n) or the reason it has none (-408,
-** -431), and start its lingering close. */
-static void conn_answer(Cli *cli, Conn *c, int n){
-  serve_one(cli, c->fd, c->zBuf, n);
-  conn_linger(c);
-}
-
-/* Read what c has to give. */
-static void conn_read(Cli *cli, Conn *c){
-  if( c->lingering ){
-    char aBuf[4096];
-    if( recv(c->fd, aBuf, sizeof(aBuf), 0)<=0 || ++c->n>=16 ) conn_close(c);
-    return;
-  }else{
-    ssize_t got = recv(c->fd, c->zBuf + c->n, (size_t)(HEAD_MAX - c->n), 0);
-    if( got<=0 ){ conn_close(c); return; }     /* the client went away */
-    c->n += (int)got;
-    c->zBuf[c->n] = 0;
-    if( head_complete(c->zBuf, c->n) ) conn_answer(cli, c, c->n);
-    else if( c->n>=HEAD_MAX ) conn_answer(cli, c, -431);
-  }
+  return (rc==RC_OK ? metrics_text(cli, pzText) : rc)!=RC_OK;
 }
 
 static int serve(Cli *cli){
-  int rc, i, lfd = open_listener(cli, &rc);
-  Conn *aConn;
+  int rc, lfd = open_listener(cli, &rc);
   struct sockaddr_storage ss;
   socklen_t len = sizeof(ss);
   char zAddr[INET6_ADDRSTRLEN + 8];
@@ -528,76 +320,16 @@ static int serve(Cli *cli){
     printf("rpcver: serving metrics on http://%s/metrics\n", zAddr);
     fflush(stdout);
   }
-  /* accept() only when poll() says a connection waits, and never blocks
-  ** on one the client reset in between */
-  fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
-  aConn = calloc(MAX_CONN, sizeof(Conn));
-  if( aConn==0 ){
-    fputs("rpcver: out of memory\n", stderr);
-    close(lfd);
-    return RC_ERROR;
+  {
+    HttpResource res;
+    res.zPath = "/metrics";
+    res.zType = "text/plain; version=0.0.4; charset=utf-8";
+    res.xBody = scrape;
+    res.pArg = cli;
+    res.zUnavailable = "rpcver could not read the database: its message is "
+                       "on the server's stderr\n";
+    http_serve(lfd, &res);
   }
-  for(i=0; i<MAX_CONN; i++) aConn[i].fd = -1;
-  for(;;){
-    struct pollfd aPfd[MAX_CONN + 1];
-    int aIdx[MAX_CONN + 1], nPfd = 0, wait = -1;
-    long long now = now_ms();
-    /* deadlines passed: a head not sent in time is answered 408, a
-    ** lingering close ends */
-    for(i=0; i<MAX_CONN; i++){
-      Conn *c = &aConn[i];
-      if( c->fd<0 ) continue;
-      if( c->deadline<=now ){
-        if( c->lingering ) conn_close(c);
-        else conn_answer(cli, c, -408);
-        if( c->fd<0 ) continue;
-      }
-      aPfd[nPfd].fd = c->fd;
-      aPfd[nPfd].events = POLLIN;
-      aIdx[nPfd++] = i;
-      if( wait<0 || c->deadline - now<wait ) wait = (int)(c->deadline - now);
-    }
-    aPfd[nPfd].fd = lfd;
-    aPfd[nPfd].events = POLLIN;
-    aIdx[nPfd++] = -1;
-    if( poll(aPfd, (nfds_t)nPfd, wait)<0 ){
-      if( errno==EINTR ) continue;
-      cli_printf(stderr, "rpcver: poll: %s\n", strerror(errno));
-      break;
-    }
-    for(i=0; i<nPfd; i++){
-      if( aPfd[i].revents==0 ) continue;
-      if( aIdx[i]>=0 ){
-        if( aConn[aIdx[i]].fd>=0 ) conn_read(cli, &aConn[aIdx[i]]);
-      }else{
-        int fd = accept(lfd, 0, 0), j, iFree = -1, iOld = -1;
-        if( fd<0 ){
-          if( errno==EINTR || errno==ECONNABORTED || errno==EAGAIN
-           || errno==EMFILE || errno==ENFILE ) continue;
-          cli_printf(stderr, "rpcver: accept: %s\n", strerror(errno));
-          goto done;
-        }
-        for(j=0; j<MAX_CONN; j++){
-          if( aConn[j].fd<0 ){ if( iFree<0 ) iFree = j; }
-          else if( iOld<0 || aConn[j].deadline<aConn[iOld].deadline ) iOld = j;
-        }
-        if( iFree<0 ){
-          /* all taken: the longest-waiting makes room */
-          if( aConn[iOld].lingering ) conn_close(&aConn[iOld]);
-          else{ serve_one(cli, aConn[iOld].fd, 0, -408); conn_close(&aConn[iOld]); }
-          iFree = iOld;
-        }
-        aConn[iFree].fd = fd;
-        aConn[iFree].lingering = 0;
-        aConn[iFree].n = 0;
-        aConn[iFree].zBuf[0] = 0;
-        aConn[iFree].deadline = now_ms() + READ_MS;
-      }
-    }
-  }
-done:
-  for(i=0; i<MAX_CONN; i++) if( aConn[i].fd>=0 ) close(aConn[i].fd);
-  free(aConn);
   close(lfd);
   return RC_ERROR;
 }

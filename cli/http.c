@@ -1,0 +1,499 @@
+/*
+** A small HTTP/1.x server for one resource (http.h): what `rpcver metrics
+** --listen` serves a scraper with.
+**
+** One request a connection, then the answer, then the connection closes.
+** GET (or HEAD) of the resource's path, with any query string, answers 200
+** with the body read afresh; another path is 404, another method 405; a
+** request outside RFC 9112's grammar 400; a version other than HTTP/1.x
+** 505; a head over HEAD_MAX bytes 431; one not complete within READ_MS 408;
+** a body that cannot be read 503.
+**
+** What is read (RFC 9112): empty lines before the request line are
+** skipped (2.2); a line ends with LF, with or without CR before it (2.2);
+** the request line is METHOD SP TARGET SP HTTP/D.D, single spaces (3);
+** the target is origin-form (/path?query), absolute-form
+** (http://host/path?query, which a server must accept), authority-form
+** with CONNECT or "*" with OPTIONS (both then 405), its characters those
+** RFC 3986 allows, a % followed by two hex digits (3.2); each header line
+** is NAME:VALUE, the name a token right before the colon, the value
+** without control characters, and a line that begins with white space
+** (obsolete line folding) is refused (5); an HTTP/1.1 request must have
+** exactly one Host, and no request may have two (3.2).  Nothing else of
+** the headers matters to a GET of one resource.
+**
+** No client can hold another up.  Every socket is non-blocking and all
+** are polled together: a client that sends its head slowly, or never, or
+** reads its answer slowly, or never, only holds its own connection, for
+** READ_MS to send the head, and to take the answer SEND_IDLE_MS without
+** taking a byte, SEND_MS in all.  MAX_CONN
+** connections are held at once, MAX_SENDING of them with an answer under
+** way (so memory stays bounded when answers are large); when either is
+** full, the connection that has waited longest in that state makes room
+** (one still reading gets 408).  After its answer a connection is read
+** for up to LINGER_MS before it closes: closing a socket that still holds
+** unread bytes resets it, and the client might lose the answer.
+*/
+#define _DEFAULT_SOURCE          /* accept4(), MSG_NOSIGNAL */
+#define _GNU_SOURCE
+#include "cli.h"
+#include "http.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_CONN          64     /* connections held at once */
+#define MAX_SENDING       16     /* of them, with an answer under way */
+#define HEAD_MAX        8192     /* bytes of a request's head */
+#define READ_MS         5000     /* to receive the head, whole */
+#define SEND_IDLE_MS   10000     /* an answer's client taking nothing */
+#define SEND_MS        60000     /* to take the whole answer */
+#define LINGER_MS       1000     /* reading what is left, after */
+#define ACCEPT_PER_ROUND  16     /* accept()s per wake */
+
+/* ------------------------------------------------------------- parsing */
+
+/* A request, as far as the server needs it: pointers into the head. */
+typedef struct Request {
+  const char *zMethod, *zPath;   /* the path: origin-form, query included */
+  int nMethod, nPath;
+  int minor;                     /* HTTP/1.minor */
+  int nHost;                     /* Host header lines */
+} Request;
+
+static int is_tchar(int c){
+  return (c>='a' && c<='z') || (c>='A' && c<='Z') || (c>='0' && c<='9')
+      || (c!=0 && strchr("!#$%&'*+-.^_`|~", c)!=0);
+}
+static int is_hex(int c){
+  return (c>='0' && c<='9') || (c>='a' && c<='f') || (c>='A' && c<='F');
+}
+static int is_digit(int c){ return c>='0' && c<='9'; }
+
+/* Whether the n bytes at z are URI characters (RFC 3986: unreserved,
+** sub-delims, ':' and '@', a % and two hex digits) and those of zMore. */
+static int uri_chars(const char *z, int n, const char *zMore){
+  int i;
+  for(i=0; i<n; i++){
+    int c = (unsigned char)z[i];
+    if( c=='%' ){
+      if( i+2>=n || !is_hex(z[i+1]) || !is_hex(z[i+2]) ) return 0;
+      i += 2;
+    }else if( !((c>='a' && c<='z') || (c>='A' && c<='Z') || is_digit(c)
+                || strchr("-._~!$&'()*+,;=:@", c)!=0
+                || strchr(zMore, c)!=0) || c==0 ){
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* Whether the n bytes at z are the string zLit (bIgnoreCase: ASCII). */
+static int is_literal(const char *z, int n, const char *zLit, int bNoCase){
+  size_t nLit = strlen(zLit);
+  if( (size_t)n!=nLit ) return 0;
+  return bNoCase ? sqlite3_strnicmp(z, zLit, n)==0 : memcmp(z, zLit, nLit)==0;
+}
+
+/* The length of the line at z (n bytes left), without its LF or CRLF, and
+** in *pNext the offset of the next line. */
+static int line_length(const char *z, int n, int *pNext){
+  int i;
+  for(i=0; i<n && z[i]!='\n'; i++){}
+  *pNext = i<n ? i+1 : n;
+  return i>0 && z[i-1]=='\r' ? i-1 : i;
+}
+
+/* The target (n bytes at z) into pReq->zPath: 0, or 400. */
+static int parse_target(const char *z, int n, Request *pReq){
+  const int bConnect = is_literal(pReq->zMethod, pReq->nMethod, "CONNECT", 0);
+  if( n==1 && z[0]=='*' ){                          /* asterisk-form */
+    if( !is_literal(pReq->zMethod, pReq->nMethod, "OPTIONS", 0) ) return 400;
+    pReq->zPath = z;
+    pReq->nPath = 1;
+    return 0;
+  }
+  if( bConnect ){                                   /* authority-form */
+    if( n==0 || !uri_chars(z, n, "[]") ) return 400;
+    pReq->zPath = z;
+    pReq->nPath = n;
+    return 0;
+  }
+  if( n>0 && z[0]!='/' ){                           /* absolute-form */
+    int i = 0, a;
+    while( i<n && (is_tchar(z[i]) && z[i]!=':') ) i++;
+    if( !(is_literal(z, i, "http", 1) || is_literal(z, i, "https", 1))
+     || n-i<3 || memcmp(&z[i], "://", 3)!=0 ){
+      return 400;
+    }
+    a = i += 3;
+    while( i<n && z[i]!='/' && z[i]!='?' ) i++;
+    if( i==a || !uri_chars(&z[a], i-a, "[]") ) return 400;
+    z += i;
+    n -= i;
+    if( n==0 ){ z = "/"; n = 1; }                   /* an empty path is / */
+  }
+  if( n==0 || z[0]!='/' || !uri_chars(z, n, "/?") ) return 400;
+  pReq->zPath = z;
+  pReq->nPath = n;
+  return 0;
+}
+
+/* The request line (n bytes at z, without its end): 0, 400 or 505. */
+static int parse_request_line(const char *z, int n, Request *pReq){
+  int i = 0, iTarget, rc;
+  while( i<n && is_tchar((unsigned char)z[i]) ) i++;
+  pReq->zMethod = z;
+  pReq->nMethod = i;
+  if( i==0 || i>=n || z[i]!=' ' ) return 400;
+  iTarget = ++i;
+  while( i<n && z[i]!=' ' ) i++;
+  if( i>=n ) return 400;
+  rc = parse_target(&z[iTarget], i - iTarget, pReq);
+  if( rc ) return rc;
+  z += i+1;
+  n -= i+1;
+  /* HTTP-version = "HTTP/" DIGIT "." DIGIT, and nothing after it */
+  if( n!=8 || memcmp(z, "HTTP/", 5)!=0 || !is_digit(z[5]) || z[6]!='.'
+   || !is_digit(z[7]) ){
+    return 400;
+  }
+  if( z[5]!='1' ) return 505;
+  pReq->minor = z[7] - '0';
+  return 0;
+}
+
+/* One header line (n bytes at z, without its end): 0 or 400. */
+static int parse_field(const char *z, int n, Request *pReq){
+  int i = 0, j;
+  if( z[0]==' ' || z[0]=='\t' ) return 400;         /* obsolete folding */
+  while( i<n && is_tchar((unsigned char)z[i]) ) i++;
+  if( i==0 || i>=n || z[i]!=':' ) return 400;
+  for(j=i+1; j<n; j++){
+    int c = (unsigned char)z[j];
+    if( c!='\t' && (c<0x20 || c==0x7f) ) return 400;
+  }
+  if( is_literal(z, i, "host", 1) ){
+    int a = i+1, b = n;
+    while( a<b && (z[a]==' ' || z[a]=='\t') ) a++;
+    while( b>a && (z[b-1]==' ' || z[b-1]=='\t') ) b--;
+    if( !uri_chars(&z[a], b-a, "[]") ) return 400;
+    pReq->nHost++;
+  }
+  return 0;
+}
+
+/* Where the head in the n bytes at z begins, past empty lines. */
+static int head_start(const char *z, int n){
+  int i = 0;
+  for(;;){
+    if( i<n && z[i]=='\n' ) i++;
+    else if( i+1<n && z[i]=='\r' && z[i+1]=='\n' ) i += 2;
+    else return i;
+  }
+}
+
+/* Whether the n bytes at z hold a whole head: an empty line ends it.  By
+** length, not as a string: a NUL in garbage does not hide the end. */
+static int head_complete(const char *z, int n){
+  int i = head_start(z, n);
+  for(i=i+1; i<n; i++){
+    if( z[i]=='\n' && (z[i-1]=='\n' || (z[i-1]=='\r' && i>=2
+                                        && z[i-2]=='\n')) ){
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* The whole head (n bytes at z, complete): 0, 400 or 505. */
+static int parse_request(const char *z, int n, Request *pReq){
+  int i = head_start(z, n), next, len, rc;
+  memset(pReq, 0, sizeof(*pReq));
+  len = line_length(&z[i], n-i, &next);
+  rc = parse_request_line(&z[i], len, pReq);
+  if( rc ) return rc;
+  for(i+=next; i<n; i+=next){
+    len = line_length(&z[i], n-i, &next);
+    if( len==0 ) break;                             /* the end of the head */
+    if( (rc = parse_field(&z[i], len, pReq))!=0 ) return rc;
+  }
+  if( pReq->nHost>1 || (pReq->minor>=1 && pReq->nHost!=1) ) return 400;
+  return 0;
+}
+
+/* ---------------------------------------------------------- connections */
+
+enum { CONN_FREE, CONN_READING, CONN_SENDING, CONN_LINGERING };
+
+typedef struct Conn {
+  int fd;
+  int state;                /* CONN_* */
+  int n;                    /* bytes of the head read; reads while lingering */
+  long long since;          /* when it entered its state */
+  long long deadline;       /* ms: READ_MS, SEND_IDLE_MS or LINGER_MS on */
+  char *zOut;               /* the answer (malloc()), while sending */
+  size_t nOut, off;         /* its length, and the bytes sent */
+  char zBuf[HEAD_MAX + 1];
+} Conn;
+
+typedef struct Server {
+  const HttpResource *pRes;
+  Conn *aConn;
+} Server;
+
+static long long now_ms(void){
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void conn_enter(Conn *c, int state, int ms){
+  c->state = state;
+  c->since = now_ms();
+  c->deadline = c->since + ms;
+}
+
+static void conn_close(Conn *c){
+  close(c->fd);
+  free(c->zOut);
+  c->zOut = 0;
+  c->fd = -1;
+  c->state = CONN_FREE;
+}
+
+/* Done sending: read what is left for a while, then close. */
+static void conn_linger(Conn *c){
+  free(c->zOut);
+  c->zOut = 0;
+  shutdown(c->fd, SHUT_WR);
+  c->n = 0;
+  conn_enter(c, CONN_LINGERING, LINGER_MS);
+}
+
+/* Send what the socket takes now; on to lingering when all is sent. */
+static void conn_send(Conn *c){
+  while( c->off<c->nOut ){
+    ssize_t k = send(c->fd, c->zOut + c->off, c->nOut - c->off, MSG_NOSIGNAL);
+    if( k<0 && errno==EINTR ) continue;
+    if( k<0 && (errno==EAGAIN || errno==EWOULDBLOCK) ) return;
+    if( k<=0 ){ conn_close(c); return; }          /* the client went away */
+    c->off += (size_t)k;
+    c->deadline = now_ms() + SEND_IDLE_MS;
+    if( c->deadline>c->since + SEND_MS ) c->deadline = c->since + SEND_MS;
+  }
+  conn_linger(c);
+}
+
+/* The connection in state that has waited longest, or -1. */
+static int conn_oldest(Server *S, int state){
+  int i, iOld = -1;
+  for(i=0; i<MAX_CONN; i++){
+    Conn *c = &S->aConn[i];
+    if( c->state==state && (iOld<0 || c->since<S->aConn[iOld].since) ){
+      iOld = i;
+    }
+  }
+  return iOld;
+}
+
+/* Start c's answer: the status line, headers, and the body when withBody;
+** zExtra is more header lines, each ending CRLF.  When MAX_SENDING answers
+** are under way, the oldest makes room. */
+static void conn_answer(Server *S, Conn *c, int status, const char *zReason,
+                        const char *zType, const char *zExtra,
+                        const char *zBody, int withBody){
+  char zHead[512];
+  size_t nBody = zBody ? strlen(zBody) : 0, nHead;
+  int i, nSending = 0;
+  for(i=0; i<MAX_CONN; i++) nSending += S->aConn[i].state==CONN_SENDING;
+  if( nSending>=MAX_SENDING ) conn_close(&S->aConn[conn_oldest(S, CONN_SENDING)]);
+  snprintf(zHead, sizeof(zHead), "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
+           "Content-Length: %zu\r\n%sConnection: close\r\n\r\n", status,
+           zReason, zType, nBody, zExtra);
+  nHead = strlen(zHead);
+  if( !withBody ) nBody = 0;
+  c->zOut = malloc(nHead + nBody);
+  if( c->zOut==0 ){ conn_close(c); return; }
+  memcpy(c->zOut, zHead, nHead);
+  if( nBody ) memcpy(c->zOut + nHead, zBody, nBody);
+  c->nOut = nHead + nBody;
+  c->off = 0;
+  conn_enter(c, CONN_SENDING, SEND_IDLE_MS);
+  conn_send(c);
+}
+
+/* Answer c's request: n is its head's length in c->zBuf, or -408 (not
+** complete in time) or -431 (too long). */
+static void conn_request(Server *S, Conn *c, int n){
+  static const char zText[] = "text/plain; charset=utf-8";
+  const HttpResource *pRes = S->pRes;
+  Request req;
+  int rc, head;
+  size_t nPath = strlen(pRes->zPath);
+  if( n==-408 ){
+    conn_answer(S, c, 408, "Request Timeout", zText, "", "no complete "
+                "request within 5 s\n", 1);
+    return;
+  }
+  if( n==-431 ){
+    conn_answer(S, c, 431, "Request Header Fields Too Large", zText, "",
+                "the request's head is over 8192 bytes\n", 1);
+    return;
+  }
+  rc = parse_request(c->zBuf, n, &req);
+  if( rc==505 ){
+    conn_answer(S, c, 505, "HTTP Version Not Supported", zText, "",
+                "only HTTP/1.0 and HTTP/1.1\n", 1);
+    return;
+  }
+  if( rc ){
+    conn_answer(S, c, 400, "Bad Request", zText, "",
+                "not an HTTP/1.x request (RFC 9112)\n", 1);
+    return;
+  }
+  head = is_literal(req.zMethod, req.nMethod, "HEAD", 0);
+  if( !head && !is_literal(req.zMethod, req.nMethod, "GET", 0) ){
+    conn_answer(S, c, 405, "Method Not Allowed", zText, "Allow: GET, HEAD\r\n",
+                "only GET and HEAD\n", 1);
+    return;
+  }
+  if( (size_t)req.nPath<nPath || memcmp(req.zPath, pRes->zPath, nPath)!=0
+   || ((size_t)req.nPath>nPath && req.zPath[nPath]!='?') ){
+    char zWhere[200];
+    snprintf(zWhere, sizeof(zWhere), "the resource is at %s\n", pRes->zPath);
+    conn_answer(S, c, 404, "Not Found", zText, "", zWhere, !head);
+    return;
+  }
+  {
+    char *zBody = 0;
+    if( pRes->xBody(pRes->pArg, &zBody)==0 ){
+      conn_answer(S, c, 200, "OK", pRes->zType, "", zBody, !head);
+    }else{
+      conn_answer(S, c, 503, "Service Unavailable", zText, "",
+                  pRes->zUnavailable, !head);
+    }
+    sqlite3_free(zBody);
+  }
+}
+
+/* Read what c has to give. */
+static void conn_read(Server *S, Conn *c){
+  if( c->state==CONN_LINGERING ){
+    char aBuf[4096];
+    ssize_t k = recv(c->fd, aBuf, sizeof(aBuf), 0);
+    if( k<0 && (errno==EAGAIN || errno==EWOULDBLOCK || errno==EINTR) ) return;
+    if( k<=0 || ++c->n>=16 ) conn_close(c);
+  }else{
+    ssize_t k = recv(c->fd, c->zBuf + c->n, (size_t)(HEAD_MAX - c->n), 0);
+    if( k<0 && (errno==EAGAIN || errno==EWOULDBLOCK || errno==EINTR) ) return;
+    if( k<=0 ){ conn_close(c); return; }          /* the client went away */
+    c->n += (int)k;
+    c->zBuf[c->n] = 0;
+    if( head_complete(c->zBuf, c->n) ) conn_request(S, c, c->n);
+    else if( c->n>=HEAD_MAX ) conn_request(S, c, -431);
+  }
+}
+
+/* A new connection: into a free slot, or the one that has waited longest
+** (a reader is answered 408 first, as far as its socket takes it). */
+static void conn_accept(Server *S, int fd){
+  int i, iFree = -1, iOld = -1;
+  Conn *c;
+  for(i=0; i<MAX_CONN; i++){
+    c = &S->aConn[i];
+    if( c->state==CONN_FREE ){ if( iFree<0 ) iFree = i; }
+    else if( iOld<0 || c->since<S->aConn[iOld].since ) iOld = i;
+  }
+  if( iFree<0 ){
+    c = &S->aConn[iOld];
+    if( c->state==CONN_READING ){
+      static const char z408[] = "HTTP/1.1 408 Request Timeout\r\n"
+          "Content-Length: 0\r\nConnection: close\r\n\r\n";
+      if( send(c->fd, z408, sizeof(z408)-1, MSG_NOSIGNAL)<0 ){ /* gone */ }
+    }
+    conn_close(c);
+    iFree = iOld;
+  }
+  c = &S->aConn[iFree];
+  c->fd = fd;
+  c->n = 0;
+  c->zBuf[0] = 0;
+  conn_enter(c, CONN_READING, READ_MS);
+}
+
+void http_serve(int lfd, const HttpResource *pRes){
+  Server S;
+  int i;
+  S.pRes = pRes;
+  /* accept() only when poll() says a connection waits, and never blocks
+  ** on one the client reset in between */
+  fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
+  S.aConn = calloc(MAX_CONN, sizeof(Conn));
+  if( S.aConn==0 ){
+    fputs("rpcver: out of memory\n", stderr);
+    return;
+  }
+  for(i=0; i<MAX_CONN; i++) S.aConn[i].fd = -1;
+  for(;;){
+    struct pollfd aPfd[MAX_CONN + 1];
+    int aIdx[MAX_CONN + 1], nPfd = 0, wait = -1;
+    long long now = now_ms();
+    /* deadlines passed: a head not sent in time is answered 408, an answer
+    ** not taken in time or a lingering close ends */
+    for(i=0; i<MAX_CONN; i++){
+      Conn *c = &S.aConn[i];
+      if( c->state==CONN_FREE ) continue;
+      if( c->deadline<=now ){
+        if( c->state==CONN_READING ) conn_request(&S, c, -408);
+        else conn_close(c);
+        if( c->state==CONN_FREE ) continue;
+      }
+      aPfd[nPfd].fd = c->fd;
+      aPfd[nPfd].events = c->state==CONN_SENDING ? POLLOUT : POLLIN;
+      aIdx[nPfd++] = i;
+      if( wait<0 || c->deadline - now<wait ){
+        wait = c->deadline>now ? (int)(c->deadline - now) : 0;
+      }
+    }
+    aPfd[nPfd].fd = lfd;
+    aPfd[nPfd].events = POLLIN;
+    aIdx[nPfd++] = -1;
+    if( poll(aPfd, (nfds_t)nPfd, wait)<0 ){
+      if( errno==EINTR ) continue;
+      cli_printf(stderr, "rpcver: poll: %s\n", strerror(errno));
+      break;
+    }
+    for(i=0; i<nPfd; i++){
+      Conn *c;
+      if( aPfd[i].revents==0 ) continue;
+      if( aIdx[i]<0 ){
+        int k;
+        for(k=0; k<ACCEPT_PER_ROUND; k++){
+          int fd = accept4(lfd, 0, 0, SOCK_NONBLOCK | SOCK_CLOEXEC);
+          if( fd<0 ){
+            if( errno==EINTR || errno==ECONNABORTED || errno==EAGAIN
+             || errno==EWOULDBLOCK || errno==EMFILE || errno==ENFILE ){
+              break;
+            }
+            cli_printf(stderr, "rpcver: accept: %s\n", strerror(errno));
+            goto done;
+          }
+          conn_accept(&S, fd);
+        }
+        continue;
+      }
+      c = &S.aConn[aIdx[i]];
+      if( c->state==CONN_SENDING ) conn_send(c);
+      else if( c->state!=CONN_FREE ) conn_read(&S, c);
+    }
+  }
+done:
+  for(i=0; i<MAX_CONN; i++) if( S.aConn[i].state!=CONN_FREE ) conn_close(&S.aConn[i]);
+  free(S.aConn);
+}
