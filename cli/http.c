@@ -312,7 +312,9 @@ static void conn_answer(Server *S, Conn *c, int status, const char *zReason,
   size_t nBody = zBody ? strlen(zBody) : 0, nHead;
   int i, nSending = 0;
   for(i=0; i<MAX_CONN; i++) nSending += S->aConn[i].state==CONN_SENDING;
-  if( nSending>=MAX_SENDING ) conn_close(&S->aConn[conn_oldest(S, CONN_SENDING)]);
+  if( nSending>=MAX_SENDING ){
+    conn_close(&S->aConn[conn_oldest(S, CONN_SENDING)]);
+  }
   snprintf(zHead, sizeof(zHead), "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
            "Content-Length: %zu\r\n%sConnection: close\r\n\r\n", status,
            zReason, zType, nBody, zExtra);
@@ -494,6 +496,8 @@ void http_serve(int lfd, const HttpResource *pRes){
     }
   }
 done:
-  for(i=0; i<MAX_CONN; i++) if( S.aConn[i].state!=CONN_FREE ) conn_close(&S.aConn[i]);
+  for(i=0; i<MAX_CONN; i++){
+    if( S.aConn[i].state!=CONN_FREE ) conn_close(&S.aConn[i]);
+  }
   free(S.aConn);
 }

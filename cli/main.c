@@ -584,7 +584,8 @@ static int open_database(Cli *cli, int write){
     sqlite3_free(zWal);
     sqlite3_free(zUri);
   }
-  if( cli->zListen && ((rc & 0xff)==SQLITE_BUSY || (rc & 0xff)==SQLITE_LOCKED) ){
+  if( cli->zListen
+   && ((rc & 0xff)==SQLITE_BUSY || (rc & 0xff)==SQLITE_LOCKED) ){
     /* A server outlives a lock (a writer in rollback-journal mode, a
     ** recovery): it starts, and its scrapes answer 503 until the file can
     ** be read.  What cannot pass (no file, no schema) still ends it. */
