@@ -23,8 +23,8 @@
 ** operator sends them with a node's certificate).  The proxy follows the
 ** framing of what a client sends (the 8-byte protocol word, then each
 ** message's header and body) and closes the connection at such a header,
-** or at one announcing a body over MAX_REQUEST, before any of it reaches
-** the node.
+** or at one announcing a body over MAX_REQUEST or no body at all (dqlite
+** 1.11 aborts on either), before any of it reaches the node.
 **
 ** Refusals are logged, at most LOG_PER_WINDOW per LOG_WINDOW_MS (then a
 ** count of those not logged), so a scanner cannot flood the log.
@@ -276,11 +276,14 @@ static const char *membership_request(unsigned char type){
 ** them, FOLLOW_MEMBERSHIP when a membership request does (its type stays in
 ** c->head[4]), FOLLOW_TOO_BIG when a request's header announces more than
 ** MAX_REQUEST body bytes (dqlite 1.11 crashes on one of 4 GiB: a segfault or
-** an abort, before the body has come), else FOLLOW_OK. */
+** an abort, before the body has come), FOLLOW_EMPTY when one announces no
+** body (dqlite 1.11 fails an assertion, and the node is gone: every request
+** has a word at least), else FOLLOW_OK. */
 #define FOLLOW_OK          0
 #define FOLLOW_CONNECT     1
 #define FOLLOW_TOO_BIG     2
 #define FOLLOW_MEMBERSHIP  3
+#define FOLLOW_EMPTY       4
 static int follow(Conn *c, const unsigned char *a, size_t n){
   while( n>0 ){
     if( c->skip>0 ){
@@ -305,6 +308,7 @@ static int follow(Conn *c, const unsigned char *a, size_t n){
                       | (unsigned long long)c->head[2] << 16
                       | (unsigned long long)c->head[3] << 24);
     if( c->skip>MAX_REQUEST ) return FOLLOW_TOO_BIG;
+    if( c->skip==0 ) return FOLLOW_EMPTY;
   }
   return FOLLOW_OK;
 }
@@ -444,6 +448,11 @@ static int relay(Proxy *P, Conn *c){
             refuse(P, c, zWhat, "membership changes are for nodes' "
                    "certificates, and this one is a client's (no "
                    "extendedKeyUsage serverAuth); send it with a node's");
+            return 1;
+          }
+          if( f==FOLLOW_EMPTY ){
+            refuse(P, c, "a request", "it announced a request with no "
+                   "body, which dqlite 1.11 aborts on");
             return 1;
           }
           if( f==FOLLOW_TOO_BIG ){

@@ -21,6 +21,9 @@
     tls_peer.py add CERT KEY CA HOST:PORT
         TLS with that certificate, then dqlite's protocol word and an ADD
         request (node 99 at 127.0.0.1:1: a membership change)
+    tls_peer.py empty CERT KEY CA HOST:PORT
+        TLS with that certificate, then dqlite's protocol word and a LEADER
+        request's header announcing no body (dqlite 1.11 aborts on it)
     tls_peer.py fill CERT KEY NODECERT NODEKEY CA HOST:PORT
         260 TLS connections with the client's CERT, each sending dqlite's
         protocol word, all held; then one with the node's NODECERT sending
@@ -32,7 +35,7 @@
         holds 20 refusals per 10 s, keeps room for the next case)
 
 Each prints one line: how the node answered.  For stall, trickle, garbage,
-plain, raft, add and huge: "closed after S s" when the node closed the connection
+plain, raft, add, empty and huge: "closed after S s" when the node closed the connection
 within 30 s (S rounded to the second), else "open after 30 s"; raft and
 plain (and add) print "answered" when the node sent anything back instead.  For
 client: "connected to LEADER" or the error's class and message.
@@ -138,7 +141,7 @@ def main(argv):
             answer = "node refused"
         print("clients held %d, %s" % (alive, answer))
         return 0
-    if mode in ("raft", "add", "huge"):
+    if mode in ("raft", "add", "empty", "huge"):
         cert, key, ca, node = argv[2:6]
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.minimum_version = ssl.TLSVersion.TLSv1_3
@@ -150,6 +153,9 @@ def main(argv):
             body = struct.pack("<Q", 99) + b"127.0.0.1:1\0".ljust(16, b"\0")
             head = struct.pack("<IBBH", len(body) // 8,
                                11 if mode == "raft" else 12, 0, 0)
+        elif mode == "empty":
+            body = b""
+            head = struct.pack("<IBBH", 0, 0, 0, 0)
         else:
             body = b"\0" * (8 << 20)
             head = struct.pack("<IBBH", 0x1fffffff, 9, 0, 0)
