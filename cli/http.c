@@ -15,24 +15,34 @@
 ** the target is origin-form (/path?query), absolute-form
 ** (http://host/path?query, which a server must accept), authority-form
 ** with CONNECT or "*" with OPTIONS (both then 405), its characters those
-** RFC 3986 allows, a % followed by two hex digits (3.2); each header line
-** is NAME:VALUE, the name a token right before the colon, the value
-** without control characters, and a line that begins with white space
-** (obsolete line folding) is refused (5); an HTTP/1.1 request must have
-** exactly one Host, and no request may have two (3.2).  Nothing else of
-** the headers matters to a GET of one resource.
+** RFC 3986 allows, a % followed by two hex digits, no userinfo (3.2; RFC
+** 9110 4.2.4); each header line is NAME:VALUE, the name a token right
+** before the colon, the value without control characters, and a line that
+** begins with white space (obsolete line folding) is refused (5); an
+** HTTP/1.1 request must have exactly one Host, and no request may have two
+** (3.2); Content-Length lines must agree, and not come with
+** Transfer-Encoding (6.3).  Nothing else of the headers matters to a GET
+** of one resource.  No answer to HEAD has content (RFC 9110 9.3.2).
 **
 ** No client can hold another up.  Every socket is non-blocking and all
 ** are polled together: a client that sends its head slowly, or never, or
 ** reads its answer slowly, or never, only holds its own connection, for
 ** READ_MS to send the head, and to take the answer SEND_IDLE_MS without
-** taking a byte, SEND_MS in all.  MAX_CONN
-** connections are held at once, MAX_SENDING of them with an answer under
-** way (so memory stays bounded when answers are large); when either is
-** full, the connection that has waited longest in that state makes room
-** (one still reading gets 408).  After its answer a connection is read
-** for up to LINGER_MS before it closes: closing a socket that still holds
-** unread bytes resets it, and the client might lose the answer.
+** taking a byte, SEND_MS in all (a deadline is checked only after what has
+** come is read and what the socket takes is sent: the server's own work
+** counts against no client).  The requests for the resource that come in
+** one round are answered from one read of it: the read is the work of an
+** answer.  MAX_CONN connections are held at once, MAX_SENDING of them
+** with an answer that the socket did not take whole (so memory stays
+** bounded when answers are large; an answer sent whole takes no room).
+** When the answers are full, the oldest other one makes room; when the
+** connections are, the one that has waited longest of those that lose
+** least: lingering, then reading (answered 408 first), then sending.  Out
+** of descriptors, the server stops accepting for ACCEPT_PAUSE_MS (the
+** listening socket stays readable, and polling it would spin).  After its
+** answer a connection is read for up to LINGER_MS before it closes:
+** closing a socket that still holds unread bytes resets it, and the client
+** might lose the answer.
 */
 #define _DEFAULT_SOURCE          /* accept4(), MSG_NOSIGNAL */
 #define _GNU_SOURCE
@@ -64,6 +74,8 @@ typedef struct Request {
   int nMethod, nPath;
   int minor;                     /* HTTP/1.minor */
   int nHost;                     /* Host header lines */
+  long long contentLength;       /* -1: no Content-Length */
+  int bChunked;                  /* a Transfer-Encoding line */
 } Request;
 
 static int is_tchar(int c){
@@ -93,6 +105,12 @@ static int uri_chars(const char *z, int n, const char *zMore){
   return 1;
 }
 
+/* Whether the n bytes at z are an authority (host, port) without
+** userinfo, which RFC 9110 4.2.4 says to treat as an error. */
+static int authority_chars(const char *z, int n){
+  return uri_chars(z, n, "[]") && memchr(z, '@', (size_t)n)==0;
+}
+
 /* Whether the n bytes at z are the string zLit (bIgnoreCase: ASCII). */
 static int is_literal(const char *z, int n, const char *zLit, int bNoCase){
   size_t nLit = strlen(zLit);
@@ -119,7 +137,7 @@ static int parse_target(const char *z, int n, Request *pReq){
     return 0;
   }
   if( bConnect ){                                   /* authority-form */
-    if( n==0 || !uri_chars(z, n, "[]") ) return 400;
+    if( n==0 || !authority_chars(z, n) ) return 400;
     pReq->zPath = z;
     pReq->nPath = n;
     return 0;
@@ -133,10 +151,13 @@ static int parse_target(const char *z, int n, Request *pReq){
     }
     a = i += 3;
     while( i<n && z[i]!='/' && z[i]!='?' ) i++;
-    if( i==a || !uri_chars(&z[a], i-a, "[]") ) return 400;
+    if( i==a || !authority_chars(&z[a], i-a) ) return 400;
     z += i;
     n -= i;
     if( n==0 ){ z = "/"; n = 1; }                   /* an empty path is / */
+    /* (an empty path before a query: not the resource, so 404) */
+    if( z[0]=='?' && !uri_chars(z, n, "/?") ) return 400;
+    if( z[0]=='?' ){ pReq->zPath = z; pReq->nPath = n; return 0; }
   }
   if( n==0 || z[0]!='/' || !uri_chars(z, n, "/?") ) return 400;
   pReq->zPath = z;
@@ -178,12 +199,26 @@ static int parse_field(const char *z, int n, Request *pReq){
     int c = (unsigned char)z[j];
     if( c!='\t' && (c<0x20 || c==0x7f) ) return 400;
   }
-  if( is_literal(z, i, "host", 1) ){
-    int a = i+1, b = n;
+  {
+    int a = i+1, b = n;                 /* the value, without white space */
     while( a<b && (z[a]==' ' || z[a]=='\t') ) a++;
     while( b>a && (z[b-1]==' ' || z[b-1]=='\t') ) b--;
-    if( !uri_chars(&z[a], b-a, "[]") ) return 400;
-    pReq->nHost++;
+    if( is_literal(z, i, "host", 1) ){
+      if( !authority_chars(&z[a], b-a) ) return 400;
+      pReq->nHost++;
+    }else if( is_literal(z, i, "content-length", 1) ){
+      /* digits, and the same in every such line (RFC 9112 6.3) */
+      long long v = 0;
+      if( a==b || b-a>15 ) return 400;
+      for(j=a; j<b; j++){
+        if( !is_digit(z[j]) ) return 400;
+        v = v*10 + (z[j] - '0');
+      }
+      if( pReq->contentLength>=0 && pReq->contentLength!=v ) return 400;
+      pReq->contentLength = v;
+    }else if( is_literal(z, i, "transfer-encoding", 1) ){
+      pReq->bChunked = 1;
+    }
   }
   return 0;
 }
@@ -215,6 +250,7 @@ static int head_complete(const char *z, int n){
 static int parse_request(const char *z, int n, Request *pReq){
   int i = head_start(z, n), next, len, rc;
   memset(pReq, 0, sizeof(*pReq));
+  pReq->contentLength = -1;
   len = line_length(&z[i], n-i, &next);
   rc = parse_request_line(&z[i], len, pReq);
   if( rc ) return rc;
@@ -224,16 +260,22 @@ static int parse_request(const char *z, int n, Request *pReq){
     if( (rc = parse_field(&z[i], len, pReq))!=0 ) return rc;
   }
   if( pReq->nHost>1 || (pReq->minor>=1 && pReq->nHost!=1) ) return 400;
+  /* both framings at once: a request smuggled past a proxy, maybe (RFC
+  ** 9112 6.3 lets a server refuse it) */
+  if( pReq->bChunked && pReq->contentLength>=0 ) return 400;
   return 0;
 }
 
 /* ---------------------------------------------------------- connections */
 
-enum { CONN_FREE, CONN_READING, CONN_SENDING, CONN_LINGERING };
+/* A connection's states.  CONN_WAITING: its request is for the resource,
+** which is read once for every such request of a round (serve_waiting()). */
+enum { CONN_FREE, CONN_READING, CONN_WAITING, CONN_SENDING, CONN_LINGERING };
 
 typedef struct Conn {
   int fd;
   int state;                /* CONN_* */
+  int bHead;                /* CONN_WAITING: a HEAD request */
   int n;                    /* bytes of the head read; reads while lingering */
   long long since;          /* when it entered its state */
   long long deadline;       /* ms: READ_MS, SEND_IDLE_MS or LINGER_MS on */
@@ -245,6 +287,7 @@ typedef struct Conn {
 typedef struct Server {
   const HttpResource *pRes;
   Conn *aConn;
+  int nWaiting;             /* connections in CONN_WAITING */
 } Server;
 
 static long long now_ms(void){
@@ -253,49 +296,52 @@ static long long now_ms(void){
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void conn_enter(Conn *c, int state, int ms){
+static void conn_enter(Server *S, Conn *c, int state, int ms){
+  S->nWaiting += (state==CONN_WAITING) - (c->state==CONN_WAITING);
   c->state = state;
   c->since = now_ms();
   c->deadline = c->since + ms;
 }
 
-static void conn_close(Conn *c){
+static void conn_close(Server *S, Conn *c){
   close(c->fd);
   free(c->zOut);
   c->zOut = 0;
   c->fd = -1;
-  c->state = CONN_FREE;
+  conn_enter(S, c, CONN_FREE, 0);
 }
 
 /* Done sending: read what is left for a while, then close. */
-static void conn_linger(Conn *c){
+static void conn_linger(Server *S, Conn *c){
   free(c->zOut);
   c->zOut = 0;
   shutdown(c->fd, SHUT_WR);
   c->n = 0;
-  conn_enter(c, CONN_LINGERING, LINGER_MS);
+  conn_enter(S, c, CONN_LINGERING, LINGER_MS);
 }
 
 /* Send what the socket takes now; on to lingering when all is sent. */
-static void conn_send(Conn *c){
+static void conn_send(Server *S, Conn *c){
   while( c->off<c->nOut ){
     ssize_t k = send(c->fd, c->zOut + c->off, c->nOut - c->off, MSG_NOSIGNAL);
     if( k<0 && errno==EINTR ) continue;
     if( k<0 && (errno==EAGAIN || errno==EWOULDBLOCK) ) return;
-    if( k<=0 ){ conn_close(c); return; }          /* the client went away */
+    if( k<=0 ){ conn_close(S, c); return; }       /* the client went away */
     c->off += (size_t)k;
     c->deadline = now_ms() + SEND_IDLE_MS;
     if( c->deadline>c->since + SEND_MS ) c->deadline = c->since + SEND_MS;
   }
-  conn_linger(c);
+  conn_linger(S, c);
 }
 
-/* The connection in state that has waited longest, or -1. */
-static int conn_oldest(Server *S, int state){
+/* The connection in state that has waited longest, other than pNot, or
+** -1. */
+static int conn_oldest(Server *S, int state, const Conn *pNot){
   int i, iOld = -1;
   for(i=0; i<MAX_CONN; i++){
     Conn *c = &S->aConn[i];
-    if( c->state==state && (iOld<0 || c->since<S->aConn[iOld].since) ){
+    if( c!=pNot && c->state==state
+     && (iOld<0 || c->since<S->aConn[iOld].since) ){
       iOld = i;
     }
   }
@@ -303,35 +349,39 @@ static int conn_oldest(Server *S, int state){
 }
 
 /* Start c's answer: the status line, headers, and the body when withBody;
-** zExtra is more header lines, each ending CRLF.  When MAX_SENDING answers
-** are under way, the oldest makes room. */
+** zExtra is more header lines, each ending CRLF.  What the socket does not
+** take at once is sent as the client reads; when that makes more than
+** MAX_SENDING answers under way, the oldest other one makes room (an
+** answer sent whole, as most are, takes no room). */
 static void conn_answer(Server *S, Conn *c, int status, const char *zReason,
                         const char *zType, const char *zExtra,
                         const char *zBody, int withBody){
   char zHead[512];
   size_t nBody = zBody ? strlen(zBody) : 0, nHead;
   int i, nSending = 0;
-  for(i=0; i<MAX_CONN; i++) nSending += S->aConn[i].state==CONN_SENDING;
-  if( nSending>=MAX_SENDING ){
-    conn_close(&S->aConn[conn_oldest(S, CONN_SENDING)]);
-  }
   snprintf(zHead, sizeof(zHead), "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
            "Content-Length: %zu\r\n%sConnection: close\r\n\r\n", status,
            zReason, zType, nBody, zExtra);
   nHead = strlen(zHead);
   if( !withBody ) nBody = 0;
   c->zOut = malloc(nHead + nBody);
-  if( c->zOut==0 ){ conn_close(c); return; }
+  if( c->zOut==0 ){ conn_close(S, c); return; }
   memcpy(c->zOut, zHead, nHead);
   if( nBody ) memcpy(c->zOut + nHead, zBody, nBody);
   c->nOut = nHead + nBody;
   c->off = 0;
-  conn_enter(c, CONN_SENDING, SEND_IDLE_MS);
-  conn_send(c);
+  conn_enter(S, c, CONN_SENDING, SEND_IDLE_MS);
+  conn_send(S, c);
+  if( c->state!=CONN_SENDING ) return;
+  for(i=0; i<MAX_CONN; i++) nSending += S->aConn[i].state==CONN_SENDING;
+  if( nSending>MAX_SENDING ){
+    conn_close(S, &S->aConn[conn_oldest(S, CONN_SENDING, c)]);
+  }
 }
 
 /* Answer c's request: n is its head's length in c->zBuf, or -408 (not
-** complete in time) or -431 (too long). */
+** complete in time) or -431 (too long).  A GET or HEAD of the resource
+** waits for serve_waiting(). */
 static void conn_request(Server *S, Conn *c, int n){
   static const char zText[] = "text/plain; charset=utf-8";
   const HttpResource *pRes = S->pRes;
@@ -349,17 +399,18 @@ static void conn_request(Server *S, Conn *c, int n){
     return;
   }
   rc = parse_request(c->zBuf, n, &req);
+  /* no content in an answer to HEAD (RFC 9110 9.3.2), whatever it is */
+  head = is_literal(req.zMethod, req.nMethod, "HEAD", 0);
   if( rc==505 ){
     conn_answer(S, c, 505, "HTTP Version Not Supported", zText, "",
-                "only HTTP/1.0 and HTTP/1.1\n", 1);
+                "only HTTP/1.0 and HTTP/1.1\n", !head);
     return;
   }
   if( rc ){
     conn_answer(S, c, 400, "Bad Request", zText, "",
-                "not an HTTP/1.x request (RFC 9112)\n", 1);
+                "not an HTTP/1.x request (RFC 9112)\n", !head);
     return;
   }
-  head = is_literal(req.zMethod, req.nMethod, "HEAD", 0);
   if( !head && !is_literal(req.zMethod, req.nMethod, "GET", 0) ){
     conn_answer(S, c, 405, "Method Not Allowed", zText, "Allow: GET, HEAD\r\n",
                 "only GET and HEAD\n", 1);
@@ -372,16 +423,31 @@ static void conn_request(Server *S, Conn *c, int n){
     conn_answer(S, c, 404, "Not Found", zText, "", zWhere, !head);
     return;
   }
-  {
-    char *zBody = 0;
-    if( pRes->xBody(pRes->pArg, &zBody)==0 ){
-      conn_answer(S, c, 200, "OK", pRes->zType, "", zBody, !head);
+  c->bHead = head;
+  conn_enter(S, c, CONN_WAITING, 0);
+}
+
+/* Answer every request waiting for the resource from one read of it: the
+** read is the work of an answer, and requests that come together need not
+** each wait for the others' reads. */
+static void serve_waiting(Server *S){
+  const HttpResource *pRes = S->pRes;
+  char *zBody = 0;
+  int i, ok;
+  if( S->nWaiting==0 ) return;
+  ok = pRes->xBody(pRes->pArg, &zBody)==0;
+  for(i=0; i<MAX_CONN; i++){
+    Conn *c = &S->aConn[i];
+    if( c->state!=CONN_WAITING ) continue;
+    if( ok ){
+      conn_answer(S, c, 200, "OK", pRes->zType, "", zBody, !c->bHead);
     }else{
-      conn_answer(S, c, 503, "Service Unavailable", zText, "",
-                  pRes->zUnavailable, !head);
+      conn_answer(S, c, 503, "Service Unavailable",
+                  "text/plain; charset=utf-8", "", pRes->zUnavailable,
+                  !c->bHead);
     }
-    sqlite3_free(zBody);
   }
+  sqlite3_free(zBody);
 }
 
 /* Read what c has to give. */
@@ -390,11 +456,11 @@ static void conn_read(Server *S, Conn *c){
     char aBuf[4096];
     ssize_t k = recv(c->fd, aBuf, sizeof(aBuf), 0);
     if( k<0 && (errno==EAGAIN || errno==EWOULDBLOCK || errno==EINTR) ) return;
-    if( k<=0 || ++c->n>=16 ) conn_close(c);
-  }else{
+    if( k<=0 || ++c->n>=16 ) conn_close(S, c);
+  }else if( c->state==CONN_READING ){
     ssize_t k = recv(c->fd, c->zBuf + c->n, (size_t)(HEAD_MAX - c->n), 0);
     if( k<0 && (errno==EAGAIN || errno==EWOULDBLOCK || errno==EINTR) ) return;
-    if( k<=0 ){ conn_close(c); return; }          /* the client went away */
+    if( k<=0 ){ conn_close(S, c); return; }       /* the client went away */
     c->n += (int)k;
     c->zBuf[c->n] = 0;
     if( head_complete(c->zBuf, c->n) ) conn_request(S, c, c->n);
@@ -402,36 +468,66 @@ static void conn_read(Server *S, Conn *c){
   }
 }
 
-/* A new connection: into a free slot, or the one that has waited longest
-** (a reader is answered 408 first, as far as its socket takes it). */
+/* A new connection: into a free slot, or the slot of the connection that
+** has waited longest of those that lose least: lingering (answered
+** already), then reading (answered 408 first, as far as its socket takes
+** it), then sending, then waiting. */
 static void conn_accept(Server *S, int fd){
-  int i, iFree = -1, iOld = -1;
+  static const int aOrder[] = {
+    CONN_FREE, CONN_LINGERING, CONN_READING, CONN_SENDING, CONN_WAITING
+  };
+  int i, k;
   Conn *c;
-  for(i=0; i<MAX_CONN; i++){
-    c = &S->aConn[i];
-    if( c->state==CONN_FREE ){ if( iFree<0 ) iFree = i; }
-    else if( iOld<0 || c->since<S->aConn[iOld].since ) iOld = i;
+  for(k=0, i=-1; i<0; k++) i = conn_oldest(S, aOrder[k], 0);
+  c = &S->aConn[i];
+  if( c->state==CONN_READING ){
+    static const char z408[] = "HTTP/1.1 408 Request Timeout\r\n"
+        "Content-Length: 0\r\nConnection: close\r\n\r\n";
+    if( send(c->fd, z408, sizeof(z408)-1, MSG_NOSIGNAL)<0 ){ /* gone */ }
   }
-  if( iFree<0 ){
-    c = &S->aConn[iOld];
-    if( c->state==CONN_READING ){
-      static const char z408[] = "HTTP/1.1 408 Request Timeout\r\n"
-          "Content-Length: 0\r\nConnection: close\r\n\r\n";
-      if( send(c->fd, z408, sizeof(z408)-1, MSG_NOSIGNAL)<0 ){ /* gone */ }
-    }
-    conn_close(c);
-    iFree = iOld;
-  }
-  c = &S->aConn[iFree];
+  if( c->state!=CONN_FREE ) conn_close(S, c);
   c->fd = fd;
   c->n = 0;
   c->zBuf[0] = 0;
-  conn_enter(c, CONN_READING, READ_MS);
+  conn_enter(S, c, CONN_READING, READ_MS);
 }
+
+/* Accept what waits on lfd.  0, or 1 when the process has no descriptor
+** (or memory) left for one: then the caller stops polling lfd a while,
+** which otherwise stays readable and would spin the loop.  -1 on an error
+** of the listening socket itself. */
+static int accept_waiting(Server *S, int lfd){
+  int k;
+  for(k=0; k<ACCEPT_PER_ROUND; k++){
+    int fd = accept4(lfd, 0, 0, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if( fd>=0 ){ conn_accept(S, fd); continue; }
+    switch( errno ){
+      case EAGAIN:
+#if EWOULDBLOCK!=EAGAIN
+      case EWOULDBLOCK:
+#endif
+        return 0;
+      case EMFILE: case ENFILE: case ENOBUFS: case ENOMEM:
+        return 1;
+      /* the connection's own errors, passed on by accept(2): try the next */
+      case EINTR: case ECONNABORTED: case ENETDOWN: case EPROTO:
+      case ENOPROTOOPT: case EHOSTDOWN: case ENONET: case EHOSTUNREACH:
+      case EOPNOTSUPP: case ENETUNREACH:
+        continue;
+    }
+    cli_printf(stderr, "rpcver: accept: %s\n", strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
+#define ACCEPT_PAUSE_MS  100     /* out of descriptors: accept again after */
 
 void http_serve(int lfd, const HttpResource *pRes){
   Server S;
+  long long acceptAfter = 0;
   int i;
+  memset(&S, 0, sizeof(S));
   S.pRes = pRes;
   /* accept() only when poll() says a connection waits, and never blocks
   ** on one the client reset in between */
@@ -446,26 +542,44 @@ void http_serve(int lfd, const HttpResource *pRes){
     struct pollfd aPfd[MAX_CONN + 1];
     int aIdx[MAX_CONN + 1], nPfd = 0, wait = -1;
     long long now = now_ms();
-    /* deadlines passed: a head not sent in time is answered 408, an answer
-    ** not taken in time or a lingering close ends */
+    /* deadlines passed: a head not sent in time is answered 408, an
+    ** answer not taken in time or a lingering close ends; but first what
+    ** has come is read and what the socket takes is sent (the server's own
+    ** work in a busy round counts against no client) */
     for(i=0; i<MAX_CONN; i++){
       Conn *c = &S.aConn[i];
-      if( c->state==CONN_FREE ) continue;
-      if( c->deadline<=now ){
-        if( c->state==CONN_READING ) conn_request(&S, c, -408);
-        else conn_close(c);
-        if( c->state==CONN_FREE ) continue;
+      if( c->state==CONN_FREE || c->state==CONN_WAITING || c->deadline>now ){
+        continue;
       }
+      if( c->state==CONN_READING ){
+        conn_read(&S, c);
+        if( c->state==CONN_READING ) conn_request(&S, c, -408);
+      }else if( c->state==CONN_SENDING ){
+        conn_send(&S, c);
+        if( c->state==CONN_SENDING && c->deadline<=now ) conn_close(&S, c);
+      }else{
+        conn_close(&S, c);
+      }
+    }
+    serve_waiting(&S);
+    now = now_ms();
+    for(i=0; i<MAX_CONN; i++){
+      Conn *c = &S.aConn[i];
+      int left;
+      if( c->state==CONN_FREE ) continue;
       aPfd[nPfd].fd = c->fd;
       aPfd[nPfd].events = c->state==CONN_SENDING ? POLLOUT : POLLIN;
       aIdx[nPfd++] = i;
-      if( wait<0 || c->deadline - now<wait ){
-        wait = c->deadline>now ? (int)(c->deadline - now) : 0;
-      }
+      left = c->deadline>now ? (int)(c->deadline - now) : 0;
+      if( wait<0 || left<wait ) wait = left;
     }
-    aPfd[nPfd].fd = lfd;
-    aPfd[nPfd].events = POLLIN;
-    aIdx[nPfd++] = -1;
+    if( acceptAfter<=now ){
+      aPfd[nPfd].fd = lfd;
+      aPfd[nPfd].events = POLLIN;
+      aIdx[nPfd++] = -1;
+    }else if( wait<0 || acceptAfter - now<wait ){
+      wait = (int)(acceptAfter - now);
+    }
     if( poll(aPfd, (nfds_t)nPfd, wait)<0 ){
       if( errno==EINTR ) continue;
       cli_printf(stderr, "rpcver: poll: %s\n", strerror(errno));
@@ -475,29 +589,20 @@ void http_serve(int lfd, const HttpResource *pRes){
       Conn *c;
       if( aPfd[i].revents==0 ) continue;
       if( aIdx[i]<0 ){
-        int k;
-        for(k=0; k<ACCEPT_PER_ROUND; k++){
-          int fd = accept4(lfd, 0, 0, SOCK_NONBLOCK | SOCK_CLOEXEC);
-          if( fd<0 ){
-            if( errno==EINTR || errno==ECONNABORTED || errno==EAGAIN
-             || errno==EWOULDBLOCK || errno==EMFILE || errno==ENFILE ){
-              break;
-            }
-            cli_printf(stderr, "rpcver: accept: %s\n", strerror(errno));
-            goto done;
-          }
-          conn_accept(&S, fd);
-        }
+        int rc = accept_waiting(&S, lfd);
+        if( rc<0 ) goto done;
+        if( rc>0 ) acceptAfter = now_ms() + ACCEPT_PAUSE_MS;
         continue;
       }
       c = &S.aConn[aIdx[i]];
-      if( c->state==CONN_SENDING ) conn_send(c);
-      else if( c->state!=CONN_FREE ) conn_read(&S, c);
+      if( c->state==CONN_SENDING ) conn_send(&S, c);
+      else conn_read(&S, c);
     }
+    serve_waiting(&S);
   }
 done:
   for(i=0; i<MAX_CONN; i++){
-    if( S.aConn[i].state!=CONN_FREE ) conn_close(&S.aConn[i]);
+    if( S.aConn[i].state!=CONN_FREE ) conn_close(&S, &S.aConn[i]);
   }
   free(S.aConn);
 }
