@@ -37,9 +37,11 @@ struct Cli {
   const char *zTlsCert, *zTlsKey, *zTlsCa;
   /* timeline (timeline.c): --since, --svg, --html (and zMethod) */
   const char *zSince, *zSvg, *zHtml;
-  /* metrics (metrics.c): --listen, --allow-remote */
+  /* metrics (metrics.c): --listen, --allow-remote; and while the server
+  ** reads: a lock is not reported (quietBusy) but noted (sawBusy) */
   const char *zListen;
   int allowRemote;
+  int quietBusy, sawBusy;
 };
 
 /* Report an SQLite failure on cli->db (or zMsg when not NULL) on stderr:

@@ -32,7 +32,9 @@
 ** come is read and what the socket takes is sent: the server's own work
 ** counts against no client).  The requests for the resource that come in
 ** one round are answered from one read of it: the read is the work of an
-** answer.  MAX_CONN connections are held at once, MAX_SENDING of them
+** answer; one that is busy (a lock) is read again RETRY_MS later, every
+** other connection served meanwhile, and a request that has waited
+** HTTP_BUSY_MS for it gets 503.  MAX_CONN connections are held at once, MAX_SENDING of them
 ** with an answer that the socket did not take whole (so memory stays
 ** bounded when answers are large; an answer sent whole takes no room).
 ** When the answers are full, the oldest other one makes room; when the
@@ -288,7 +290,10 @@ typedef struct Server {
   const HttpResource *pRes;
   Conn *aConn;
   int nWaiting;             /* connections in CONN_WAITING */
+  long long retryAt;        /* the body was busy: read it again then (ms) */
 } Server;
+
+#define RETRY_MS  50        /* a busy body is read again after */
 
 static long long now_ms(void){
   struct timespec ts;
@@ -429,17 +434,26 @@ static void conn_request(Server *S, Conn *c, int n){
 
 /* Answer every request waiting for the resource from one read of it: the
 ** read is the work of an answer, and requests that come together need not
-** each wait for the others' reads. */
+** each wait for the others' reads.  A body that is busy (HTTP_BUSY: the
+** database is locked) is read again RETRY_MS later, every other connection
+** served meanwhile; a request that has waited HTTP_BUSY_MS gets 503. */
 static void serve_waiting(Server *S){
   const HttpResource *pRes = S->pRes;
   char *zBody = 0;
-  int i, ok;
-  if( S->nWaiting==0 ) return;
-  ok = pRes->xBody(pRes->pArg, &zBody)==0;
+  long long now = now_ms();
+  int i, rc, bLast = 0;
+  if( S->nWaiting==0 || now<S->retryAt ) return;
+  for(i=0; i<MAX_CONN; i++){
+    Conn *c = &S->aConn[i];
+    if( c->state==CONN_WAITING && now - c->since>=HTTP_BUSY_MS ) bLast = 1;
+  }
+  rc = pRes->xBody(pRes->pArg, &zBody, bLast);
+  S->retryAt = rc==HTTP_BUSY ? now + RETRY_MS : 0;
   for(i=0; i<MAX_CONN; i++){
     Conn *c = &S->aConn[i];
     if( c->state!=CONN_WAITING ) continue;
-    if( ok ){
+    if( rc==HTTP_BUSY && now - c->since<HTTP_BUSY_MS ) continue;
+    if( rc==0 ){
       conn_answer(S, c, 200, "OK", pRes->zType, "", zBody, !c->bHead);
     }else{
       conn_answer(S, c, 503, "Service Unavailable",
@@ -566,11 +580,17 @@ void http_serve(int lfd, const HttpResource *pRes){
     for(i=0; i<MAX_CONN; i++){
       Conn *c = &S.aConn[i];
       int left;
-      if( c->state==CONN_FREE ) continue;
+      /* (a request waiting for a busy body is not polled: nothing it
+      ** sends matters now, and a hang-up shows when it is answered) */
+      if( c->state==CONN_FREE || c->state==CONN_WAITING ) continue;
       aPfd[nPfd].fd = c->fd;
       aPfd[nPfd].events = c->state==CONN_SENDING ? POLLOUT : POLLIN;
       aIdx[nPfd++] = i;
       left = c->deadline>now ? (int)(c->deadline - now) : 0;
+      if( wait<0 || left<wait ) wait = left;
+    }
+    if( S.nWaiting>0 ){
+      int left = S.retryAt>now ? (int)(S.retryAt - now) : 0;
       if( wait<0 || left<wait ) wait = left;
     }
     if( acceptAfter<=now ){

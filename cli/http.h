@@ -5,14 +5,20 @@
 #ifndef RPCVER_HTTP_H
 #define RPCVER_HTTP_H
 
+#define HTTP_BUSY     2
+#define HTTP_BUSY_MS  5000      /* a request's wait for a busy body */
+
 typedef struct HttpResource HttpResource;
 struct HttpResource {
   const char *zPath;      /* "/metrics": served with any query string */
   const char *zType;      /* its Content-Type */
-  /* The body, read afresh for each GET or HEAD: 0 with *pzBody set (from
-  ** sqlite3_malloc(), freed by the server), or non-zero: answered 503 with
-  ** zUnavailable (xBody has said why on stderr). */
-  int (*xBody)(void *pArg, char **pzBody);
+  /* The body, read afresh for the GETs and HEADs of a round: 0 with *pzBody
+  ** set (from sqlite3_malloc(), freed by the server); HTTP_BUSY when it
+  ** cannot be read yet (a lock): the server tries again in a moment,
+  ** without blocking, and when bLast (a request has waited HTTP_BUSY_MS)
+  ** xBody says why on stderr and the requests that have waited that long
+  ** get 503; else non-zero: 503 with zUnavailable (xBody has said why). */
+  int (*xBody)(void *pArg, char **pzBody, int bLast);
   void *pArg;
   const char *zUnavailable;
 };

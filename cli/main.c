@@ -409,6 +409,11 @@ static int usage_error(const Command *p, const char *zFormat, ...){
 /* The message comes from the database (a trigger's RAISE, a name in
 ** SQLite's own message): cli_printf shows it safely. */
 int cli_sql_error(Cli *cli, const char *zMsg){
+  if( zMsg==0 && cli->db && cli->quietBusy
+   && (sqlite3_errcode(cli->db) & 0xff)==SQLITE_BUSY ){
+    cli->sawBusy = 1;                /* the metrics server tries again */
+    return RC_ERROR;
+  }
   if( zMsg==0 ) zMsg = cli->db ? sqlite3_errmsg(cli->db) : "out of memory";
   if( strncmp(zMsg, "rpcver:", 7)==0 ){
     cli_printf(stderr, "%s\n", zMsg);

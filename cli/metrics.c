@@ -285,15 +285,27 @@ static int open_listener(Cli *cli, int *pRc){
 /* The metrics, read afresh for a scrape (http.h's xBody).  On a cluster
 ** each scrape finds the leader again, within its own deadline: the one
 ** connection of a command would outlive a leader change and its
-** --timeout. */
-static int scrape(void *pArg, char **pzText){
+** --timeout.  On a file, a lock is HTTP_BUSY, said on stderr only when
+** bLast: the server does not wait in SQLite's busy handler (serve() turns
+** it off), which would hold every other client up, but tries again. */
+static int scrape(void *pArg, char **pzText, int bLast){
   Cli *cli = (Cli*)pArg;
   int rc = RC_OK;
   if( cli->zCluster ){
     cli_cluster_close(cli);
     rc = cli_cluster_open(cli, 0);
+    return (rc==RC_OK ? metrics_text(cli, pzText) : rc)!=RC_OK;
   }
-  return (rc==RC_OK ? metrics_text(cli, pzText) : rc)!=RC_OK;
+  cli->quietBusy = 1;
+  cli->sawBusy = 0;
+  rc = metrics_text(cli, pzText);
+  cli->quietBusy = 0;
+  if( rc==RC_OK ) return 0;
+  if( !cli->sawBusy ) return 1;
+  if( bLast ){
+    cli_printf(stderr, "rpcver: %s: database is locked\n", cli->zDb);
+  }
+  return HTTP_BUSY;
 }
 
 static int serve(Cli *cli){
@@ -320,6 +332,7 @@ static int serve(Cli *cli){
     printf("rpcver: serving metrics on http://%s/metrics\n", zAddr);
     fflush(stdout);
   }
+  if( cli->db ) sqlite3_busy_timeout(cli->db, 0);   /* scrape() retries */
   {
     HttpResource res;
     res.zPath = "/metrics";
