@@ -28,9 +28,10 @@
 ** (fill_allowed()): there the counter proves nothing.
 **
 ** A cached call is what rpc_max_send() costs on top of "SELECT ?1", so it
-** makes as few calls into SQLite as the proof allows, each of which takes
-** the connection's mutex: which file main is (sqlite3_deserialize() can
-** replace it), its transaction state, and the counter.  The answer is an
+** makes as few calls into SQLite as the proof allows: which file main is
+** (sqlite3_deserialize() can replace it; on a shared file the address of
+** its name tells, without the connection's mutex), its transaction state,
+** and the counter (each of these two takes the mutex).  The answer is an
 ** interned text that SQLite neither copies nor frees (rv_text()).
 ** docs/benchmarks.md has the measurements.
 */
@@ -88,6 +89,7 @@ static void examine_file(RpcConn *p, sqlite3_file *pFile){
   p->cacheRefused = !file_cacheable(p);
   /* ":memory:" and temporary databases have no name: private */
   p->cacheShared = zFile!=0 && zFile[0]!=0;
+  p->zCacheName = p->cacheShared && !p->cacheRefused ? zFile : 0;
 }
 
 /*
@@ -140,12 +142,20 @@ enum {
 static int cache_state(RpcConn *p){
   sqlite3_file *pFile = 0;
   int state;
-  if( sqlite3_file_control(p->db, 0, SQLITE_FCNTL_FILE_POINTER, &pFile)
-      !=SQLITE_OK || pFile==0 ){
-    return CACHE_NO;
-  }
-  if( pFile!=p->pCacheFile || pFile->pMethods!=p->pCacheMethods ){
-    examine_file(p, pFile);
+  /* A shared file's pager, and the name allocated with it, live as long as
+  ** the connection unless sqlite3_deserialize() replaces them, with a
+  ** memdb, whose name is one of SQLite's static strings (and which cannot
+  ** be replaced by a file again).  So on a shared file the name's address
+  ** (NULL as the schema: main without a lookup) proves the file the one
+  ** examined, and sqlite3_db_filename() takes no mutex. */
+  if( p->zCacheName==0 || sqlite3_db_filename(p->db, 0)!=p->zCacheName ){
+    if( sqlite3_file_control(p->db, 0, SQLITE_FCNTL_FILE_POINTER, &pFile)
+        !=SQLITE_OK || pFile==0 ){
+      return CACHE_NO;
+    }
+    if( pFile!=p->pCacheFile || pFile->pMethods!=p->pCacheMethods ){
+      examine_file(p, pFile);
+    }
   }
   if( p->cacheRefused ) return CACHE_NO;
   if( !p->cacheShared ){

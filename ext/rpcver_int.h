@@ -156,6 +156,7 @@ typedef struct RpcConn {
                                  ** trust (read.c, file_cacheable()) */
   int cacheShared;               /* main is a file other connections can
                                  ** change (read.c, cache_state()) */
+  const char *zCacheName;        /* then the address of its name, else 0 */
   int probeRefused;              /* PRAGMA data_version cannot be prepared
                                  ** here (read.c, probe()) */
   unsigned int cacheDataVersion;
