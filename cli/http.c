@@ -21,30 +21,33 @@
 ** begins with white space (obsolete line folding) is refused (5); an
 ** HTTP/1.1 request must have exactly one Host, and no request may have two
 ** (3.2); Content-Length lines must agree, and not come with
-** Transfer-Encoding (6.3).  Nothing else of the headers matters to a GET
+** Transfer-Encoding (6.3); a CR not before an LF is refused at once (2.2);
+** an authority is host[:port], the host not empty in a URI and without
+** userinfo (RFC 9110 4.2).  Nothing else of the headers matters to a GET
 ** of one resource.  No answer to HEAD has content (RFC 9110 9.3.2).
 **
-** No client can hold another up.  Every socket is non-blocking and all
-** are polled together: a client that sends its head slowly, or never, or
-** reads its answer slowly, or never, only holds its own connection, for
-** READ_MS to send the head, and to take the answer SEND_IDLE_MS without
-** taking a byte, SEND_MS in all (a deadline is checked only after what has
-** come is read and what the socket takes is sent: the server's own work
-** counts against no client).  The requests for the resource that come in
-** one round are answered from one read of it: the read is the work of an
-** answer; one that is busy (a lock) is read again RETRY_MS later, every
-** other connection served meanwhile, and a request that has waited
-** HTTP_BUSY_MS for it gets 503.  MAX_CONN connections are held at once, MAX_SENDING of them
-** with an answer that the socket did not take whole (so memory stays
-** bounded when answers are large; an answer sent whole takes no room).
-** When the answers are full, the oldest other one makes room; when the
-** connections are, the one that has waited longest of those that lose
-** least: lingering, then reading (answered 408 first), then sending.  Out
-** of descriptors, the server stops accepting for ACCEPT_PAUSE_MS (the
-** listening socket stays readable, and polling it would spin).  After its
-** answer a connection is read for up to LINGER_MS before it closes:
-** closing a socket that still holds unread bytes resets it, and the client
-** might lose the answer.
+** No client can hold another up, or cut another's answer short.  Every
+** socket is non-blocking and all are polled together: a client that sends
+** its head slowly, or never, or reads its answer slowly, or never, only
+** holds its own connection, for READ_MS to send the head, and to take the
+** answer SEND_IDLE_MS without taking a byte, SEND_MS in all (a deadline is
+** checked only after what has come is read and what the socket takes is
+** sent: the server's own work counts against no client).  The requests
+** for the resource that come in one round are answered from one read of
+** it, and their answers share that body: the read is the work of an
+** answer.  A body that cannot be read yet (a lock), or while answers under
+** way hold MAX_BODY_BYTES of bodies (so memory stays bounded when bodies
+** are large: 16 of 8 MB, a fleet of 3,000 methods), is tried again RETRY_MS later, every other
+** connection served meanwhile; a request that has waited HTTP_BUSY_MS gets
+** 503.  MAX_CONN connections are held at once; when all are taken, a new
+** one takes the slot of the one that has waited longest of those that
+** lose least: lingering (answered already), then reading (answered 408
+** first); when every one is taking an answer or waiting for one, none is
+** cut off, and the new one is answered 503.  Out of descriptors, the
+** server stops accepting for ACCEPT_PAUSE_MS (the listening socket stays
+** readable, and polling it would spin).  After its answer a connection is
+** read for up to LINGER_MS before it closes: closing a socket that still
+** holds unread bytes resets it, and the client might lose the answer.
 */
 #define _DEFAULT_SOURCE          /* accept4(), MSG_NOSIGNAL */
 #define _GNU_SOURCE
@@ -60,7 +63,6 @@
 #include <unistd.h>
 
 #define MAX_CONN          64     /* connections held at once */
-#define MAX_SENDING       16     /* of them, with an answer under way */
 #define HEAD_MAX        8192     /* bytes of a request's head */
 #define READ_MS         5000     /* to receive the head, whole */
 #define SEND_IDLE_MS   10000     /* an answer's client taking nothing */
@@ -107,10 +109,29 @@ static int uri_chars(const char *z, int n, const char *zMore){
   return 1;
 }
 
-/* Whether the n bytes at z are an authority (host, port) without
-** userinfo, which RFC 9110 4.2.4 says to treat as an error. */
-static int authority_chars(const char *z, int n){
-  return uri_chars(z, n, "[]") && memchr(z, '@', (size_t)n)==0;
+/* Whether the n bytes at z are an authority without userinfo (RFC 9110
+** 4.2.4 says to treat that as an error): host [":" port] (RFC 3986
+** 3.2.2-3.2.3), the host an IP literal in brackets or a name (URI
+** characters but ':' and '@'), the port digits; empty only when bEmpty
+** (a Host may be; an http URI's host may not, RFC 9110 4.2.1). */
+static int valid_authority(const char *z, int n, int bEmpty){
+  int i = 0;
+  if( n==0 ) return bEmpty;
+  if( z[0]=='[' ){
+    for(i=1; i<n && z[i]!=']'; i++){
+      if( !is_hex(z[i]) && z[i]!=':' && z[i]!='.' && z[i]!='v' ) return 0;
+    }
+    if( i>=n || i==1 ) return 0;
+    i++;
+  }else{
+    while( i<n && z[i]!=':' ) i++;
+    if( i==0 || !uri_chars(z, i, "") || memchr(z, '@', (size_t)i) ) return 0;
+  }
+  if( i<n && z[i++]!=':' ) return 0;
+  for(; i<n; i++){
+    if( !is_digit(z[i]) ) return 0;
+  }
+  return 1;
 }
 
 /* Whether the n bytes at z are the string zLit (bIgnoreCase: ASCII). */
@@ -139,7 +160,7 @@ static int parse_target(const char *z, int n, Request *pReq){
     return 0;
   }
   if( bConnect ){                                   /* authority-form */
-    if( n==0 || !authority_chars(z, n) ) return 400;
+    if( !valid_authority(z, n, 0) ) return 400;
     pReq->zPath = z;
     pReq->nPath = n;
     return 0;
@@ -153,7 +174,7 @@ static int parse_target(const char *z, int n, Request *pReq){
     }
     a = i += 3;
     while( i<n && z[i]!='/' && z[i]!='?' ) i++;
-    if( i==a || !authority_chars(&z[a], i-a) ) return 400;
+    if( !valid_authority(&z[a], i-a, 0) ) return 400;
     z += i;
     n -= i;
     if( n==0 ){ z = "/"; n = 1; }                   /* an empty path is / */
@@ -206,7 +227,7 @@ static int parse_field(const char *z, int n, Request *pReq){
     while( a<b && (z[a]==' ' || z[a]=='\t') ) a++;
     while( b>a && (z[b-1]==' ' || z[b-1]=='\t') ) b--;
     if( is_literal(z, i, "host", 1) ){
-      if( !authority_chars(&z[a], b-a) ) return 400;
+      if( !valid_authority(&z[a], b-a, 1) ) return 400;
       pReq->nHost++;
     }else if( is_literal(z, i, "content-length", 1) ){
       /* digits, and the same in every such line (RFC 9112 6.3) */
@@ -248,6 +269,17 @@ static int head_complete(const char *z, int n){
   return 0;
 }
 
+/* Whether the n bytes at z, a head not yet complete, hold a CR that is
+** not before an LF: no line may (RFC 9112 2.2), so the head is refused at
+** once rather than waited for. */
+static int bare_cr(const char *z, int n){
+  int i;
+  for(i=0; i+1<n; i++){
+    if( z[i]=='\r' && z[i+1]!='\n' ) return 1;
+  }
+  return 0;
+}
+
 /* The whole head (n bytes at z, complete): 0, 400 or 505. */
 static int parse_request(const char *z, int n, Request *pReq){
   int i = head_start(z, n), next, len, rc;
@@ -274,6 +306,15 @@ static int parse_request(const char *z, int n, Request *pReq){
 ** which is read once for every such request of a round (serve_waiting()). */
 enum { CONN_FREE, CONN_READING, CONN_WAITING, CONN_SENDING, CONN_LINGERING };
 
+/* An answer's body, shared by the answers of one round: counted, so that a
+** round's many answers hold one copy. */
+typedef struct Body {
+  int nRef;
+  int bResource;            /* the resource's (counted in nBodyBytes) */
+  size_t n;
+  char z[];
+} Body;
+
 typedef struct Conn {
   int fd;
   int state;                /* CONN_* */
@@ -281,8 +322,10 @@ typedef struct Conn {
   int n;                    /* bytes of the head read; reads while lingering */
   long long since;          /* when it entered its state */
   long long deadline;       /* ms: READ_MS, SEND_IDLE_MS or LINGER_MS on */
-  char *zOut;               /* the answer (malloc()), while sending */
-  size_t nOut, off;         /* its length, and the bytes sent */
+  char *zHead;              /* the answer's status line and headers */
+  size_t nHead;
+  Body *pBody;              /* and its body, when it has one */
+  size_t off;               /* bytes of the two sent */
   char zBuf[HEAD_MAX + 1];
 } Conn;
 
@@ -290,15 +333,36 @@ typedef struct Server {
   const HttpResource *pRes;
   Conn *aConn;
   int nWaiting;             /* connections in CONN_WAITING */
+  size_t nBodyBytes;        /* bytes of the resource's bodies held */
   long long retryAt;        /* the body was busy: read it again then (ms) */
 } Server;
 
-#define RETRY_MS  50        /* a busy body is read again after */
+#define RETRY_MS    50      /* a busy body is read again after */
+#define MAX_BODY_BYTES (128u << 20)  /* the resource's bodies held at once */
 
 static long long now_ms(void){
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A body of n bytes from z, with one reference (the caller's), or 0. */
+static Body *body_new(Server *S, const char *z, size_t n, int bResource){
+  Body *b = malloc(sizeof(Body) + n);
+  if( b==0 ) return 0;
+  b->nRef = 1;
+  b->bResource = bResource;
+  b->n = n;
+  memcpy(b->z, z, n);
+  if( bResource ) S->nBodyBytes += n;
+  return b;
+}
+
+static void body_unref(Server *S, Body *b){
+  if( b && --b->nRef==0 ){
+    if( b->bResource ) S->nBodyBytes -= b->n;
+    free(b);
+  }
 }
 
 static void conn_enter(Server *S, Conn *c, int state, int ms){
@@ -308,18 +372,23 @@ static void conn_enter(Server *S, Conn *c, int state, int ms){
   c->deadline = c->since + ms;
 }
 
+static void conn_drop_answer(Server *S, Conn *c){
+  free(c->zHead);
+  c->zHead = 0;
+  body_unref(S, c->pBody);
+  c->pBody = 0;
+}
+
 static void conn_close(Server *S, Conn *c){
   close(c->fd);
-  free(c->zOut);
-  c->zOut = 0;
+  conn_drop_answer(S, c);
   c->fd = -1;
   conn_enter(S, c, CONN_FREE, 0);
 }
 
 /* Done sending: read what is left for a while, then close. */
 static void conn_linger(Server *S, Conn *c){
-  free(c->zOut);
-  c->zOut = 0;
+  conn_drop_answer(S, c);
   shutdown(c->fd, SHUT_WR);
   c->n = 0;
   conn_enter(S, c, CONN_LINGERING, LINGER_MS);
@@ -327,8 +396,19 @@ static void conn_linger(Server *S, Conn *c){
 
 /* Send what the socket takes now; on to lingering when all is sent. */
 static void conn_send(Server *S, Conn *c){
-  while( c->off<c->nOut ){
-    ssize_t k = send(c->fd, c->zOut + c->off, c->nOut - c->off, MSG_NOSIGNAL);
+  size_t nBody = c->pBody ? c->pBody->n : 0;
+  while( c->off<c->nHead + nBody ){
+    const char *z;
+    size_t n;
+    ssize_t k;
+    if( c->off<c->nHead ){
+      z = c->zHead + c->off;
+      n = c->nHead - c->off;
+    }else{
+      z = c->pBody->z + (c->off - c->nHead);
+      n = nBody - (c->off - c->nHead);
+    }
+    k = send(c->fd, z, n, MSG_NOSIGNAL);
     if( k<0 && errno==EINTR ) continue;
     if( k<0 && (errno==EAGAIN || errno==EWOULDBLOCK) ) return;
     if( k<=0 ){ conn_close(S, c); return; }       /* the client went away */
@@ -339,93 +419,94 @@ static void conn_send(Server *S, Conn *c){
   conn_linger(S, c);
 }
 
-/* The connection in state that has waited longest, other than pNot, or
-** -1. */
-static int conn_oldest(Server *S, int state, const Conn *pNot){
+/* The connection in state that has waited longest, or -1. */
+static int conn_oldest(Server *S, int state){
   int i, iOld = -1;
   for(i=0; i<MAX_CONN; i++){
     Conn *c = &S->aConn[i];
-    if( c!=pNot && c->state==state
-     && (iOld<0 || c->since<S->aConn[iOld].since) ){
+    if( c->state==state && (iOld<0 || c->since<S->aConn[iOld].since) ){
       iOld = i;
     }
   }
   return iOld;
 }
 
-/* Start c's answer: the status line, headers, and the body when withBody;
-** zExtra is more header lines, each ending CRLF.  What the socket does not
-** take at once is sent as the client reads; when that makes more than
-** MAX_SENDING answers under way, the oldest other one makes room (an
-** answer sent whole, as most are, takes no room). */
+/* Start c's answer: the status line and headers, zExtra more header lines
+** (each ending CRLF), and pBody (its length in Content-Length; sent when
+** withBody, and then held by c).  What the socket does not take at once is
+** sent as the client reads. */
 static void conn_answer(Server *S, Conn *c, int status, const char *zReason,
-                        const char *zType, const char *zExtra,
-                        const char *zBody, int withBody){
+                        const char *zType, const char *zExtra, Body *pBody,
+                        int withBody){
   char zHead[512];
-  size_t nBody = zBody ? strlen(zBody) : 0, nHead;
-  int i, nSending = 0;
   snprintf(zHead, sizeof(zHead), "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
            "Content-Length: %zu\r\n%sConnection: close\r\n\r\n", status,
-           zReason, zType, nBody, zExtra);
-  nHead = strlen(zHead);
-  if( !withBody ) nBody = 0;
-  c->zOut = malloc(nHead + nBody);
-  if( c->zOut==0 ){ conn_close(S, c); return; }
-  memcpy(c->zOut, zHead, nHead);
-  if( nBody ) memcpy(c->zOut + nHead, zBody, nBody);
-  c->nOut = nHead + nBody;
+           zReason, zType, pBody ? pBody->n : 0, zExtra);
+  c->nHead = strlen(zHead);
+  c->zHead = malloc(c->nHead);
+  if( c->zHead==0 ){ conn_close(S, c); return; }
+  memcpy(c->zHead, zHead, c->nHead);
+  if( withBody && pBody ){
+    c->pBody = pBody;
+    pBody->nRef++;
+  }
   c->off = 0;
   conn_enter(S, c, CONN_SENDING, SEND_IDLE_MS);
   conn_send(S, c);
-  if( c->state!=CONN_SENDING ) return;
-  for(i=0; i<MAX_CONN; i++) nSending += S->aConn[i].state==CONN_SENDING;
-  if( nSending>MAX_SENDING ){
-    conn_close(S, &S->aConn[conn_oldest(S, CONN_SENDING, c)]);
-  }
+}
+
+/* conn_answer() with a body of text. */
+static void conn_answer_text(Server *S, Conn *c, int status,
+                             const char *zReason, const char *zExtra,
+                             const char *zText, int withBody){
+  Body *b = body_new(S, zText, strlen(zText), 0);
+  if( b==0 ){ conn_close(S, c); return; }
+  conn_answer(S, c, status, zReason, "text/plain; charset=utf-8", zExtra, b,
+              withBody);
+  body_unref(S, b);
 }
 
 /* Answer c's request: n is its head's length in c->zBuf, or -408 (not
 ** complete in time) or -431 (too long).  A GET or HEAD of the resource
 ** waits for serve_waiting(). */
 static void conn_request(Server *S, Conn *c, int n){
-  static const char zText[] = "text/plain; charset=utf-8";
   const HttpResource *pRes = S->pRes;
   Request req;
   int rc, head;
   size_t nPath = strlen(pRes->zPath);
   if( n==-408 ){
-    conn_answer(S, c, 408, "Request Timeout", zText, "", "no complete "
-                "request within 5 s\n", 1);
+    conn_answer_text(S, c, 408, "Request Timeout", "", "no complete "
+                     "request within 5 s\n", 1);
     return;
   }
   if( n==-431 ){
-    conn_answer(S, c, 431, "Request Header Fields Too Large", zText, "",
-                "the request's head is over 8192 bytes\n", 1);
+    conn_answer_text(S, c, 431, "Request Header Fields Too Large", "",
+                     "the request's head is over 8192 bytes\n", 1);
     return;
   }
   rc = parse_request(c->zBuf, n, &req);
   /* no content in an answer to HEAD (RFC 9110 9.3.2), whatever it is */
   head = is_literal(req.zMethod, req.nMethod, "HEAD", 0);
   if( rc==505 ){
-    conn_answer(S, c, 505, "HTTP Version Not Supported", zText, "",
-                "only HTTP/1.0 and HTTP/1.1\n", !head);
+    conn_answer_text(S, c, 505, "HTTP Version Not Supported", "",
+                     "only HTTP/1.0 and HTTP/1.1\n", !head);
     return;
   }
   if( rc ){
-    conn_answer(S, c, 400, "Bad Request", zText, "",
-                "not an HTTP/1.x request (RFC 9112)\n", !head);
+    conn_answer_text(S, c, 400, "Bad Request", "",
+                     "not an HTTP/1.x request (RFC 9112)\n", !head);
     return;
   }
   if( !head && !is_literal(req.zMethod, req.nMethod, "GET", 0) ){
-    conn_answer(S, c, 405, "Method Not Allowed", zText, "Allow: GET, HEAD\r\n",
-                "only GET and HEAD\n", 1);
+    conn_answer_text(S, c, 405, "Method Not Allowed", "Allow: GET, HEAD\r\n",
+                     "only GET and HEAD\n", 1);
     return;
   }
   if( (size_t)req.nPath<nPath || memcmp(req.zPath, pRes->zPath, nPath)!=0
    || ((size_t)req.nPath>nPath && req.zPath[nPath]!='?') ){
     char zWhere[200];
     snprintf(zWhere, sizeof(zWhere), "the resource is at %s\n", pRes->zPath);
-    conn_answer(S, c, 404, "Not Found", zText, "", zWhere, !head);
+    conn_answer_text(S, c, 404, "Not Found", "", zWhere, !head);
     return;
   }
   c->bHead = head;
@@ -434,34 +515,46 @@ static void conn_request(Server *S, Conn *c, int n){
 
 /* Answer every request waiting for the resource from one read of it: the
 ** read is the work of an answer, and requests that come together need not
-** each wait for the others' reads.  A body that is busy (HTTP_BUSY: the
-** database is locked) is read again RETRY_MS later, every other connection
+** each wait for the others' reads; their answers share the body.  A body
+** that cannot be read yet (HTTP_BUSY: the database is locked), or while
+** answers under way hold MAX_BODY_BYTES (memory stays bounded when bodies
+** are large), is tried again RETRY_MS later, every other connection
 ** served meanwhile; a request that has waited HTTP_BUSY_MS gets 503. */
 static void serve_waiting(Server *S){
   const HttpResource *pRes = S->pRes;
   char *zBody = 0;
+  Body *b = 0;
   long long now = now_ms();
-  int i, rc, bLast = 0;
+  int i, rc = HTTP_BUSY, bLast = 0;
+  const char *zWhy = pRes->zUnavailable;
   if( S->nWaiting==0 || now<S->retryAt ) return;
   for(i=0; i<MAX_CONN; i++){
     Conn *c = &S->aConn[i];
     if( c->state==CONN_WAITING && now - c->since>=HTTP_BUSY_MS ) bLast = 1;
   }
-  rc = pRes->xBody(pRes->pArg, &zBody, bLast);
+  if( S->nBodyBytes<MAX_BODY_BYTES ){
+    rc = pRes->xBody(pRes->pArg, &zBody, bLast);
+  }else{
+    zWhy = "too many answers under way: try again\n";
+  }
+  if( rc==0 ){
+    b = body_new(S, zBody, strlen(zBody), 1);
+    if( b==0 ) rc = 1;
+  }
+  sqlite3_free(zBody);
   S->retryAt = rc==HTTP_BUSY ? now + RETRY_MS : 0;
   for(i=0; i<MAX_CONN; i++){
     Conn *c = &S->aConn[i];
     if( c->state!=CONN_WAITING ) continue;
     if( rc==HTTP_BUSY && now - c->since<HTTP_BUSY_MS ) continue;
     if( rc==0 ){
-      conn_answer(S, c, 200, "OK", pRes->zType, "", zBody, !c->bHead);
+      conn_answer(S, c, 200, "OK", pRes->zType, "", b, !c->bHead);
     }else{
-      conn_answer(S, c, 503, "Service Unavailable",
-                  "text/plain; charset=utf-8", "", pRes->zUnavailable,
-                  !c->bHead);
+      conn_answer_text(S, c, 503, "Service Unavailable", "", zWhy,
+                       !c->bHead);
     }
   }
-  sqlite3_free(zBody);
+  body_unref(S, b);
 }
 
 /* Read what c has to give. */
@@ -477,26 +570,36 @@ static void conn_read(Server *S, Conn *c){
     if( k<=0 ){ conn_close(S, c); return; }       /* the client went away */
     c->n += (int)k;
     c->zBuf[c->n] = 0;
-    if( head_complete(c->zBuf, c->n) ) conn_request(S, c, c->n);
-    else if( c->n>=HEAD_MAX ) conn_request(S, c, -431);
+    if( head_complete(c->zBuf, c->n) || bare_cr(c->zBuf, c->n) ){
+      conn_request(S, c, c->n);               /* (a bare CR: 400) */
+    }else if( c->n>=HEAD_MAX ){
+      conn_request(S, c, -431);
+    }
   }
 }
 
 /* A new connection: into a free slot, or the slot of the connection that
-** has waited longest of those that lose least: lingering (answered
-** already), then reading (answered 408 first, as far as its socket takes
-** it), then sending, then waiting. */
+** has waited longest of those that lose least: one answered already
+** (lingering), then one still sending its request (answered 408 first, as
+** far as its socket takes it).  When every connection is taking an answer
+** or waiting for one, none of them is cut off: the new one is answered 503
+** and closed. */
 static void conn_accept(Server *S, int fd){
-  static const int aOrder[] = {
-    CONN_FREE, CONN_LINGERING, CONN_READING, CONN_SENDING, CONN_WAITING
-  };
-  int i, k;
+  static const char z503[] = "HTTP/1.1 503 Service Unavailable\r\n"
+      "Content-Length: 0\r\nConnection: close\r\n\r\n";
+  static const char z408[] = "HTTP/1.1 408 Request Timeout\r\n"
+      "Content-Length: 0\r\nConnection: close\r\n\r\n";
+  int i = conn_oldest(S, CONN_FREE);
   Conn *c;
-  for(k=0, i=-1; i<0; k++) i = conn_oldest(S, aOrder[k], 0);
+  if( i<0 ) i = conn_oldest(S, CONN_LINGERING);
+  if( i<0 ) i = conn_oldest(S, CONN_READING);
+  if( i<0 ){
+    if( send(fd, z503, sizeof(z503)-1, MSG_NOSIGNAL)<0 ){ /* gone */ }
+    close(fd);
+    return;
+  }
   c = &S->aConn[i];
   if( c->state==CONN_READING ){
-    static const char z408[] = "HTTP/1.1 408 Request Timeout\r\n"
-        "Content-Length: 0\r\nConnection: close\r\n\r\n";
     if( send(c->fd, z408, sizeof(z408)-1, MSG_NOSIGNAL)<0 ){ /* gone */ }
   }
   if( c->state!=CONN_FREE ) conn_close(S, c);
